@@ -1,0 +1,565 @@
+//! Criterion benchmarks of the busbar engine on citylots-like data, compared
+//! with quamina-rs, then a one-run summary table (markdown, stdout).
+//!
+//! Groups (every id ends with the data set, "citylots-like, N events, seed 42"):
+//! - `parse`: bare simd-json tape build of every event (the parse ceiling)
+//!   and a bare `memchr` line count of the file (the I/O ceiling);
+//! - `kind/<name>`: the five rules of one [`RuleKind`], busbar
+//!   (`Automaton::find` per line, one `Cache`) and quamina-rs where it can
+//!   express the kind;
+//! - `scale/<n>`: `n` = 10, 1,000, 10,000 distinct exact rules;
+//! - `compile/<n>`: adding and building those `n` rules.
+//!
+//! Environment: `BUSBAR_BENCH_EVENTS` (default 200,000), `BUSBAR_BENCH_QUICK=1`
+//! (summary table only, 20,000 events unless `BUSBAR_BENCH_EVENTS` says
+//! otherwise), `BUSBAR_BENCH_SUMMARY=0` (criterion groups only),
+//! `BUSBAR_BENCH_SKIP_BUSBAR=1` / `BUSBAR_BENCH_SKIP_QUAMINA=1` (leave one
+//! engine out). Under `cargo test --benches` every benchmark runs once on
+//! 1,000 events. See `benches/README.md`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use busbar::bench::{citylots, many_exact_rules, RuleKind};
+use busbar::engine::{Automaton, Cache, Limits, RuleSetBuilder};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use quamina::{Quamina, QuaminaBuilder};
+use simd_json::{Buffers, Tape};
+
+const SEED: u64 = 42;
+const DEFAULT_EVENTS: usize = 200_000;
+const QUICK_EVENTS: usize = 20_000;
+const TEST_EVENTS: usize = 1_000;
+const SCALES: [usize; 3] = [10, 1_000, 10_000];
+
+// ---------------------------------------------------------------- setup
+
+struct Config {
+    events: usize,
+    quick: bool,
+    test_mode: bool,
+    summary: bool,
+    busbar: bool,
+    quamina: bool,
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let args: Vec<String> = std::env::args().collect();
+        // Criterion's own rule: without `--bench` (cargo test --benches) or
+        // with `--test`, run every benchmark once as a test.
+        let test_mode = !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--test");
+        let listing = args.iter().any(|a| a == "--list");
+        let quick = env_flag("BUSBAR_BENCH_QUICK");
+        let default = if test_mode {
+            TEST_EVENTS
+        } else if quick {
+            QUICK_EVENTS
+        } else {
+            DEFAULT_EVENTS
+        };
+        let events = std::env::var("BUSBAR_BENCH_EVENTS")
+            .ok()
+            .map(|v| {
+                v.replace('_', "")
+                    .parse()
+                    .unwrap_or_else(|_| panic!("BUSBAR_BENCH_EVENTS={v}: not a number"))
+            })
+            .unwrap_or(default);
+        Config {
+            events,
+            quick,
+            test_mode,
+            summary: !listing && std::env::var("BUSBAR_BENCH_SUMMARY").map_or(true, |v| v != "0"),
+            busbar: !env_flag("BUSBAR_BENCH_SKIP_BUSBAR"),
+            quamina: !env_flag("BUSBAR_BENCH_SKIP_QUAMINA"),
+        }
+    }
+}
+
+/// The generated file and the byte range of each line.
+struct Data {
+    name: String,
+    bytes: Vec<u8>,
+    lines: Vec<(usize, usize)>,
+}
+
+impl Data {
+    fn new(events: usize) -> Data {
+        let bytes = citylots(events, SEED);
+        let mut lines = Vec::with_capacity(events);
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &bytes) {
+            lines.push((start, end));
+            start = end + 1;
+        }
+        assert_eq!(lines.len(), events);
+        Data {
+            name: format!("citylots-like, {events} events, seed {SEED}"),
+            bytes,
+            lines,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.lines.iter().map(|&(s, e)| &self.bytes[s..e])
+    }
+
+    fn len(&self) -> usize {
+        self.lines.len()
+    }
+}
+
+// ---------------------------------------------------------------- engines
+
+fn build_busbar(rules: &[(String, String)]) -> Result<Automaton, String> {
+    let mut b = RuleSetBuilder::new(Limits::default());
+    for (name, pattern) in rules {
+        b.add(name, pattern)
+            .map_err(|e| format!("busbar rejects {name} {pattern}: {e}"))?;
+    }
+    b.build().map_err(|e| format!("busbar build: {e}"))
+}
+
+/// Total matches (sum over events of the number of rules matched).
+fn busbar_pass(a: &Automaton, cache: &mut Cache, data: &Data) -> usize {
+    let mut n = 0;
+    for line in data.iter() {
+        n += a.find(line, cache).expect("busbar rejects an event").len();
+    }
+    n
+}
+
+/// quamina-rs's default arena budget (10 MB) refuses the 7,400th or so of
+/// the 10,000 exact rules; the benchmark gives it room.
+const QUAMINA_ARENA_BYTES: usize = 1 << 30;
+
+fn build_quamina(rules: &[(String, String)]) -> Result<Quamina<u32>, String> {
+    let mut q = QuaminaBuilder::<u32>::new()
+        .with_arena_byte_budget(QUAMINA_ARENA_BYTES)
+        .build()
+        .map_err(|e| format!("quamina builder: {e}"))?;
+    for (i, (name, pattern)) in rules.iter().enumerate() {
+        q.add_pattern(i as u32, pattern)
+            .map_err(|e| format!("quamina rejects {name} {pattern}: {e}"))?;
+    }
+    Ok(q)
+}
+
+fn quamina_pass(q: &Quamina<u32>, data: &Data) -> usize {
+    let mut n = 0;
+    for line in data.iter() {
+        n += q
+            .matches_for_event(line)
+            .expect("quamina rejects an event")
+            .len();
+    }
+    n
+}
+
+/// Reused state of the bare simd-json pass.
+struct Simd {
+    copy: Vec<u8>,
+    buffers: Buffers,
+    tape: Tape<'static>,
+}
+
+impl Simd {
+    fn new() -> Simd {
+        Simd {
+            copy: Vec::with_capacity(4096),
+            buffers: Buffers::new(4096),
+            tape: Tape::null(),
+        }
+    }
+
+    /// Builds the tape of every event (on a copy: simd-json parses in
+    /// place); returns the total tape length so nothing is optimised away.
+    fn pass(&mut self, data: &Data) -> usize {
+        let mut n = 0;
+        for line in data.iter() {
+            self.copy.clear();
+            self.copy.extend_from_slice(line);
+            self.copy.resize(line.len() + simd_json::INPUT_PADDING, 0);
+            let mut tape = std::mem::replace(&mut self.tape, Tape::null()).reset();
+            simd_json::fill_tape_padded(&mut self.copy, line.len(), &mut self.buffers, &mut tape)
+                .expect("simd-json rejects an event");
+            n += tape.0.len();
+            self.tape = tape.reset();
+        }
+        n
+    }
+}
+
+fn memchr_pass(data: &Data) -> usize {
+    memchr::memchr_iter(b'\n', &data.bytes).count()
+}
+
+/// Rule sets of the benchmark, with the quamina spelling where it has one.
+struct RuleSet {
+    id: String,
+    rules: Vec<(String, String)>,
+    quamina: Option<Vec<(String, String)>>,
+}
+
+fn rule_sets() -> Vec<RuleSet> {
+    let mut sets: Vec<RuleSet> = RuleKind::all()
+        .iter()
+        .map(|&k| RuleSet {
+            id: format!("kind/{}", k.name()),
+            rules: k.rules(),
+            quamina: k.quamina_rules(),
+        })
+        .collect();
+    for n in SCALES {
+        let rules = many_exact_rules(n);
+        sets.push(RuleSet {
+            id: format!("scale/{n}"),
+            quamina: Some(rules.clone()),
+            rules,
+        });
+    }
+    sets
+}
+
+// ---------------------------------------------------------------- criterion
+
+fn criterion_groups(c: &mut Criterion, cfg: &Config, data: &Data, sets: &[RuleSet]) {
+    let bytes = data.bytes.len() as u64;
+
+    let mut g = c.benchmark_group("parse");
+    g.sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Bytes(bytes));
+    let mut simd = Simd::new();
+    g.bench_function(BenchmarkId::new("simd_json_tape", &data.name), |b| {
+        b.iter(|| black_box(simd.pass(data)))
+    });
+    g.bench_function(BenchmarkId::new("memchr_lines", &data.name), |b| {
+        b.iter(|| black_box(memchr_pass(data)))
+    });
+    g.finish();
+
+    for set in sets {
+        let mut g = c.benchmark_group(set.id.as_str());
+        g.sampling_mode(SamplingMode::Flat)
+            .throughput(Throughput::Bytes(bytes));
+        if cfg.busbar {
+            match build_busbar(&set.rules) {
+                Ok(a) => {
+                    let mut cache = a.cache();
+                    g.bench_function(BenchmarkId::new("busbar", &data.name), |b| {
+                        b.iter(|| black_box(busbar_pass(&a, &mut cache, data)))
+                    });
+                }
+                Err(e) => eprintln!("{}: skipped busbar: {e}", set.id),
+            }
+        }
+        if cfg.quamina {
+            if let Some(qrules) = &set.quamina {
+                match build_quamina(qrules) {
+                    Ok(q) => {
+                        g.bench_function(BenchmarkId::new("quamina", &data.name), |b| {
+                            b.iter(|| black_box(quamina_pass(&q, data)))
+                        });
+                    }
+                    Err(e) => eprintln!("{}: skipped quamina: {e}", set.id),
+                }
+            }
+        }
+        g.finish();
+    }
+
+    for n in SCALES {
+        let rules = many_exact_rules(n);
+        let mut g = c.benchmark_group(format!("compile/{n}"));
+        // Rules per second: the throughput of compilation.
+        g.sampling_mode(SamplingMode::Flat)
+            .throughput(Throughput::Elements(n as u64));
+        if cfg.busbar {
+            g.bench_function(BenchmarkId::new("busbar", &data.name), |b| {
+                b.iter(|| black_box(build_busbar(&rules).map(|a| a.rule_count())))
+            });
+        }
+        if cfg.quamina {
+            g.bench_function(BenchmarkId::new("quamina", &data.name), |b| {
+                b.iter(|| black_box(build_quamina(&rules).map(|q| q.pattern_count())))
+            });
+        }
+        g.finish();
+    }
+}
+
+// ---------------------------------------------------------------- summary
+
+/// Best (shortest) time of `passes` runs of `f`, and its result.
+fn best_of(passes: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
+    let mut best = Duration::MAX;
+    let mut result = 0;
+    for _ in 0..passes {
+        let t = Instant::now();
+        result = black_box(f());
+        best = best.min(t.elapsed());
+    }
+    (best, result)
+}
+
+struct Rate {
+    events_per_s: f64,
+    mb_per_s: f64,
+}
+
+fn rate(data: &Data, d: Duration) -> Rate {
+    let s = d.as_secs_f64().max(1e-12);
+    Rate {
+        events_per_s: data.len() as f64 / s,
+        mb_per_s: data.bytes.len() as f64 / s / 1e6,
+    }
+}
+
+/// `12,345,678`
+fn thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Per-rule match counts of both engines, for the disagreement report.
+fn per_rule_counts(
+    a: &Automaton,
+    q: &Quamina<u32>,
+    data: &Data,
+    n: usize,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut cache = a.cache();
+    let mut ours = vec![0; n];
+    let mut theirs = vec![0; n];
+    for line in data.iter() {
+        for id in a.find(line, &mut cache).expect("busbar rejects an event") {
+            ours[id.0 as usize] += 1;
+        }
+        for id in q.matches_for_event(line).expect("quamina rejects an event") {
+            theirs[id as usize] += 1;
+        }
+    }
+    (ours, theirs)
+}
+
+fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
+    let passes = if cfg.test_mode { 1 } else { 3 };
+    let mut warnings = Vec::new();
+    let mut scale_rates: Vec<(usize, Option<f64>, Option<f64>)> = Vec::new();
+
+    println!();
+    if cfg.test_mode {
+        println!("(test mode, `cargo test --benches`: one pass, probably a debug build; not a measurement)");
+    }
+    println!(
+        "## busbar summary: {} ({:.1} MB, mean {:.0} B/event; best of {passes} passes; MB = 10^6 bytes)",
+        data.name,
+        data.bytes.len() as f64 / 1e6,
+        data.bytes.len() as f64 / data.len().max(1) as f64,
+    );
+    println!();
+    println!("| benchmark | busbar events/s | busbar MB/s | quamina events/s | quamina MB/s | busbar / quamina | matches busbar | matches quamina |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+
+    for set in sets {
+        let mut b_cells = ("—".to_string(), "—".to_string(), "—".to_string());
+        let mut q_cells = ("—".to_string(), "—".to_string(), "—".to_string());
+        let mut b_eps = None;
+        let mut q_eps = None;
+        let mut b_count = None;
+        let mut q_count = None;
+        let automaton = if cfg.busbar {
+            match build_busbar(&set.rules) {
+                Ok(a) => {
+                    let mut cache = a.cache();
+                    let (d, n) = best_of(passes, || busbar_pass(&a, &mut cache, data));
+                    let r = rate(data, d);
+                    b_cells = (
+                        thousands(r.events_per_s),
+                        format!("{:.0}", r.mb_per_s),
+                        thousands(n as f64),
+                    );
+                    b_eps = Some(r.events_per_s);
+                    b_count = Some(n);
+                    Some(a)
+                }
+                Err(e) => {
+                    b_cells.0 = "error".to_string();
+                    warnings.push(format!("WARNING {} ({}): {e}", set.id, data.name));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let quamina = match (&set.quamina, cfg.quamina) {
+            (Some(qrules), true) => match build_quamina(qrules) {
+                Ok(q) => {
+                    let (d, n) = best_of(passes, || quamina_pass(&q, data));
+                    let r = rate(data, d);
+                    q_cells = (
+                        thousands(r.events_per_s),
+                        format!("{:.0}", r.mb_per_s),
+                        thousands(n as f64),
+                    );
+                    q_eps = Some(r.events_per_s);
+                    q_count = Some(n);
+                    Some(q)
+                }
+                Err(e) => {
+                    q_cells.0 = "error".to_string();
+                    warnings.push(format!("WARNING {} ({}): {e}", set.id, data.name));
+                    None
+                }
+            },
+            (None, _) => {
+                q_cells.0 = "n/a".to_string();
+                None
+            }
+            (Some(_), false) => None,
+        };
+        let ratio = match (b_eps, q_eps) {
+            (Some(b), Some(q)) => format!("{:.2}×", b / q),
+            _ => "—".to_string(),
+        };
+        let label = match set.id.strip_prefix("kind/") {
+            Some("prefix_equals_ignore_case" | "suffix_equals_ignore_case") => {
+                format!("{} (quamina: regexp)", set.id)
+            }
+            _ => set.id.clone(),
+        };
+        println!(
+            "| {label} | {} | {} | {} | {} | {ratio} | {} | {} |",
+            b_cells.0, b_cells.1, q_cells.0, q_cells.1, b_cells.2, q_cells.2
+        );
+        if let (Some(b), Some(q), Some(a), Some(qm)) = (b_count, q_count, &automaton, &quamina) {
+            if b != q {
+                let n = set.rules.len();
+                let (ours, theirs) = per_rule_counts(a, qm, data, n);
+                let detail: Vec<String> = (0..n)
+                    .filter(|&i| ours[i] != theirs[i])
+                    .take(10)
+                    .map(|i| {
+                        format!(
+                            "{} busbar {} quamina {}",
+                            set.rules[i].0, ours[i], theirs[i]
+                        )
+                    })
+                    .collect();
+                warnings.push(format!(
+                    "WARNING {} ({}): busbar matched {b}, quamina {q}; differing rules: {}",
+                    set.id,
+                    data.name,
+                    detail.join("; ")
+                ));
+            }
+        }
+        if let Some(n) = set.id.strip_prefix("scale/").and_then(|n| n.parse().ok()) {
+            scale_rates.push((n, b_eps, q_eps));
+        }
+    }
+
+    let mut simd = Simd::new();
+    let (d, _) = best_of(passes, || simd.pass(data));
+    let r = rate(data, d);
+    println!(
+        "| parse/simd_json_tape (no matching) | {} | {:.0} | | | | | |",
+        thousands(r.events_per_s),
+        r.mb_per_s
+    );
+    let (d, _) = best_of(passes, || memchr_pass(data));
+    let r = rate(data, d);
+    println!(
+        "| parse/memchr_lines (I/O ceiling) | {} | {:.0} | | | | | |",
+        thousands(r.events_per_s),
+        r.mb_per_s
+    );
+
+    // Rule-count scaling: events/s at 10 rules over events/s at 10,000.
+    let at = |n: usize| scale_rates.iter().find(|s| s.0 == n);
+    let fmt_ratio = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) if y > 0.0 => format!("{:.2}×", x / y),
+        _ => "—".to_string(),
+    };
+    if let (Some(lo), Some(hi)) = (at(SCALES[0]), at(SCALES[2])) {
+        println!(
+            "| scale: events/s at {} rules ÷ at {} rules (1.00× = no slowdown) | {} | | {} | | | | |",
+            SCALES[0],
+            SCALES[2],
+            fmt_ratio(lo.1, hi.1),
+            fmt_ratio(lo.2, hi.2)
+        );
+    }
+
+    // Compilation of the largest exact rule set.
+    let n = SCALES[2];
+    let rules = many_exact_rules(n);
+    let compile = |ok: bool, f: &dyn Fn() -> Result<usize, String>| -> String {
+        if !ok {
+            return "—".to_string();
+        }
+        let mut best = Duration::MAX;
+        for _ in 0..passes {
+            let t = Instant::now();
+            match f() {
+                Ok(_) => best = best.min(t.elapsed()),
+                Err(e) => return format!("error: {e}"),
+            }
+        }
+        format!("{:.1} ms", best.as_secs_f64() * 1e3)
+    };
+    let b = compile(cfg.busbar, &|| build_busbar(&rules).map(|a| a.rule_count()));
+    let q = compile(cfg.quamina, &|| {
+        build_quamina(&rules).map(|q| q.pattern_count())
+    });
+    println!("| compile/{n}: add + build {n} exact rules | {b} | | {q} | | | | |");
+    println!();
+    if warnings.is_empty() {
+        println!(
+            "busbar and quamina agree on every match count they both measure ({}).",
+            data.name
+        );
+    }
+    for w in &warnings {
+        println!("{w}");
+    }
+}
+
+// ---------------------------------------------------------------- main
+
+fn main() {
+    let cfg = Config::from_env();
+    let t = Instant::now();
+    let data = Data::new(cfg.events);
+    eprintln!(
+        "data set: {} ({} bytes, generated in {:.2?})",
+        data.name,
+        data.bytes.len(),
+        t.elapsed()
+    );
+    let sets = rule_sets();
+    if !cfg.quick {
+        let mut c = Criterion::default()
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+            .configure_from_args();
+        criterion_groups(&mut c, &cfg, &data, &sets);
+        c.final_summary();
+    }
+    if cfg.summary {
+        summary(&cfg, &data, &sets);
+    }
+}

@@ -1,0 +1,438 @@
+//! The `busbar` subcommands: argument parsing and the small amount of glue
+//! between files/stdin and the engine. No matching logic lives here.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use busbar::engine::{Automaton, Limits, RuleSetBuilder};
+
+/// Exit status for bad usage or bad input (an invalid pattern, event or file).
+const EXIT_INVALID: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "busbar",
+    version,
+    about = "Route JSON events by Amazon EventBridge event patterns",
+    long_about = "busbar matches JSON events against Amazon EventBridge event patterns, \
+                  compiled ahead of time into one automaton."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Filter(FilterArgs),
+    TestPattern(TestPatternArgs),
+    GenCitylots(GenArgs),
+}
+
+/// Print the NDJSON events that match, like grep for JSON events.
+///
+/// Reads newline-delimited JSON events from the files given (or stdin, also as
+/// `-`) and writes every line that matches byte-for-byte to stdout. Lines that
+/// are not valid events are reported on stderr with their line number and
+/// skipped. Blank lines are ignored.
+///
+/// Lines that cannot match (they lack every literal the rules need) are
+/// rejected without being parsed, so an invalid line among them is not
+/// reported; --validate parses every line.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  busbar filter --pattern '{\"source\":[\"orders\"]}' events.ndjson
+  busbar filter --rules config/example-rules.json --print-rules config/example-events.ndjson
+  cat events.ndjson | busbar filter --rules rules.json --count
+  busbar filter --pattern @pattern.json --strict < events.ndjson")]
+pub struct FilterArgs {
+    /// One event pattern: JSON text, or @FILE to read it from a file.
+    #[arg(
+        long,
+        short = 'p',
+        conflicts_with = "rules",
+        required_unless_present = "rules"
+    )]
+    pattern: Option<String>,
+    /// A JSON object of named patterns: {"rule-name": pattern, ...}.
+    #[arg(long, short = 'r')]
+    rules: Option<PathBuf>,
+    /// Print only the number of matching events (and with --rules, then one
+    /// `<count>\t<rule>` line per rule).
+    #[arg(long, short = 'c')]
+    count: bool,
+    /// Prefix each output line with the comma-separated names of the rules it
+    /// matched and a tab.
+    #[arg(long)]
+    print_rules: bool,
+    /// Stop at the first invalid line with exit status 2 (implies --validate).
+    #[arg(long)]
+    strict: bool,
+    /// Parse and validate every line, even those that cannot match.
+    #[arg(long)]
+    validate: bool,
+    /// Largest accepted event in bytes (EventBridge: 1 MiB; 262144 for 256 KiB).
+    #[arg(long, default_value_t = 1 << 20)]
+    max_event_bytes: usize,
+    /// Input files; none or `-` reads stdin.
+    files: Vec<PathBuf>,
+}
+
+/// Test whether an event matches a pattern, like `aws events test-event-pattern`.
+///
+/// Prints `true` and exits 0 on a match, prints `false` and exits 1 otherwise.
+/// An invalid pattern or event exits 2 with the EventBridge error text.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  busbar test-pattern --pattern '{\"source\":[{\"prefix\":\"aws.\"}]}' --event '{\"source\":\"aws.ec2\"}'
+  busbar test-pattern --pattern @rule.json --event @event.json")]
+pub struct TestPatternArgs {
+    /// The event pattern: JSON text, or @FILE.
+    #[arg(long)]
+    pattern: String,
+    /// The event: JSON text, or @FILE.
+    #[arg(long)]
+    event: String,
+}
+
+/// Write the deterministic citylots-like benchmark data set as NDJSON.
+///
+/// GeoJSON features shaped like the San Francisco city-lots data that
+/// event-ruler's and quamina's benchmarks use; the same count and seed give
+/// the same bytes everywhere.
+#[derive(Args, Debug)]
+#[command(after_help = "Example:
+  busbar gen-citylots --count 200000 > citylots.ndjson")]
+pub struct GenArgs {
+    #[arg(long, default_value_t = 200_000)]
+    count: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Filter(a) => filter(a),
+        Command::TestPattern(a) => test_pattern(a),
+        Command::GenCitylots(a) => gen(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("busbar: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// A command failure with a message meant for the user.
+#[derive(Debug)]
+struct Failure(String, Option<io::ErrorKind>);
+
+impl Failure {
+    fn is_broken_pipe(&self) -> bool {
+        self.1 == Some(io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure(e.to_string(), Some(e.kind()))
+    }
+}
+
+fn fail(msg: impl Into<String>) -> Failure {
+    Failure(msg.into(), None)
+}
+
+/// `@file` reads a file; anything else is the text itself.
+fn text_arg(arg: &str, what: &str) -> Result<String, Failure> {
+    match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| fail(format!("cannot read {what} file `{path}`: {e}"))),
+        None => Ok(arg.to_string()),
+    }
+}
+
+fn test_pattern(a: TestPatternArgs) -> Result<ExitCode, Failure> {
+    let pattern = text_arg(&a.pattern, "pattern")?;
+    let event = text_arg(&a.event, "event")?;
+    let mut b = RuleSetBuilder::new(Limits::default());
+    if let Err(e) = b.add("pattern", &pattern) {
+        eprintln!("{e}");
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    let automaton = b.build().map_err(|e| fail(e.to_string()))?;
+    let mut cache = automaton.cache();
+    match automaton.is_match(event.as_bytes(), &mut cache) {
+        Ok(true) => {
+            println!("true");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(false) => {
+            println!("false");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+/// `{"name": pattern, ...}` keeping every pattern's raw text and the file's
+/// order, and rejecting duplicate names instead of silently keeping one.
+struct RulesFile(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for RulesFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RulesFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object mapping rule names to event patterns")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RulesFile, A::Error> {
+                let mut rules: Vec<(String, Box<RawValue>)> = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Box<RawValue>>()? {
+                    if rules.iter().any(|(n, _)| *n == k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate rule name `{k}`"
+                        )));
+                    }
+                    rules.push((k, v));
+                }
+                Ok(RulesFile(rules))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn build_rules(a: &FilterArgs) -> Result<Automaton, Failure> {
+    let limits = Limits {
+        max_event_bytes: a.max_event_bytes,
+        ..Limits::default()
+    };
+    let mut b = RuleSetBuilder::new(limits);
+    let mut errors = Vec::new();
+    if let Some(p) = &a.pattern {
+        let text = text_arg(p, "pattern")?;
+        if let Err(e) = b.add("pattern", &text) {
+            errors.push(e.to_string());
+        }
+    } else if let Some(path) = &a.rules {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(format!("cannot read rules file `{}`: {e}", path.display())))?;
+        let RulesFile(rules) = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("rules file `{}`: {e}", path.display())))?;
+        for (name, pattern) in rules {
+            if let Err(e) = b.add(&name, pattern.get()) {
+                errors.push(e.to_string());
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(fail(errors.join("\n")));
+    }
+    b.build().map_err(|e| fail(e.to_string()))
+}
+
+fn filter(a: FilterArgs) -> Result<ExitCode, Failure> {
+    let automaton = build_rules(&a)?;
+    let stdout = io::stdout();
+    let mut out = FilterOutput {
+        automaton: &automaton,
+        cache: automaton.cache(),
+        validate: a.validate || a.strict,
+        strict: a.strict,
+        count_only: a.count,
+        print_rules: a.print_rules,
+        matched: 0,
+        per_rule: vec![0; automaton.rule_count()],
+        buf: Vec::with_capacity(OUT_BUF),
+        sink: stdout.lock(),
+    };
+    let inputs: Vec<Option<PathBuf>> = if a.files.is_empty() {
+        vec![None]
+    } else {
+        a.files
+            .iter()
+            .map(|p| (p.as_os_str() != "-").then(|| p.clone()))
+            .collect()
+    };
+    for input in inputs {
+        let (name, reader): (String, Box<dyn Read>) = match input {
+            None => ("<stdin>".into(), Box::new(io::stdin().lock())),
+            Some(p) => {
+                let f = File::open(&p)
+                    .map_err(|e| fail(format!("cannot open `{}`: {e}", p.display())))?;
+                (p.display().to_string(), Box::new(f))
+            }
+        };
+        if !out.run(&name, reader, a.max_event_bytes)? {
+            out.flush()?;
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    }
+    if a.count {
+        writeln!(out.buf, "{}", out.matched)?;
+        if a.rules.is_some() {
+            for (i, n) in out.per_rule.iter().enumerate() {
+                let name = automaton.rule_name(busbar::engine::RuleId(i as u32));
+                writeln!(out.buf, "{n}\t{name}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read size: large reads keep syscalls rare (PERFORMANCE.md §5).
+const READ_BUF: usize = 4 << 20;
+/// Output is written in batches of about this size, one `write_all` each.
+const OUT_BUF: usize = 1 << 20;
+
+struct FilterOutput<'a, W: Write> {
+    automaton: &'a Automaton,
+    cache: busbar::engine::Cache,
+    validate: bool,
+    strict: bool,
+    count_only: bool,
+    print_rules: bool,
+    matched: u64,
+    per_rule: Vec<u64>,
+    buf: Vec<u8>,
+    sink: W,
+}
+
+impl<W: Write> FilterOutput<'_, W> {
+    fn flush(&mut self) -> Result<(), Failure> {
+        self.sink.write_all(&self.buf)?;
+        self.buf.clear();
+        self.sink.flush()?;
+        Ok(())
+    }
+
+    /// Filters one input. Returns `false` when --strict stopped it.
+    fn run(&mut self, name: &str, mut r: Box<dyn Read>, max_line: usize) -> Result<bool, Failure> {
+        let mut buf = vec![0u8; READ_BUF.max(max_line + 1)];
+        let mut filled = 0;
+        let mut line_no: u64 = 0;
+        // While a line longer than the limit is being discarded.
+        let mut skipping = false;
+        loop {
+            let n = r
+                .read(&mut buf[filled..])
+                .map_err(|e| fail(format!("cannot read `{name}`: {e}")))?;
+            let eof = n == 0;
+            filled += n;
+            let mut start = 0;
+            while let Some(nl) = memchr::memchr(b'\n', &buf[start..filled]) {
+                let line = &buf[start..start + nl];
+                start += nl + 1;
+                line_no += 1;
+                if skipping {
+                    skipping = false;
+                    continue;
+                }
+                if !self.line(name, line_no, line)? {
+                    return Ok(false);
+                }
+            }
+            if eof {
+                if start < filled && !skipping {
+                    line_no += 1;
+                    let line = buf[start..filled].to_vec();
+                    if !self.line(name, line_no, &line)? {
+                        return Ok(false);
+                    }
+                }
+                return Ok(true);
+            }
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+            if filled == buf.len() {
+                // A line longer than the buffer, which is larger than any
+                // accepted event: report it and drop it up to its newline.
+                eprintln!(
+                    "busbar: {name}: line {}: event is over {max_line} bytes (setting --max-event-bytes); skipped",
+                    line_no + 1
+                );
+                if self.strict {
+                    return Ok(false);
+                }
+                skipping = true;
+                filled = 0;
+            }
+            if self.buf.len() >= OUT_BUF {
+                self.sink.write_all(&self.buf)?;
+                self.buf.clear();
+            }
+        }
+    }
+
+    fn line(&mut self, name: &str, line_no: u64, line: &[u8]) -> Result<bool, Failure> {
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(true);
+        }
+        let result = if self.validate {
+            self.automaton.find_checked(line, &mut self.cache)
+        } else {
+            self.automaton.find(line, &mut self.cache)
+        };
+        match result {
+            Ok([]) => {}
+            Ok(ids) => {
+                self.matched += 1;
+                if self.count_only {
+                    for id in ids {
+                        self.per_rule[id.0 as usize] += 1;
+                    }
+                } else {
+                    if self.print_rules {
+                        for (i, id) in ids.iter().enumerate() {
+                            if i > 0 {
+                                self.buf.push(b',');
+                            }
+                            self.buf
+                                .extend_from_slice(self.automaton.rule_name(*id).as_bytes());
+                        }
+                        self.buf.push(b'\t');
+                    }
+                    self.buf.extend_from_slice(line);
+                    self.buf.push(b'\n');
+                }
+            }
+            Err(e) => {
+                eprintln!("busbar: {name}: line {line_no}: {e}");
+                if self.strict {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn gen(a: GenArgs) -> Result<ExitCode, Failure> {
+    let data = busbar::bench::citylots(a.count, a.seed);
+    let mut out = io::stdout().lock();
+    out.write_all(&data)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,912 @@
+//! Rule set → one immutable automaton; a per-worker [`Cache`]; match sets of
+//! [`RuleId`]s.
+//!
+//! # How a rule set is compiled
+//!
+//! Every rule is parsed and `$or`-expanded into *sub-rules* (conjunctions of
+//! fields). Every field (a path and an OR of matchers) gets a dense id and a
+//! bit in its sub-rule's 64-bit mask. Then, per path, all matchers of all
+//! rules are merged into one [`PathMatcher`]:
+//!
+//! - string operators become globs in up to four byte DFAs (forward,
+//!   reversed for suffixes, and the same two over case-folded bytes), see
+//!   [`dfa`];
+//! - numbers, and IP addresses of each family, become ordered segments, see
+//!   [`ranges`];
+//! - literals `true`/`false`/`null`, `exists`, and the anything-but matchers
+//!   (which match unless a DFA or segment excludes them) are id lists.
+//!
+//! The paths themselves form the byte trie the [`crate::flatten`] scanner
+//! follows, so a value is looked at only if some rule names its path.
+//!
+//! # How an event is matched
+//!
+//! 1. The [prefilter](prefilter) rejects events lacking every necessary literal.
+//! 2. The scanner hands each leaf on a rule path to the path's matcher, which
+//!    yields field ids; each sets a bit in its sub-rule's P mask (positive)
+//!    or O mask (an occurrence of an `exists:false` field). Only touched
+//!    sub-rules are visited, so cost follows the matches, not the rule count.
+//! 3. A touched sub-rule whose leaves all sit outside arrays is decided from
+//!    its masks; otherwise [`consistency`] searches its recorded leaves.
+//!
+//! The [`Automaton`] is immutable, `Send + Sync`, and shared by `Arc`; all
+//! per-event state lives in a [`Cache`], one per worker, which stops
+//! allocating once it has seen the largest event.
+
+mod approx;
+mod consistency;
+mod dfa;
+pub mod naive;
+mod prefilter;
+mod ranges;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::flatten::{self, ArrayPos, EventError, Leaf, PathTrie, ScanLimits, Scratch, Sink};
+use crate::pattern::ip::{parse_event_ip, Ip};
+use crate::pattern::number::parse_f64;
+use crate::pattern::{self, AnythingBut, Literal, Matcher, Pattern, PatternError, PatternLimits};
+
+use consistency::Entry;
+use dfa::{literal_glob, suffix_glob, Action, Dfa};
+use prefilter::Prefilter;
+use ranges::{Bound, Item, Segments};
+
+/// Index of a rule in the order it was added to the [`RuleSetBuilder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RuleId(pub u32);
+
+/// Every limit of compilation and matching, each named in the error that reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub pattern: PatternLimits,
+    /// Most wildcard states one wildcard pattern may keep live at once
+    /// (§2.3; EventBridge rejects rules above 10).
+    pub wildcard_complexity: usize,
+    /// Most states of one compiled string automaton.
+    pub max_automaton_states: usize,
+    /// Largest accepted event, bytes (EventBridge: 1 MiB; 256 KiB in older regions).
+    pub max_event_bytes: usize,
+    /// Deepest accepted nesting of objects and arrays in an event.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            pattern: PatternLimits::default(),
+            wildcard_complexity: 10,
+            max_automaton_states: 1 << 20,
+            max_event_bytes: 1 << 20,
+            max_depth: 1000,
+        }
+    }
+}
+
+impl Limits {
+    fn scan(&self) -> ScanLimits {
+        ScanLimits {
+            max_event_bytes: self.max_event_bytes,
+            max_depth: self.max_depth,
+        }
+    }
+}
+
+/// EventBridge's reason for a wildcard pattern over the complexity limit.
+pub const RULE_TOO_COMPLEX: &str = "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character";
+
+/// Most fields one `$or` branch may have: they are bits of a `u64`.
+pub const MAX_FIELDS_PER_BRANCH: usize = 64;
+
+/// A rule set that could not be compiled as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    path: String,
+    limit: usize,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rule set too large: the string automaton for path `{}` needs more than {} states \
+             (setting max_automaton_states); use fewer or simpler wildcard/prefix rules on it",
+            self.path, self.limit
+        )
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Collects validated rules; [`build`](RuleSetBuilder::build) compiles them.
+/// Rule sets are rebuilt, never mutated: build a new automaton and swap it in.
+#[derive(Debug, Clone)]
+pub struct RuleSetBuilder {
+    limits: Limits,
+    rules: Vec<(String, Pattern)>,
+}
+
+impl RuleSetBuilder {
+    pub fn new(limits: Limits) -> Self {
+        RuleSetBuilder {
+            limits,
+            rules: Vec::new(),
+        }
+    }
+
+    /// Parses, validates and adds one rule. The error names the rule.
+    pub fn add(&mut self, name: &str, pattern: &str) -> Result<RuleId, PatternError> {
+        let p = pattern::parse(pattern, &self.limits.pattern).map_err(|e| e.with_rule(name))?;
+        self.add_parsed(name, p)
+    }
+
+    /// Adds an already parsed pattern, applying the engine's own limits
+    /// (wildcard complexity, fields per branch).
+    pub fn add_parsed(&mut self, name: &str, pattern: Pattern) -> Result<RuleId, PatternError> {
+        check_limits(&pattern, &self.limits).map_err(|e| e.with_rule(name))?;
+        self.rules.push((name.to_string(), pattern));
+        Ok(RuleId(self.rules.len() as u32 - 1))
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn build(self) -> Result<Automaton, BuildError> {
+        Compiler::default().compile(self.rules, self.limits)
+    }
+}
+
+/// The engine's checks on a parsed pattern (§2.3 and the mask width).
+pub fn check_limits(p: &Pattern, limits: &Limits) -> Result<(), PatternError> {
+    for sp in &p.subpatterns {
+        if sp.fields.len() > MAX_FIELDS_PER_BRANCH {
+            return Err(PatternError::new(
+                format!(
+                    "Pattern has {} fields in one $or branch; busbar allows at most {}",
+                    sp.fields.len(),
+                    MAX_FIELDS_PER_BRANCH
+                ),
+                "",
+                0,
+            ));
+        }
+        for f in &sp.fields {
+            let globs: Vec<&[pattern::GlobTok]> = f
+                .matchers
+                .iter()
+                .flat_map(|m| match m {
+                    Matcher::Wildcard(g) => std::slice::from_ref(g),
+                    Matcher::AnythingBut(AnythingBut::Wildcard(gs)) => gs.as_slice(),
+                    _ => &[],
+                })
+                .map(|g| g.tokens.as_slice())
+                .collect();
+            let limit = limits.wildcard_complexity;
+            if !globs.is_empty() && dfa::complexity(&globs, limit) > limit {
+                return Err(PatternError::new(RULE_TOO_COMPLEX, f.path.clone(), 0));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Case folding shared by patterns and events: each character is mapped to
+/// upper case and back to lower case with Unicode's full mappings, so `ß`,
+/// `SS` and `ss` fold alike, as event-ruler's "either toLowerCase or
+/// toUpperCase" does.
+pub(crate) fn fold_into(s: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    if s.is_ascii() {
+        out.extend(s.iter().map(u8::to_ascii_lowercase));
+        return;
+    }
+    let text = String::from_utf8_lossy(s);
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        for u in c.to_uppercase() {
+            for l in u.to_lowercase() {
+                out.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+}
+
+fn fold(s: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    fold_into(s.as_bytes(), &mut v);
+    v
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FieldInfo {
+    subrule: u32,
+    bit: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SubRule {
+    rule: u32,
+    /// Fields that need a positive match.
+    req: u64,
+    /// Fields that may also be satisfied by absence (`exists:false`).
+    negok: u64,
+}
+
+/// Everything one path's matchers compile into.
+#[derive(Debug, Default)]
+struct PathMatcher {
+    fwd: Option<Dfa>,
+    rev: Option<Dfa>,
+    fold_fwd: Option<Dfa>,
+    fold_rev: Option<Dfa>,
+    numbers: Option<Segments<f64>>,
+    /// Exact numbers a double cannot hold: compared by their text (§1.3.4).
+    number_text: HashMap<Box<[u8]>, Vec<u32>>,
+    v4: Option<Segments<u32>>,
+    v6: Option<Segments<u128>>,
+    on_true: Vec<u32>,
+    on_false: Vec<u32>,
+    on_null: Vec<u32>,
+    exists: Vec<u32>,
+    /// Anything-but matchers that only strings can exclude.
+    ab_string: Vec<u32>,
+    /// Anything-but matchers that only numbers can exclude.
+    ab_number: Vec<u32>,
+    /// Fields with `exists:false` on this path.
+    absent: Vec<u32>,
+}
+
+#[derive(Default)]
+struct PathBuild {
+    fwd: Vec<(Vec<pattern::GlobTok>, Action)>,
+    rev: Vec<(Vec<pattern::GlobTok>, Action)>,
+    fold_fwd: Vec<(Vec<pattern::GlobTok>, Action)>,
+    fold_rev: Vec<(Vec<pattern::GlobTok>, Action)>,
+    numbers: Vec<Item<f64>>,
+    v4: Vec<Item<u32>>,
+    v6: Vec<Item<u128>>,
+    m: PathMatcher,
+}
+
+/// The compiled rule set. See the module docs.
+#[derive(Debug)]
+pub struct Automaton {
+    names: Vec<String>,
+    patterns: Vec<Pattern>,
+    subrules: Vec<SubRule>,
+    fields: Vec<FieldInfo>,
+    ab_field: Vec<u32>,
+    trie: PathTrie,
+    paths: Vec<PathMatcher>,
+    /// Sub-rules that can match with no leaf at all (only `exists:false`).
+    always: Vec<u32>,
+    prefilter: Option<Prefilter>,
+    limits: Limits,
+}
+
+#[derive(Default)]
+struct Compiler {
+    subrules: Vec<SubRule>,
+    fields: Vec<FieldInfo>,
+    ab_field: Vec<u32>,
+    trie: PathTrie,
+    builds: Vec<PathBuild>,
+}
+
+fn point<K: Copy>(v: K) -> (Bound<K>, Bound<K>) {
+    let b = Bound {
+        value: Some(v),
+        inclusive: true,
+    };
+    (b, b)
+}
+
+/// -0 and 0 are one number (§1.3.3).
+#[inline]
+fn norm(v: f64) -> f64 {
+    v + 0.0
+}
+
+impl Compiler {
+    fn compile(
+        mut self,
+        rules: Vec<(String, Pattern)>,
+        limits: Limits,
+    ) -> Result<Automaton, BuildError> {
+        let mut names = Vec::with_capacity(rules.len());
+        let mut patterns = Vec::with_capacity(rules.len());
+        let mut always = Vec::new();
+        for (rule, (name, pattern)) in rules.into_iter().enumerate() {
+            for sp in &pattern.subpatterns {
+                let sr = self.subrules.len() as u32;
+                let mut req = 0u64;
+                let mut negok = 0u64;
+                for (i, field) in sp.fields.iter().enumerate() {
+                    let bit = 1u64 << i;
+                    let f = self.fields.len() as u32;
+                    self.fields.push(FieldInfo { subrule: sr, bit });
+                    let path = self.trie.insert(&field.path) as usize;
+                    if path == self.builds.len() {
+                        self.builds.push(PathBuild::default());
+                    }
+                    let mut absent_ok = false;
+                    for m in &field.matchers {
+                        absent_ok |= matches!(m, Matcher::Exists(false));
+                        self.add_matcher(path, f, m);
+                    }
+                    if absent_ok {
+                        negok |= bit;
+                    } else {
+                        req |= bit;
+                    }
+                }
+                if req == 0 {
+                    always.push(sr);
+                }
+                self.subrules.push(SubRule {
+                    rule: rule as u32,
+                    req,
+                    negok,
+                });
+            }
+            names.push(name);
+            patterns.push(pattern);
+        }
+        let max = limits.max_automaton_states;
+        let mut paths = Vec::with_capacity(self.builds.len());
+        let mut path_names: Vec<Option<String>> = vec![None; self.builds.len()];
+        for p in patterns.iter() {
+            for sp in &p.subpatterns {
+                for f in &sp.fields {
+                    let id = self.trie.insert(&f.path) as usize;
+                    path_names[id].get_or_insert_with(|| f.path.clone());
+                }
+            }
+        }
+        for (id, b) in self.builds.into_iter().enumerate() {
+            let err = |_| BuildError {
+                path: path_names[id].clone().unwrap_or_default(),
+                limit: max,
+            };
+            let dfa =
+                |g: &[(Vec<pattern::GlobTok>, Action)]| -> Result<Option<Dfa>, dfa::TooManyStates> {
+                    if g.is_empty() {
+                        Ok(None)
+                    } else {
+                        Dfa::build(g, max).map(Some)
+                    }
+                };
+            let mut m = b.m;
+            m.fwd = dfa(&b.fwd).map_err(err)?;
+            m.rev = dfa(&b.rev).map_err(err)?;
+            m.fold_fwd = dfa(&b.fold_fwd).map_err(err)?;
+            m.fold_rev = dfa(&b.fold_rev).map_err(err)?;
+            m.numbers = (!b.numbers.is_empty()).then(|| Segments::build(&b.numbers));
+            m.v4 = (!b.v4.is_empty()).then(|| Segments::build(&b.v4));
+            m.v6 = (!b.v6.is_empty()).then(|| Segments::build(&b.v6));
+            paths.push(m);
+        }
+        let prefilter = Prefilter::build(patterns.iter());
+        Ok(Automaton {
+            names,
+            patterns,
+            subrules: self.subrules,
+            fields: self.fields,
+            ab_field: self.ab_field,
+            trie: self.trie,
+            paths,
+            always,
+            prefilter,
+            limits,
+        })
+    }
+
+    fn add_matcher(&mut self, path: usize, f: u32, m: &Matcher) {
+        let b = &mut self.builds[path];
+        let field = Action::Field(f);
+        match m {
+            Matcher::Exact(Literal::String(s)) => {
+                b.fwd.push((literal_glob(s.as_bytes(), false), field))
+            }
+            Matcher::Exact(Literal::Number(n)) => match n.value {
+                Some(v) => {
+                    let (lo, hi) = point(norm(v));
+                    b.numbers.push(Item::Field { lo, hi, field: f });
+                }
+                None => {
+                    b.m.number_text
+                        .entry(n.text.as_bytes().into())
+                        .or_default()
+                        .push(f)
+                }
+            },
+            Matcher::Exact(Literal::True) => b.m.on_true.push(f),
+            Matcher::Exact(Literal::False) => b.m.on_false.push(f),
+            Matcher::Exact(Literal::Null) => b.m.on_null.push(f),
+            Matcher::Prefix(s) => b.fwd.push((literal_glob(s.as_bytes(), true), field)),
+            Matcher::PrefixIgnoreCase(s) => b.fold_fwd.push((literal_glob(&fold(s), true), field)),
+            Matcher::Suffix(s) => b.rev.push((suffix_glob(s.as_bytes()), field)),
+            Matcher::SuffixIgnoreCase(s) => b.fold_rev.push((suffix_glob(&fold(s)), field)),
+            Matcher::EqualsIgnoreCase(s) => b.fold_fwd.push((literal_glob(&fold(s), false), field)),
+            Matcher::Wildcard(g) => b.fwd.push((g.tokens.clone(), field)),
+            Matcher::Numeric(r) => {
+                let lo = Bound {
+                    value: (r.lo != f64::NEG_INFINITY).then_some(norm(r.lo)),
+                    inclusive: r.lo_inclusive,
+                };
+                let hi = Bound {
+                    value: (r.hi != f64::INFINITY).then_some(norm(r.hi)),
+                    inclusive: r.hi_inclusive,
+                };
+                b.numbers.push(Item::Field { lo, hi, field: f });
+            }
+            Matcher::Ip(r) => {
+                if let Some((lo, hi)) = r.v4_span() {
+                    let (l, _) = point(lo);
+                    let (_, h) = point(hi);
+                    b.v4.push(Item::Field {
+                        lo: l,
+                        hi: h,
+                        field: f,
+                    });
+                }
+                if let Some((lo, hi)) = r.v6_span() {
+                    let (l, _) = point(lo);
+                    let (_, h) = point(hi);
+                    b.v6.push(Item::Field {
+                        lo: l,
+                        hi: h,
+                        field: f,
+                    });
+                }
+            }
+            Matcher::Exists(true) => b.m.exists.push(f),
+            Matcher::Exists(false) => b.m.absent.push(f),
+            Matcher::AnythingBut(ab) => {
+                let id = self.ab_field.len() as u32;
+                self.ab_field.push(f);
+                let ex = Action::Exclude(id);
+                match ab {
+                    AnythingBut::Numbers(ns) => {
+                        for n in ns {
+                            let v = n.value.or_else(|| parse_f64(n.text.as_bytes()));
+                            if let Some(v) = v {
+                                b.numbers.push(Item::Exclude {
+                                    at: norm(v),
+                                    ab: id,
+                                });
+                            }
+                        }
+                        b.m.ab_number.push(id);
+                    }
+                    AnythingBut::Strings(ss) => {
+                        b.fwd
+                            .extend(ss.iter().map(|s| (literal_glob(s.as_bytes(), false), ex)));
+                        b.m.ab_string.push(id);
+                    }
+                    AnythingBut::Prefix(ss) => {
+                        b.fwd
+                            .extend(ss.iter().map(|s| (literal_glob(s.as_bytes(), true), ex)));
+                        b.m.ab_string.push(id);
+                    }
+                    AnythingBut::Suffix(ss) => {
+                        b.rev
+                            .extend(ss.iter().map(|s| (suffix_glob(s.as_bytes()), ex)));
+                        b.m.ab_string.push(id);
+                    }
+                    AnythingBut::EqualsIgnoreCase(ss) => {
+                        b.fold_fwd
+                            .extend(ss.iter().map(|s| (literal_glob(&fold(s), false), ex)));
+                        b.m.ab_string.push(id);
+                    }
+                    AnythingBut::Wildcard(gs) => {
+                        b.fwd.extend(gs.iter().map(|g| (g.tokens.clone(), ex)));
+                        b.m.ab_string.push(id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Per-sub-rule state for the event being matched.
+#[derive(Debug, Clone, Copy, Default)]
+struct SrState {
+    epoch: u32,
+    p: u64,
+    o: u64,
+    arrays: bool,
+}
+
+/// Per-worker scratch for searching an [`Automaton`]. Create one per thread
+/// with [`Automaton::cache`]; it must only be used with that automaton.
+#[derive(Debug)]
+pub struct Cache {
+    scratch: Scratch,
+    state: State,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    epoch: u32,
+    sr: Vec<SrState>,
+    touched: Vec<u32>,
+    entries: Vec<Entry>,
+    mem: Vec<ArrayPos>,
+    hits: Vec<u32>,
+    excl: Vec<u32>,
+    fold: Vec<u8>,
+    rule_epoch: Vec<u32>,
+    out: Vec<RuleId>,
+    dp_entries: Vec<Entry>,
+    dp_pool: Vec<Vec<(u64, u64)>>,
+}
+
+impl Automaton {
+    /// A fresh per-worker cache for this automaton.
+    pub fn cache(&self) -> Cache {
+        Cache {
+            scratch: Scratch::default(),
+            state: State {
+                epoch: 0,
+                sr: vec![SrState::default(); self.subrules.len()],
+                rule_epoch: vec![0; self.names.len()],
+                ..State::default()
+            },
+        }
+    }
+
+    /// The rules `event` matches, in rule-id order.
+    ///
+    /// Events that contain none of the rule set's necessary literals are
+    /// answered "no match" without being parsed, so an invalid event that
+    /// could not match anyway is not reported here; use
+    /// [`find_checked`](Self::find_checked) to validate every event.
+    pub fn find<'c>(&self, event: &[u8], cache: &'c mut Cache) -> Result<&'c [RuleId], EventError> {
+        if let Some(pf) = &self.prefilter {
+            if !pf.may_match(event) {
+                cache.state.out.clear();
+                return Ok(&cache.state.out);
+            }
+        }
+        self.find_checked(event, cache)
+    }
+
+    /// Like [`find`](Self::find), but every event is fully validated.
+    pub fn find_checked<'c>(
+        &self,
+        event: &[u8],
+        cache: &'c mut Cache,
+    ) -> Result<&'c [RuleId], EventError> {
+        let st = &mut cache.state;
+        if st.epoch == u32::MAX {
+            st.epoch = 0;
+            st.sr.iter_mut().for_each(|s| s.epoch = 0);
+            st.rule_epoch.iter_mut().for_each(|e| *e = 0);
+        }
+        st.epoch += 1;
+        st.touched.clear();
+        st.entries.clear();
+        st.mem.clear();
+        st.out.clear();
+        let mut sink = MatchSink { a: self, st };
+        flatten::scan(
+            event,
+            &self.trie,
+            self.limits.scan(),
+            &mut cache.scratch,
+            &mut sink,
+        )?;
+        self.decide(&mut cache.state);
+        Ok(&cache.state.out)
+    }
+
+    /// Whether `event` matches any rule (validating it fully).
+    pub fn is_match(&self, event: &[u8], cache: &mut Cache) -> Result<bool, EventError> {
+        Ok(!self.find_checked(event, cache)?.is_empty())
+    }
+
+    pub fn rule_name(&self, id: RuleId) -> &str {
+        &self.names[id.0 as usize]
+    }
+
+    pub fn rule_pattern(&self, id: RuleId) -> &Pattern {
+        &self.patterns[id.0 as usize]
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether the literal prefilter is active (and how many literals it holds).
+    pub fn prefilter_literals(&self) -> Option<usize> {
+        self.prefilter.as_ref().map(Prefilter::literals)
+    }
+
+    fn decide(&self, st: &mut State) {
+        let epoch = st.epoch;
+        for i in 0..st.touched.len() {
+            let sr = st.touched[i];
+            if self.sub_rule_matches(sr, st) {
+                let rule = self.subrules[sr as usize].rule as usize;
+                if st.rule_epoch[rule] != epoch {
+                    st.rule_epoch[rule] = epoch;
+                    st.out.push(RuleId(rule as u32));
+                }
+            }
+        }
+        for &sr in &self.always {
+            // Untouched: no leaf of any of its fields, so absence holds.
+            if st.sr[sr as usize].epoch != epoch {
+                let rule = self.subrules[sr as usize].rule as usize;
+                if st.rule_epoch[rule] != epoch {
+                    st.rule_epoch[rule] = epoch;
+                    st.out.push(RuleId(rule as u32));
+                }
+            }
+        }
+        st.out.sort_unstable();
+    }
+
+    fn sub_rule_matches(&self, sr: u32, st: &mut State) -> bool {
+        let info = self.subrules[sr as usize];
+        let s = st.sr[sr as usize];
+        // The union of all positives bounds what any consistent choice can do.
+        if info.req & !s.p != 0 {
+            return false;
+        }
+        if !s.arrays {
+            return consistency::goal(s.p, s.o, info.req, info.negok);
+        }
+        st.dp_entries.clear();
+        st.dp_entries
+            .extend(st.entries.iter().filter(|e| e.subrule == sr).copied());
+        consistency::satisfiable(
+            &st.dp_entries,
+            &st.mem,
+            info.req,
+            info.negok,
+            &mut st.dp_pool,
+        )
+    }
+}
+
+struct MatchSink<'a> {
+    a: &'a Automaton,
+    st: &'a mut State,
+}
+
+impl MatchSink<'_> {
+    #[inline]
+    fn record(&mut self, field: u32, positive: bool, mem: (u32, u32), in_array: bool) {
+        let info = self.a.fields[field as usize];
+        let (p, o) = if positive {
+            (info.bit, 0)
+        } else {
+            (0, info.bit)
+        };
+        let s = &mut self.st.sr[info.subrule as usize];
+        if s.epoch != self.st.epoch {
+            *s = SrState {
+                epoch: self.st.epoch,
+                ..SrState::default()
+            };
+            self.st.touched.push(info.subrule);
+        }
+        s.p |= p;
+        s.o |= o;
+        s.arrays |= in_array;
+        self.st.entries.push(Entry {
+            subrule: info.subrule,
+            p,
+            o,
+            mem_start: mem.0,
+            mem_len: mem.1,
+        });
+    }
+}
+
+impl Sink for MatchSink<'_> {
+    fn leaf(&mut self, path: flatten::PathId, value: Leaf<'_>, arrays: &[ArrayPos]) {
+        let a = self.a;
+        let pm = &a.paths[path as usize];
+        let st = &mut *self.st;
+        st.hits.clear();
+        st.excl.clear();
+        match value {
+            Leaf::Str(s) => {
+                if let Some(d) = &pm.fwd {
+                    let q = d.run(s);
+                    st.hits.extend_from_slice(d.fields(q));
+                    st.excl.extend_from_slice(d.excluded(q));
+                }
+                if let Some(d) = &pm.rev {
+                    let q = d.run_rev(s);
+                    st.hits.extend_from_slice(d.fields(q));
+                    st.excl.extend_from_slice(d.excluded(q));
+                }
+                if pm.fold_fwd.is_some() || pm.fold_rev.is_some() {
+                    fold_into(s, &mut st.fold);
+                    if let Some(d) = &pm.fold_fwd {
+                        let q = d.run(&st.fold);
+                        st.hits.extend_from_slice(d.fields(q));
+                        st.excl.extend_from_slice(d.excluded(q));
+                    }
+                    if let Some(d) = &pm.fold_rev {
+                        let q = d.run_rev(&st.fold);
+                        st.hits.extend_from_slice(d.fields(q));
+                        st.excl.extend_from_slice(d.excluded(q));
+                    }
+                }
+                if pm.v4.is_some() || pm.v6.is_some() {
+                    match parse_event_ip(s) {
+                        Some(Ip::V4(x)) => {
+                            if let Some(seg) = &pm.v4 {
+                                st.hits.extend_from_slice(seg.fields(seg.segment(x)));
+                            }
+                        }
+                        Some(Ip::V6(x)) => {
+                            if let Some(seg) = &pm.v6 {
+                                st.hits.extend_from_slice(seg.fields(seg.segment(x)));
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                for &ab in &pm.ab_string {
+                    if !st.excl.contains(&ab) {
+                        st.hits.push(a.ab_field[ab as usize]);
+                    }
+                }
+                st.hits
+                    .extend(pm.ab_number.iter().map(|&ab| a.ab_field[ab as usize]));
+            }
+            Leaf::Num(t) => {
+                if let Some(seg) = &pm.numbers {
+                    let i = match approx::approx(t).and_then(|v| seg.segment_near(v)) {
+                        Some(i) => Some(i),
+                        None => parse_f64(t).map(|v| seg.segment(norm(v))),
+                    };
+                    if let Some(i) = i {
+                        st.hits.extend_from_slice(seg.fields(i));
+                        st.excl.extend_from_slice(seg.excluded(i));
+                    }
+                }
+                if !pm.number_text.is_empty() {
+                    if let Some(fs) = pm.number_text.get(t) {
+                        st.hits.extend_from_slice(fs);
+                    }
+                }
+                for &ab in &pm.ab_number {
+                    if !st.excl.contains(&ab) {
+                        st.hits.push(a.ab_field[ab as usize]);
+                    }
+                }
+                st.hits
+                    .extend(pm.ab_string.iter().map(|&ab| a.ab_field[ab as usize]));
+            }
+            Leaf::True | Leaf::False | Leaf::Null => {
+                let lits = match value {
+                    Leaf::True => &pm.on_true,
+                    Leaf::False => &pm.on_false,
+                    _ => &pm.on_null,
+                };
+                st.hits.extend_from_slice(lits);
+                st.hits
+                    .extend(pm.ab_string.iter().map(|&ab| a.ab_field[ab as usize]));
+                st.hits
+                    .extend(pm.ab_number.iter().map(|&ab| a.ab_field[ab as usize]));
+            }
+        }
+        st.hits.extend_from_slice(&pm.exists);
+        if st.hits.is_empty() && pm.absent.is_empty() {
+            return;
+        }
+        let mem = if arrays.is_empty() {
+            (0, 0)
+        } else {
+            let start = st.mem.len() as u32;
+            st.mem.extend_from_slice(arrays);
+            (start, arrays.len() as u32)
+        };
+        let in_array = !arrays.is_empty();
+        for i in 0..self.st.hits.len() {
+            let f = self.st.hits[i];
+            self.record(f, true, mem, in_array);
+        }
+        for &f in &pm.absent {
+            self.record(f, false, mem, in_array);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(rules: &[&str]) -> Automaton {
+        let mut b = RuleSetBuilder::new(Limits::default());
+        for (i, r) in rules.iter().enumerate() {
+            b.add(&format!("r{i}"), r).unwrap();
+        }
+        b.build().unwrap()
+    }
+
+    fn ids(a: &Automaton, ev: &str) -> Vec<u32> {
+        let mut c = a.cache();
+        let checked: Vec<u32> = a
+            .find_checked(ev.as_bytes(), &mut c)
+            .unwrap()
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        let fast: Vec<u32> = a
+            .find(ev.as_bytes(), &mut c)
+            .unwrap()
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(checked, fast, "prefilter changed the answer for {ev}");
+        checked
+    }
+
+    #[test]
+    fn one_pass_answers_many_rules() {
+        let a = set(&[
+            r#"{"source":["a"]}"#,
+            r#"{"source":[{"prefix":"a"}],"n":[{"numeric":[">",1]}]}"#,
+            r#"{"source":[{"anything-but":"a"}]}"#,
+            r#"{"x":[{"exists":false}]}"#,
+            r#"{"source":[{"equals-ignore-case":"A"}]}"#,
+            r#"{"ip":[{"cidr":"10.0.0.0/24"}]}"#,
+            r#"{"$or":[{"n":[5]},{"source":[{"suffix":"z"}]}]}"#,
+        ]);
+        assert_eq!(ids(&a, r#"{"source":"a","n":2}"#), vec![0, 1, 3, 4]);
+        assert_eq!(ids(&a, r#"{"source":"b","n":5.0,"x":1}"#), vec![2, 6]);
+        assert_eq!(
+            ids(&a, r#"{"source":"az","ip":"10.0.0.7"}"#),
+            vec![2, 3, 5, 6]
+        );
+    }
+
+    #[test]
+    fn array_consistency() {
+        let a = set(&[
+            r#"{"a":{"b":["x"],"c":["y"]}}"#,
+            r#"{"a":{"b":["x"],"c":[{"exists":false}]}}"#,
+        ]);
+        assert_eq!(
+            ids(&a, r#"{"a":[{"b":"x","c":"n"},{"b":"n","c":"y"}]}"#),
+            Vec::<u32>::new()
+        );
+        assert_eq!(
+            ids(&a, r#"{"a":[{"b":"n","c":"n"},{"b":"x","c":"y"}]}"#),
+            vec![0]
+        );
+        assert_eq!(ids(&a, r#"{"a":[{"b":"x"},{"b":"y","c":1}]}"#), vec![1]);
+    }
+
+    #[test]
+    fn errors_name_the_rule() {
+        let mut b = RuleSetBuilder::new(Limits::default());
+        let e = b.add("orders", r#"{"a":[{"prefix":1}]}"#).unwrap_err();
+        assert_eq!(e.rule(), Some("orders"));
+        let e = b
+            .add("wild", r#"{"a":[{"wildcard":"*:*:*:*:*:event-bus/*"}]}"#)
+            .unwrap_err();
+        assert_eq!(e.reason(), RULE_TOO_COMPLEX);
+        assert_eq!(e.path(), "a");
+    }
+
+    #[test]
+    fn automaton_is_shareable() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Automaton>();
+    }
+}

@@ -1,0 +1,91 @@
+//! Event bytes → the (path, value) leaves that some rule can use.
+//!
+//! This is an on-demand scanner, not a tree builder: it walks the event once,
+//! follows a byte trie of the dotted paths the rule set mentions
+//! ([`PathTrie`]), and hands every leaf on such a path to a [`Sink`] as a span
+//! of the input (or of a scratch buffer when the string had escapes). Values
+//! under keys no rule mentions are *skipped*: their syntax is checked, nothing
+//! is materialised, no number is converted. On citylots-like events most of
+//! the bytes are a coordinates array no string rule needs; skipping it is
+//! where the speed comes from (see `PERFORMANCE.md` §2 and the `parse` line of
+//! the benchmark, where a full simd-json tape build of the same bytes is the
+//! reference).
+//!
+//! Every event is validated while it is scanned, skipped parts included:
+//! strict JSON grammar, UTF-8 in strings, no raw control characters, nesting
+//! depth and size limits, a JSON object at the top, nothing after it. Errors
+//! carry the byte offset.
+//!
+//! Array positions: every leaf comes with the stack of (array instance, element
+//! index) pairs that enclose it, which the engine needs for EventBridge's
+//! array-consistency rule.
+
+mod scan;
+mod trie;
+
+pub use scan::{scan, ArrayPos, Leaf, Scratch, Sink};
+pub use trie::{PathId, PathTrie};
+
+use std::fmt;
+
+/// Why an event was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventErrorKind {
+    /// The event is larger than `max_event_bytes`.
+    TooLarge { given: usize, limit: usize },
+    /// Objects/arrays nest deeper than `max_depth`.
+    TooDeep { limit: usize },
+    /// The top-level value is not a JSON object.
+    NotAnObject,
+    /// Bytes follow the top-level object.
+    TrailingData,
+    /// A string holds bytes that are not UTF-8.
+    InvalidUtf8,
+    /// The input ended inside a value.
+    UnexpectedEnd,
+    /// Any other grammar violation; the static text says what was expected.
+    Syntax(&'static str),
+}
+
+/// An event that could not be read, with the byte offset of the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventError {
+    pub offset: usize,
+    pub message: String,
+}
+
+impl EventError {
+    pub(crate) fn new(kind: EventErrorKind, offset: usize) -> Self {
+        let message = match kind {
+            EventErrorKind::TooLarge { given, limit } => {
+                format!(
+                    "event is {given} bytes, over the limit of {limit} (setting max_event_bytes)"
+                )
+            }
+            EventErrorKind::TooDeep { limit } => {
+                format!("nesting deeper than {limit} levels (setting max_depth)")
+            }
+            EventErrorKind::NotAnObject => "event is not a JSON object".to_string(),
+            EventErrorKind::TrailingData => "trailing data after the JSON object".to_string(),
+            EventErrorKind::InvalidUtf8 => "invalid UTF-8 in a string".to_string(),
+            EventErrorKind::UnexpectedEnd => "unexpected end of input".to_string(),
+            EventErrorKind::Syntax(what) => what.to_string(),
+        };
+        EventError { offset, message }
+    }
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid event at byte {}: {}", self.offset, self.message)
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// Limits the scanner enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanLimits {
+    pub max_event_bytes: usize,
+    pub max_depth: usize,
+}

@@ -1,0 +1,711 @@
+//! The scanner itself: one pass, validating, materialising only leaves on
+//! trie paths. Recursion depth is bounded by `max_depth`.
+
+use super::trie::{NodeId, PathId, PathTrie};
+use super::{EventError, EventErrorKind, ScanLimits};
+
+/// A leaf value handed to the [`Sink`]. Strings are decoded (escapes
+/// resolved); numbers are the raw JSON text, converted only by whoever needs
+/// their value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaf<'a> {
+    Str(&'a [u8]),
+    Num(&'a [u8]),
+    True,
+    False,
+    Null,
+}
+
+/// One enclosing array of a leaf: which array instance (numbered in document
+/// order within the event) and which element of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrayPos {
+    pub array: u32,
+    pub index: u32,
+}
+
+/// Receives the leaves on the trie's paths, in document order.
+pub trait Sink {
+    /// `arrays` lists the enclosing arrays, outermost first.
+    fn leaf(&mut self, path: PathId, value: Leaf<'_>, arrays: &[ArrayPos]);
+}
+
+/// Buffers reused across events so that scanning does not allocate once they
+/// have grown to the largest event seen.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    stack: Vec<ArrayPos>,
+    strbuf: Vec<u8>,
+    keybuf: Vec<u8>,
+}
+
+/// Scans one event, calling `sink` for every leaf on a path of `trie`.
+pub fn scan<S: Sink>(
+    event: &[u8],
+    trie: &PathTrie,
+    limits: ScanLimits,
+    scratch: &mut Scratch,
+    sink: &mut S,
+) -> Result<(), EventError> {
+    if event.len() > limits.max_event_bytes {
+        return Err(EventError::new(
+            EventErrorKind::TooLarge {
+                given: event.len(),
+                limit: limits.max_event_bytes,
+            },
+            limits.max_event_bytes,
+        ));
+    }
+    scratch.stack.clear();
+    let mut s = Scanner {
+        b: event,
+        i: 0,
+        trie,
+        depth: 0,
+        max_depth: limits.max_depth,
+        next_array: 0,
+        stack: &mut scratch.stack,
+        strbuf: &mut scratch.strbuf,
+        keybuf: &mut scratch.keybuf,
+    };
+    s.ws();
+    if s.peek() != Some(b'{') {
+        return Err(s.err(EventErrorKind::NotAnObject));
+    }
+    s.object(0, sink)?;
+    s.ws();
+    if s.i != s.b.len() {
+        return Err(s.err(EventErrorKind::TrailingData));
+    }
+    Ok(())
+}
+
+/// Byte classes for the string fast loop: 0 = plain ASCII, anything else
+/// needs a look (quote, backslash, control character, non-ASCII).
+static STR_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i < 0x20 {
+            3
+        } else if i == b'"' as usize {
+            1
+        } else if i == b'\\' as usize {
+            2
+        } else if i >= 0x80 {
+            4
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+struct Scanner<'a, 's> {
+    b: &'a [u8],
+    i: usize,
+    trie: &'a PathTrie,
+    depth: usize,
+    max_depth: usize,
+    next_array: u32,
+    stack: &'s mut Vec<ArrayPos>,
+    strbuf: &'s mut Vec<u8>,
+    keybuf: &'s mut Vec<u8>,
+}
+
+/// A string token located by [`Scanner::string`]: content bytes `start..end`
+/// of the input, `escaped` when it holds backslash escapes.
+struct StrSpan {
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
+impl<'a> Scanner<'a, '_> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn err(&self, kind: EventErrorKind) -> EventError {
+        EventError::new(kind, self.i)
+    }
+
+    fn syntax(&self, what: &'static str) -> EventError {
+        if self.i >= self.b.len() {
+            self.err(EventErrorKind::UnexpectedEnd)
+        } else {
+            self.err(EventErrorKind::Syntax(what))
+        }
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn enter(&mut self) -> Result<(), EventError> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            return Err(self.err(EventErrorKind::TooDeep {
+                limit: self.max_depth,
+            }));
+        }
+        Ok(())
+    }
+
+    /// An object whose keys may lead to rule paths. `node` is the trie node
+    /// of the object's own path (0 for the top level).
+    fn object<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Result<(), EventError> {
+        self.i += 1;
+        self.enter()?;
+        let base = if node == 0 {
+            Some(0)
+        } else {
+            self.trie.step(node, b'.')
+        };
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.syntax("expected a string key"));
+            }
+            let key = self.string()?;
+            let child = match base {
+                None => None,
+                Some(base) if key.escaped => {
+                    unescape(&self.b[key.start..key.end], self.keybuf);
+                    self.trie.walk(base, self.keybuf)
+                }
+                Some(base) => self.trie.walk(base, &self.b[key.start..key.end]),
+            };
+            self.ws();
+            if self.peek() != Some(b':') {
+                return Err(self.syntax("expected ':' after an object key"));
+            }
+            self.i += 1;
+            self.ws();
+            match child {
+                Some(n) => self.value(n, sink)?,
+                None => self.skip_value()?,
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return Err(self.syntax("expected ',' or '}' in an object")),
+            }
+        }
+    }
+
+    /// A value whose path ends at trie node `node`.
+    fn value<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Result<(), EventError> {
+        let path = self.trie.path_at(node);
+        match self.peek() {
+            Some(b'{') => {
+                if self.trie.step(node, b'.').is_some() {
+                    self.object(node, sink)
+                } else {
+                    self.skip_value()
+                }
+            }
+            Some(b'[') => {
+                if path.is_none() && self.trie.step(node, b'.').is_none() {
+                    return self.skip_value();
+                }
+                self.array(node, sink)
+            }
+            Some(b'"') => {
+                let s = self.string()?;
+                if let Some(p) = path {
+                    if s.escaped {
+                        unescape(&self.b[s.start..s.end], self.strbuf);
+                        sink.leaf(p, Leaf::Str(self.strbuf), self.stack);
+                    } else {
+                        sink.leaf(p, Leaf::Str(&self.b[s.start..s.end]), self.stack);
+                    }
+                }
+                Ok(())
+            }
+            Some(b't') => self.literal(b"true", path.map(|p| (p, Leaf::True)), sink),
+            Some(b'f') => self.literal(b"false", path.map(|p| (p, Leaf::False)), sink),
+            Some(b'n') => self.literal(b"null", path.map(|p| (p, Leaf::Null)), sink),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                self.number()?;
+                if let Some(p) = path {
+                    sink.leaf(p, Leaf::Num(&self.b[start..self.i]), self.stack);
+                }
+                Ok(())
+            }
+            _ => Err(self.syntax("expected a JSON value")),
+        }
+    }
+
+    fn array<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Result<(), EventError> {
+        self.i += 1;
+        self.enter()?;
+        let id = self.next_array;
+        self.next_array += 1;
+        self.stack.push(ArrayPos {
+            array: id,
+            index: 0,
+        });
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+        } else {
+            loop {
+                self.ws();
+                self.value(node, sink)?;
+                self.ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        if let Some(top) = self.stack.last_mut() {
+                            top.index += 1;
+                        }
+                    }
+                    Some(b']') => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return Err(self.syntax("expected ',' or ']' in an array")),
+                }
+            }
+        }
+        self.stack.pop();
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn literal<S: Sink>(
+        &mut self,
+        word: &'static [u8],
+        leaf: Option<(PathId, Leaf<'static>)>,
+        sink: &mut S,
+    ) -> Result<(), EventError> {
+        if self.b.get(self.i..self.i + word.len()) != Some(word) {
+            return Err(self.syntax("expected a JSON value"));
+        }
+        self.i += word.len();
+        if let Some((p, v)) = leaf {
+            sink.leaf(p, v, self.stack);
+        }
+        Ok(())
+    }
+
+    /// Validates a number token and moves past it.
+    #[inline]
+    fn number(&mut self) -> Result<(), EventError> {
+        let b = self.b;
+        let mut i = self.i;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                i += 1;
+                while let Some(b'0'..=b'9') = b.get(i) {
+                    i += 1;
+                }
+            }
+            _ => {
+                self.i = i;
+                return Err(self.syntax("invalid number"));
+            }
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            if !matches!(b.get(i), Some(b'0'..=b'9')) {
+                self.i = i;
+                return Err(self.syntax("invalid number: digit expected after '.'"));
+            }
+            while let Some(b'0'..=b'9') = b.get(i) {
+                i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            if !matches!(b.get(i), Some(b'0'..=b'9')) {
+                self.i = i;
+                return Err(self.syntax("invalid number: digit expected in exponent"));
+            }
+            while let Some(b'0'..=b'9') = b.get(i) {
+                i += 1;
+            }
+        }
+        self.i = i;
+        Ok(())
+    }
+
+    /// Validates a string token (at `"`) and moves past it.
+    #[inline]
+    fn string(&mut self) -> Result<StrSpan, EventError> {
+        let b = self.b;
+        let start = self.i + 1;
+        let mut j = start;
+        let mut escaped = false;
+        let mut non_ascii = false;
+        loop {
+            while j < b.len() && STR_CLASS[b[j] as usize] == 0 {
+                j += 1;
+            }
+            let Some(&c) = b.get(j) else {
+                self.i = j;
+                return Err(self.err(EventErrorKind::UnexpectedEnd));
+            };
+            match STR_CLASS[c as usize] {
+                1 => break,
+                2 => {
+                    escaped = true;
+                    j = self.escape(j)?;
+                }
+                3 => {
+                    self.i = j;
+                    return Err(self.syntax("raw control character in a string"));
+                }
+                _ => {
+                    non_ascii = true;
+                    j += 1;
+                }
+            }
+        }
+        if non_ascii {
+            if let Err(e) = std::str::from_utf8(&b[start..j]) {
+                self.i = start + e.valid_up_to();
+                return Err(self.err(EventErrorKind::InvalidUtf8));
+            }
+        }
+        self.i = j + 1;
+        Ok(StrSpan {
+            start,
+            end: j,
+            escaped,
+        })
+    }
+
+    /// Validates the escape at `j` (a backslash); returns the index after it.
+    /// Surrogates must pair up, so that decoding can never fail later.
+    fn escape(&mut self, j: usize) -> Result<usize, EventError> {
+        let b = self.b;
+        match b.get(j + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(j + 2),
+            Some(b'u') => {
+                let Some(cp) = hex4(b, j + 2) else {
+                    self.i = j;
+                    return Err(self.syntax("invalid \\u escape"));
+                };
+                if (0xD800..0xDC00).contains(&cp) {
+                    let low = (b.get(j + 6) == Some(&b'\\') && b.get(j + 7) == Some(&b'u'))
+                        .then(|| hex4(b, j + 8))
+                        .flatten();
+                    match low {
+                        Some(lo) if (0xDC00..0xE000).contains(&lo) => Ok(j + 12),
+                        _ => {
+                            self.i = j;
+                            Err(self.syntax("unpaired UTF-16 surrogate in \\u escape"))
+                        }
+                    }
+                } else if (0xDC00..0xE000).contains(&cp) {
+                    self.i = j;
+                    Err(self.syntax("unpaired UTF-16 surrogate in \\u escape"))
+                } else {
+                    Ok(j + 6)
+                }
+            }
+            None => {
+                self.i = j + 1;
+                Err(self.err(EventErrorKind::UnexpectedEnd))
+            }
+            Some(_) => {
+                self.i = j;
+                Err(self.syntax("invalid escape in a string"))
+            }
+        }
+    }
+
+    /// Skips any value, validating it.
+    fn skip_value(&mut self) -> Result<(), EventError> {
+        match self.peek() {
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'{') => {
+                self.i += 1;
+                self.enter()?;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    if self.peek() != Some(b'"') {
+                        return Err(self.syntax("expected a string key"));
+                    }
+                    self.string()?;
+                    self.ws();
+                    if self.peek() != Some(b':') {
+                        return Err(self.syntax("expected ':' after an object key"));
+                    }
+                    self.i += 1;
+                    self.ws();
+                    self.skip_value()?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            self.depth -= 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.syntax("expected ',' or '}' in an object")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                self.enter()?;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    self.skip_value()?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            self.depth -= 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.syntax("expected ',' or ']' in an array")),
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't') => self.skip_word(b"true"),
+            Some(b'f') => self.skip_word(b"false"),
+            Some(b'n') => self.skip_word(b"null"),
+            _ => Err(self.syntax("expected a JSON value")),
+        }
+    }
+
+    fn skip_word(&mut self, word: &[u8]) -> Result<(), EventError> {
+        if self.b.get(self.i..self.i + word.len()) != Some(word) {
+            return Err(self.syntax("expected a JSON value"));
+        }
+        self.i += word.len();
+        Ok(())
+    }
+}
+
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at + 4)?;
+    let mut v = 0u32;
+    for &c in s {
+        v = v * 16 + (c as char).to_digit(16)?;
+    }
+    Some(v)
+}
+
+/// Decodes an escaped JSON string body already validated by
+/// [`Scanner::string`] into `out` (cleared first).
+fn unescape(raw: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut i = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        if c != b'\\' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let e = raw.get(i + 1).copied().unwrap_or(b'\\');
+        i += 2;
+        let simple = match e {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            _ => {
+                // `u`: validated, so four hex digits (and a low surrogate
+                // after a high one) are present.
+                let hi = hex4(raw, i).unwrap_or(0xFFFD);
+                i += 4;
+                let cp = if (0xD800..0xDC00).contains(&hi) {
+                    let lo = hex4(raw, i + 2).unwrap_or(0xDC00);
+                    i += 6;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    hi
+                };
+                let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                continue;
+            }
+        };
+        out.push(simple);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect(Vec<(PathId, String, Vec<ArrayPos>)>);
+
+    impl Sink for Collect {
+        fn leaf(&mut self, path: PathId, value: Leaf<'_>, arrays: &[ArrayPos]) {
+            let v = match value {
+                Leaf::Str(s) => format!("s:{}", String::from_utf8_lossy(s)),
+                Leaf::Num(n) => format!("n:{}", String::from_utf8_lossy(n)),
+                Leaf::True => "true".into(),
+                Leaf::False => "false".into(),
+                Leaf::Null => "null".into(),
+            };
+            self.0.push((path, v, arrays.to_vec()));
+        }
+    }
+
+    const LIMITS: ScanLimits = ScanLimits {
+        max_event_bytes: 1 << 20,
+        max_depth: 64,
+    };
+
+    fn run(paths: &[&str], event: &str) -> Result<Vec<(String, String, usize)>, EventError> {
+        let mut t = PathTrie::new();
+        for p in paths {
+            t.insert(p);
+        }
+        let mut c = Collect::default();
+        scan(
+            event.as_bytes(),
+            &t,
+            LIMITS,
+            &mut Scratch::default(),
+            &mut c,
+        )?;
+        Ok(c.0
+            .into_iter()
+            .map(|(p, v, a)| (paths[p as usize].to_string(), v, a.len()))
+            .collect())
+    }
+
+    #[test]
+    fn extracts_only_mentioned_paths() {
+        let got = run(
+            &["a.b", "c"],
+            r#"{"x":[1,{"y":"z"}],"a":{"b":"hi","q":2},"c":[1,[2.5e3,null]],"a.b":true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("a.b".into(), "s:hi".into(), 0),
+                ("c".into(), "n:1".into(), 1),
+                ("c".into(), "n:2.5e3".into(), 2),
+                ("c".into(), "null".into(), 2),
+                ("a.b".into(), "true".into(), 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn decodes_escapes_in_keys_and_values() {
+        let got = run(&["é"], r#"{"\u00e9":"a\"\n\ud83d\ude80"}"#).unwrap();
+        assert_eq!(got, vec![("é".into(), "s:a\"\n🚀".into(), 0)]);
+    }
+
+    #[test]
+    fn array_positions_number_elements() {
+        let mut t = PathTrie::new();
+        t.insert("a.b");
+        let mut c = Collect::default();
+        let ev = br#"{"a":[{"b":1},{"b":[2,3]}]}"#;
+        scan(ev, &t, LIMITS, &mut Scratch::default(), &mut c).unwrap();
+        let pos: Vec<Vec<(u32, u32)>> =
+            c.0.iter()
+                .map(|(_, _, a)| a.iter().map(|p| (p.array, p.index)).collect())
+                .collect();
+        assert_eq!(
+            pos,
+            vec![vec![(0, 0)], vec![(0, 1), (1, 0)], vec![(0, 1), (1, 1)]]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_events_with_offsets() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("[1]", 0, "not a JSON object"),
+            ("{} x", 3, "trailing"),
+            (r#"{"a":01}"#, 6, "','"),
+            (r#"{"a":"x}"#, 8, "end"),
+            (r#"{"a":tru}"#, 5, "value"),
+            (r#"{"z":[1,]}"#, 8, "value"),
+            (r#"{"z":"\ud800"}"#, 6, "surrogate"),
+            (r#"{"z":"a	b"}"#, 7, "control"),
+            (r#"{"a":1,}"#, 7, "key"),
+            ("", 0, "not a JSON object"),
+            (r#"{"z":1.}"#, 7, "digit"),
+            (r#"{"z":-}"#, 6, "number"),
+        ];
+        for (ev, off, msg) in cases {
+            let e = run(&["a"], ev).unwrap_err();
+            assert_eq!(e.offset, *off, "{ev}: {e}");
+            assert!(e.message.contains(msg), "{ev}: {e}");
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_utf8_and_limits() {
+        let t = PathTrie::new();
+        let mut c = Collect::default();
+        let e = scan(
+            b"{\"a\":\"\xff\"}",
+            &t,
+            LIMITS,
+            &mut Scratch::default(),
+            &mut c,
+        )
+        .unwrap_err();
+        assert_eq!(e.offset, 6);
+        assert!(e.message.contains("UTF-8"));
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(70), "]".repeat(70));
+        let e = scan(deep.as_bytes(), &t, LIMITS, &mut Scratch::default(), &mut c).unwrap_err();
+        assert!(e.message.contains("max_depth"), "{e}");
+        let small = ScanLimits {
+            max_event_bytes: 4,
+            max_depth: 8,
+        };
+        let e = scan(b"{\"a\":1}", &t, small, &mut Scratch::default(), &mut c).unwrap_err();
+        assert!(e.message.contains("max_event_bytes"), "{e}");
+    }
+}

@@ -1,0 +1,263 @@
+//! End-to-end tests of the `busbar` binary: `filter` and `test-pattern` as a
+//! user runs them, over pipes and files.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn busbar(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("busbar runs");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("busbar finishes");
+    writer.join().expect("writer");
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn temp(name: &str, content: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("busbar-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let p = dir.join(name);
+    std::fs::write(&p, content).expect("temp file");
+    p
+}
+
+const EVENTS: &str = concat!(
+    r#"{"source":"a","n":1}"#,
+    "\n",
+    r#"{"source":"b","n":2}"#,
+    "\n",
+    "not json\n",
+    "\n",
+    r#"{"source":"a","n":3}"#,
+    "\n",
+    r#"{"source":"c"} trailing"#,
+    "\n",
+    r#"{"source":"b","n":30}"#
+);
+
+#[test]
+fn filter_writes_matching_lines_byte_for_byte() {
+    let out = busbar(
+        &["filter", "--pattern", r#"{"source":["a"]}"#],
+        EVENTS.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"source\":\"a\",\"n\":1}\n{\"source\":\"a\",\"n\":3}\n"
+    );
+}
+
+#[test]
+fn filter_reports_invalid_lines_with_numbers_when_validating() {
+    let out = busbar(
+        &[
+            "filter",
+            "--validate",
+            "--pattern",
+            r#"{"n":[{"numeric":[">",1]}]}"#,
+        ],
+        EVENTS.as_bytes(),
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        "{\"source\":\"b\",\"n\":2}\n{\"source\":\"a\",\"n\":3}\n{\"source\":\"b\",\"n\":30}\n"
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("line 3: invalid event at byte 0"), "{err}");
+    assert!(
+        err.contains("line 6: invalid event at byte 15: trailing data"),
+        "{err}"
+    );
+}
+
+#[test]
+fn strict_stops_at_the_first_invalid_line() {
+    let out = busbar(
+        &["filter", "--strict", "--pattern", r#"{"source":["b"]}"#],
+        EVENTS.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "{\"source\":\"b\",\"n\":2}\n");
+    assert!(text(&out.stderr).contains("line 3:"));
+}
+
+#[test]
+fn count_and_print_rules_with_a_rules_file() {
+    let rules = temp(
+        "rules.json",
+        r#"{"is-a":{"source":["a"]},"big":{"n":[{"numeric":[">=",3]}]},"none":{"source":["zzz"]}}"#,
+    );
+    let r = rules.to_str().expect("utf-8 path");
+    let out = busbar(&["filter", "--rules", r, "--count"], EVENTS.as_bytes());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "3\n2\tis-a\n2\tbig\n0\tnone\n");
+    let out = busbar(
+        &["filter", "--rules", r, "--print-rules"],
+        EVENTS.as_bytes(),
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "is-a\t{\"source\":\"a\",\"n\":1}\nis-a,big\t{\"source\":\"a\",\"n\":3}\nbig\t{\"source\":\"b\",\"n\":30}\n"
+    );
+}
+
+#[test]
+fn files_and_stdin_dash_are_read_in_order() {
+    let f = temp("events.ndjson", "{\"source\":\"a\",\"from\":\"file\"}");
+    let out = busbar(
+        &[
+            "filter",
+            "-p",
+            r#"{"source":["a"]}"#,
+            f.to_str().expect("path"),
+            "-",
+        ],
+        b"{\"source\":\"a\",\"from\":\"stdin\"}\n",
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "{\"source\":\"a\",\"from\":\"file\"}\n{\"source\":\"a\",\"from\":\"stdin\"}\n"
+    );
+}
+
+#[test]
+fn bad_rules_are_reported_with_rule_name_and_reason() {
+    let rules = temp(
+        "bad.json",
+        r#"{"ok":{"a":["x"]},"bad-prefix":{"a":[{"prefix":1}]},"bad-wild":{"b":[{"wildcard":"a**"}]}}"#,
+    );
+    let out = busbar(&["filter", "--rules", rules.to_str().expect("path")], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("Reason: prefix match pattern must be a string"),
+        "{err}"
+    );
+    assert!(err.contains("rule `bad-prefix`"), "{err}");
+    assert!(err.contains("rule `bad-wild`"), "{err}");
+    let dup = temp("dup.json", r#"{"x":{"a":["1"]},"x":{"a":["2"]}}"#);
+    let out = busbar(&["filter", "--rules", dup.to_str().expect("path")], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("duplicate rule name `x`"));
+}
+
+#[test]
+fn over_long_lines_are_reported_and_skipped() {
+    let long = format!("{{\"source\":\"a\",\"pad\":\"{}\"}}", "x".repeat(5000));
+    let input = format!("{long}\n{{\"source\":\"a\"}}\n");
+    let out = busbar(
+        &[
+            "filter",
+            "--max-event-bytes",
+            "1000",
+            "-p",
+            r#"{"source":["a"]}"#,
+        ],
+        input.as_bytes(),
+    );
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "{\"source\":\"a\"}\n");
+    assert!(
+        text(&out.stderr).contains("line 1:"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn test_pattern_exit_codes() {
+    let m = busbar(
+        &[
+            "test-pattern",
+            "--pattern",
+            r#"{"a":[{"prefix":"x"}]}"#,
+            "--event",
+            r#"{"a":"xy"}"#,
+        ],
+        b"",
+    );
+    assert_eq!(
+        (m.status.code(), text(&m.stdout)),
+        (Some(0), "true\n".to_string())
+    );
+    let n = busbar(
+        &[
+            "test-pattern",
+            "--pattern",
+            r#"{"a":["q"]}"#,
+            "--event",
+            r#"{"a":"xy"}"#,
+        ],
+        b"",
+    );
+    assert_eq!(
+        (n.status.code(), text(&n.stdout)),
+        (Some(1), "false\n".to_string())
+    );
+    let bad = busbar(
+        &["test-pattern", "--pattern", r#"{"a":"x"}"#, "--event", "{}"],
+        b"",
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr)
+        .starts_with("Event pattern is not valid. Reason: \"a\" must be an object or an array"));
+    let p = temp("p.json", r#"{"a":[1]}"#);
+    let e = temp("e.json", r#"{"a":1.0}"#);
+    let f = busbar(
+        &[
+            "test-pattern",
+            "--pattern",
+            &format!("@{}", p.display()),
+            "--event",
+            &format!("@{}", e.display()),
+        ],
+        b"",
+    );
+    assert_eq!(f.status.code(), Some(0));
+}
+
+#[test]
+fn the_readme_example_runs() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = busbar(
+        &[
+            "filter",
+            "--rules",
+            &format!("{root}/config/example-rules.json"),
+            "--print-rules",
+            &format!("{root}/config/example-events.ndjson"),
+        ],
+        b"",
+    );
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    let firsts: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        firsts,
+        vec![
+            "orders-created,big-orders,eu-customers,not-from-tests",
+            "orders-created",
+            "image-uploads,internal-clients",
+            "missing-owner",
+            "not-from-tests",
+        ]
+    );
+}

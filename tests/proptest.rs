@@ -1,0 +1,493 @@
+//! Property tests: the automaton agrees with the naive reference matcher.
+//!
+//! Patterns are generated as JSON text over a small alphabet of keys (`a`,
+//! `b`, `c`, nested one or two levels, sometimes the dotted key `a.b`) with
+//! every operator: exact strings/numbers/`true`/`false`/`null`, prefix, suffix,
+//! equals-ignore-case, prefix/suffix with equals-ignore-case, wildcard, the six
+//! anything-but forms, numeric (one- and two-sided), cidr, IP-literal strings,
+//! exists true/false and `$or`. Events are objects over the same keys whose
+//! values come from small sets chosen so that matches are likely: short
+//! strings over `{a, b, A, é, *}` (often the pattern strings themselves), small numbers in several spellings
+//! (`-0`, `1e2`, `100.0`, …), IPs near the generated CIDRs, `null`/booleans,
+//! arrays of values, arrays of objects and nested arrays.
+//!
+//! 1. `single_rule_matches_naive`: for each pattern, the builder rejects it
+//!    exactly when the parser does (with the same reason; a rule the parser
+//!    accepts may still be too complex for the engine), and otherwise a
+//!    one-rule automaton answers every event as the naive matcher does.
+//! 2. `rule_set_matches_naive_in_any_order`: 2–6 rules, added in generated
+//!    order and again in a shuffled order; per rule, both automata answer as
+//!    the naive matcher does (busbar's answer never depends on rule order).
+//!
+//! 256 cases per property unless `PROPTEST_CASES` says otherwise.
+
+use busbar::engine::{naive, Automaton, Limits, RuleId, RuleSetBuilder};
+use busbar::pattern::{parse, Pattern};
+use proptest::prelude::*;
+use proptest::strategy::Union;
+use proptest::test_runner::Config;
+
+const TOO_COMPLEX: &str = busbar::engine::RULE_TOO_COMPLEX;
+
+fn config() -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    Config {
+        cases,
+        ..Config::default()
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string always serialises")
+}
+
+// ---------------------------------------------------------------- values
+
+/// Pattern strings: short, over the event alphabet, with case variants.
+const PATTERN_STRINGS: &[&str] = &[
+    "", "a", "b", "ab", "ba", "A", "AB", "é", "É", "aé", "a*", "*", "aa",
+];
+/// Pattern numbers, all exactly representable and in canonical-enough form.
+const PATTERN_NUMBERS: &[&str] = &["0", "-0", "1", "1.5", "100", "1e2", "2", "-1", "0.5"];
+/// Decoded wildcard strings; the last two are syntax errors on purpose.
+const GLOBS: &[&str] = &[
+    "*", "a*", "*b", "a*b", "*a*", "", "ab", "\\*a", "é*", "*A", "a\\\\*", "**", "a\\",
+];
+const CIDRS: &[&str] = &[
+    "10.0.0.0/24",
+    "10.0.0.4/30",
+    "10.0.1.0/24",
+    "10.0.0.1/31",
+    "2001:db8::/64",
+    "0.0.0.0/0",
+    "::/0",
+];
+const IP_LITERALS: &[&str] = &["10.0.0.1", "10.0.0.4", "2001:db8::1"];
+
+fn pstr() -> BoxedStrategy<String> {
+    prop::sample::select(PATTERN_STRINGS)
+        .prop_map(String::from)
+        .boxed()
+}
+
+/// Non-empty pattern strings (empty anything-but prefixes are errors).
+fn pstr_nonempty() -> BoxedStrategy<String> {
+    prop::sample::select(&PATTERN_STRINGS[1..])
+        .prop_map(String::from)
+        .boxed()
+}
+
+fn pnum() -> BoxedStrategy<String> {
+    prop::sample::select(PATTERN_NUMBERS)
+        .prop_map(String::from)
+        .boxed()
+}
+
+fn glob() -> BoxedStrategy<String> {
+    prop::sample::select(GLOBS).prop_map(String::from).boxed()
+}
+
+fn list(item: BoxedStrategy<String>, max: usize) -> BoxedStrategy<String> {
+    prop::collection::vec(item, 1..=max)
+        .prop_map(|items| format!("[{}]", items.join(",")))
+        .boxed()
+}
+
+fn quoted(strategy: BoxedStrategy<String>) -> BoxedStrategy<String> {
+    strategy.prop_map(|s| json_string(&s)).boxed()
+}
+
+/// `{"op": value}`.
+fn op(name: &'static str, value: BoxedStrategy<String>) -> BoxedStrategy<String> {
+    value
+        .prop_map(move |v| format!(r#"{{"{name}":{v}}}"#))
+        .boxed()
+}
+
+// -------------------------------------------------------------- matchers
+
+fn anything_but() -> BoxedStrategy<String> {
+    let forms: Vec<BoxedStrategy<String>> = vec![
+        quoted(pstr()),
+        pnum(),
+        list(quoted(pstr()), 3),
+        list(pnum(), 3),
+        op(
+            "prefix",
+            prop_oneof![quoted(pstr_nonempty()), list(quoted(pstr_nonempty()), 2)].boxed(),
+        ),
+        op(
+            "suffix",
+            prop_oneof![quoted(pstr_nonempty()), list(quoted(pstr_nonempty()), 2)].boxed(),
+        ),
+        op(
+            "equals-ignore-case",
+            prop_oneof![quoted(pstr()), list(quoted(pstr()), 2)].boxed(),
+        ),
+        op(
+            "wildcard",
+            prop_oneof![quoted(glob()), list(quoted(glob()), 2)].boxed(),
+        ),
+    ];
+    op("anything-but", Union::new(forms).boxed())
+}
+
+fn numeric() -> BoxedStrategy<String> {
+    let one_sided = (
+        prop::sample::select(&["=", "<", "<=", ">", ">="][..]),
+        pnum(),
+    )
+        .prop_map(|(o, n)| format!(r#"["{o}",{n}]"#));
+    // Bounds are put in order, so most ranges are valid; equal bounds (a
+    // pattern error) still come up now and then.
+    let two_sided = (
+        prop::sample::select(&[">", ">="][..]),
+        pnum(),
+        prop::sample::select(&["<", "<="][..]),
+        pnum(),
+    )
+        .prop_map(|(lo_op, a, hi_op, b)| {
+            let value = |s: &str| s.parse::<f64>().unwrap_or(0.0);
+            let (lo, hi) = if value(&a) <= value(&b) {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            format!(r#"["{lo_op}",{lo},"{hi_op}",{hi}]"#)
+        });
+    op("numeric", prop_oneof![one_sided, two_sided].boxed())
+}
+
+fn matcher() -> BoxedStrategy<String> {
+    let kinds: Vec<(u32, BoxedStrategy<String>)> = vec![
+        (4, quoted(pstr())),
+        (2, pnum()),
+        (
+            1,
+            prop::sample::select(&["true", "false", "null"][..])
+                .prop_map(String::from)
+                .boxed(),
+        ),
+        (2, op("prefix", quoted(pstr()))),
+        (2, op("suffix", quoted(pstr()))),
+        (2, op("equals-ignore-case", quoted(pstr()))),
+        (1, op("prefix", op("equals-ignore-case", quoted(pstr())))),
+        (1, op("suffix", op("equals-ignore-case", quoted(pstr())))),
+        (2, op("exactly", quoted(pstr()))),
+        (3, op("wildcard", quoted(glob()))),
+        (4, anything_but()),
+        (3, numeric()),
+        (
+            2,
+            op(
+                "cidr",
+                quoted(prop::sample::select(CIDRS).prop_map(String::from).boxed()),
+            ),
+        ),
+        (
+            1,
+            quoted(
+                prop::sample::select(IP_LITERALS)
+                    .prop_map(String::from)
+                    .boxed(),
+            ),
+        ),
+        (
+            3,
+            op("exists", any::<bool>().prop_map(|b| b.to_string()).boxed()),
+        ),
+    ];
+    Union::new_weighted(kinds).boxed()
+}
+
+fn matcher_list() -> BoxedStrategy<String> {
+    prop_oneof![3 => list(matcher(), 2), 1 => list(matcher(), 4)].boxed()
+}
+
+// -------------------------------------------------------------- patterns
+
+fn pattern_key() -> BoxedStrategy<String> {
+    prop::sample::select(&["a", "b", "c", "a.b"][..])
+        .prop_map(String::from)
+        .boxed()
+}
+
+fn object(members: Vec<(String, String)>) -> String {
+    let body: Vec<String> = members
+        .into_iter()
+        .map(|(k, v)| format!("{}:{v}", json_string(&k)))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
+
+/// A pattern object nesting at most `depth` more object levels.
+fn pattern_object(depth: u32) -> BoxedStrategy<String> {
+    let leaf = (pattern_key(), matcher_list()).boxed();
+    let member = if depth == 0 {
+        leaf
+    } else {
+        let nested = (pattern_key(), pattern_object(depth - 1)).boxed();
+        let or = prop::collection::vec(pattern_object(depth - 1), 2..=3)
+            .prop_map(|branches| ("$or".to_string(), format!("[{}]", branches.join(","))))
+            .boxed();
+        prop_oneof![6 => leaf, 2 => nested, 1 => or].boxed()
+    };
+    // Mostly one or two members: every member is one more ANDed field, and
+    // big conjunctions almost never match.
+    let size = prop_oneof![3 => Just(1usize), 2 => Just(2usize), 1 => Just(3usize)];
+    (size, prop::collection::vec(member, 3))
+        .prop_map(|(n, mut members)| {
+            members.truncate(n);
+            object(members)
+        })
+        .boxed()
+}
+
+fn pattern_text() -> BoxedStrategy<String> {
+    pattern_object(2)
+}
+
+// ---------------------------------------------------------------- events
+
+const EVENT_NUMBERS: &[&str] = &[
+    "0", "-0", "0.0", "1", "1.0", "1.5", "15e-1", "100", "1e2", "100.0", "1E2", "2", "-1", "0.5",
+    "5e-1", "3",
+];
+const EVENT_IPS: &[&str] = &[
+    "10.0.0.1",
+    "10.0.0.4",
+    "10.0.0.7",
+    "10.0.0.255",
+    "10.0.1.5",
+    "10.0.2.0",
+    "2001:db8::1",
+    "2001:0db8:0000:0000:0000:0000:0000:0001",
+    "2001:db9::1",
+    "::1",
+];
+
+/// Event strings near the pattern strings (case variants, extensions).
+const EVENT_STRINGS: &[&str] = &[
+    "", "a", "b", "ab", "ba", "A", "AB", "aB", "é", "É", "aé", "AÉ", "a*", "*", "aa", "abab",
+    "a*b", "*a", "ab*",
+];
+
+fn event_leaf() -> BoxedStrategy<String> {
+    prop_oneof![
+        3 => prop::sample::select(EVENT_STRINGS).prop_map(json_string),
+        3 => "[abAé*]{0,3}".prop_map(|s| json_string(&s)),
+        3 => prop::sample::select(EVENT_NUMBERS).prop_map(String::from),
+        2 => prop::sample::select(EVENT_IPS).prop_map(json_string),
+        1 => prop::sample::select(&["null", "true", "false"][..]).prop_map(String::from),
+    ]
+    .boxed()
+}
+
+fn event_key() -> BoxedStrategy<String> {
+    prop::sample::select(&["a", "b", "c", "a.b", "d"][..])
+        .prop_map(String::from)
+        .boxed()
+}
+
+/// An event object nesting at most `depth` more levels. Keys are unique per
+/// object (duplicate event keys are not what this property is about).
+fn event_object(depth: u32, min: usize) -> BoxedStrategy<String> {
+    prop::collection::vec((event_key(), event_value(depth)), min..=5)
+        .prop_map(|members| {
+            let mut seen = Vec::new();
+            let unique: Vec<(String, String)> = members
+                .into_iter()
+                .filter(|(k, _)| {
+                    let fresh = !seen.contains(k);
+                    seen.push(k.clone());
+                    fresh
+                })
+                .collect();
+            object(unique)
+        })
+        .boxed()
+}
+
+fn event_value(depth: u32) -> BoxedStrategy<String> {
+    if depth == 0 {
+        return event_leaf();
+    }
+    let array = prop::collection::vec(event_value(depth - 1), 0..=3)
+        .prop_map(|items| format!("[{}]", items.join(",")));
+    prop_oneof![
+        4 => event_leaf(),
+        2 => array,
+        3 => event_object(depth - 1, 1),
+    ]
+    .boxed()
+}
+
+fn event_text() -> BoxedStrategy<String> {
+    event_object(3, 2)
+}
+
+// ------------------------------------------------------------- harness
+
+/// Adds the rules in order and builds; any error as text.
+fn build(rules: &[(String, &str)]) -> Result<Automaton, String> {
+    let mut builder = RuleSetBuilder::new(Limits::default());
+    for (name, text) in rules {
+        builder.add(name, text).map_err(|e| e.to_string())?;
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// Parses and builds one pattern alone, checking that parser and builder
+/// agree on validity. `Ok(None)` means "invalid, skip it".
+fn check_one(text: &str) -> Result<Option<(Pattern, Automaton)>, TestCaseError> {
+    let limits = Limits::default();
+    let parsed = parse(text, &limits.pattern);
+    let mut builder = RuleSetBuilder::new(limits);
+    let added = builder.add("p", text);
+    let pattern = match (parsed, added) {
+        (Ok(pattern), Ok(_)) => pattern,
+        (Err(p), Err(b)) => {
+            prop_assert_eq!(
+                p.reason(),
+                b.reason(),
+                "parser and builder reject {} differently",
+                text
+            );
+            return Ok(None);
+        }
+        (Err(p), Ok(_)) => {
+            return Err(TestCaseError::fail(format!(
+                "parser rejects {text} (`{}`) but the builder accepts it",
+                p.reason()
+            )));
+        }
+        (Ok(_), Err(b)) => {
+            prop_assert_eq!(
+                b.reason(),
+                TOO_COMPLEX,
+                "builder rejects {} which the parser accepts",
+                text
+            );
+            return Ok(None);
+        }
+    };
+    match builder.build() {
+        Ok(automaton) => Ok(Some((pattern, automaton))),
+        Err(e) => Err(TestCaseError::fail(format!("{text} does not build: {e}"))),
+    }
+}
+
+/// The naive answer: `None` when the event is invalid.
+fn naive_answer(pattern: &Pattern, event: &str) -> Option<bool> {
+    naive::matches(pattern, event.as_bytes(), &Limits::default()).ok()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn single_rule_matches_naive(
+        text in pattern_text(),
+        events in prop::collection::vec(event_text(), 1..8),
+    ) {
+        let Some((pattern, automaton)) = check_one(&text)? else {
+            return Ok(());
+        };
+        let mut cache = automaton.cache();
+        for event in &events {
+            let want = naive_answer(&pattern, event);
+            let got = automaton.is_match(event.as_bytes(), &mut cache).ok();
+            prop_assert_eq!(
+                got, want,
+                "pattern {} event {} (automaton, naive; None = invalid event)",
+                text, event
+            );
+            let found = automaton
+                .find_checked(event.as_bytes(), &mut cache)
+                .ok()
+                .map(|ids| !ids.is_empty());
+            prop_assert_eq!(found, want, "find_checked disagrees: pattern {} event {}", text, event);
+            if want.is_some() {
+                let fast = automaton
+                    .find(event.as_bytes(), &mut cache)
+                    .ok()
+                    .map(|ids| !ids.is_empty());
+                prop_assert_eq!(fast, want, "find disagrees: pattern {} event {}", text, event);
+            }
+        }
+    }
+
+    #[test]
+    fn rule_set_matches_naive_in_any_order(
+        (texts, order) in prop::collection::vec(pattern_text(), 2..=6).prop_flat_map(|texts| {
+            let n = texts.len();
+            (Just(texts), Just((0..n).collect::<Vec<usize>>()).prop_shuffle())
+        }),
+        events in prop::collection::vec(event_text(), 1..6),
+    ) {
+        // Keep the rules that are valid on their own.
+        let mut valid: Vec<(usize, Pattern)> = Vec::new();
+        for (index, text) in texts.iter().enumerate() {
+            if let Some((pattern, _)) = check_one(text)? {
+                valid.push((index, pattern));
+            }
+        }
+        let name = |index: usize| format!("rule-{index}");
+        let in_order: Vec<(String, &str)> =
+            valid.iter().map(|(i, _)| (name(*i), texts[*i].as_str())).collect();
+        let shuffled: Vec<(String, &str)> = order
+            .iter()
+            .filter(|i| valid.iter().any(|(v, _)| v == *i))
+            .map(|i| (name(*i), texts[*i].as_str()))
+            .collect();
+        let automata = [
+            (build(&in_order), &in_order),
+            (build(&shuffled), &shuffled),
+        ];
+        for (built, rules) in &automata {
+            let automaton = match built {
+                Ok(automaton) => automaton,
+                Err(e) => {
+                    return Err(TestCaseError::fail(format!(
+                        "valid rules {rules:?} fail to build together: {}",
+                        e
+                    )));
+                }
+            };
+            let mut cache = automaton.cache();
+            for event in &events {
+                // Naive answer per rule, in this automaton's id order.
+                let mut want = Some(Vec::new());
+                for (position, (rule_name, _)) in rules.iter().enumerate() {
+                    let (_, pattern) = valid
+                        .iter()
+                        .find(|(i, _)| name(*i) == *rule_name)
+                        .expect("every rule is a valid one");
+                    match naive_answer(pattern, event) {
+                        None => want = None,
+                        Some(true) => {
+                            if let Some(w) = want.as_mut() {
+                                w.push(RuleId(position as u32));
+                            }
+                        }
+                        Some(false) => {}
+                    }
+                }
+                let got = automaton.find_checked(event.as_bytes(), &mut cache).ok().map(|ids| {
+                    let mut ids = ids.to_vec();
+                    ids.sort();
+                    ids.dedup();
+                    ids
+                });
+                prop_assert_eq!(
+                    &got, &want,
+                    "rules (in add order) {:?}, event {}",
+                    rules, event
+                );
+            }
+        }
+    }
+}
