@@ -1,4 +1,4 @@
-//! Reject events without parsing them: necessary literals.
+//! Reject events without parsing them: necessary literals, verified in place.
 //!
 //! Most rules name bytes that any matching event must contain verbatim: an
 //! exact string `"MISSION"` (quotes included), a prefix `"SAN `, a suffix
@@ -6,29 +6,44 @@
 //! the field's path followed by a quote (`STREET"`). For every `$or` branch we
 //! pick the field whose literals are most selective; the union over all
 //! branches goes into one searcher (SIMD "Teddy" for up to 64 literals, an
-//! Aho-Corasick DFA beyond). An event containing none of them cannot match and is rejected at
-//! memory speed (ripgrep's trick, `PERFORMANCE.md` §1).
+//! Aho-Corasick DFA beyond), and `equals-ignore-case` literals into an ASCII
+//! case-insensitive one. An event containing none of them cannot match and is
+//! rejected at memory speed (ripgrep's trick, `PERFORMANCE.md` §1).
 //!
-//! JSON may spell any character as an escape (`\u0041`), which would hide a
-//! literal; so any event containing a backslash (one `memchr`) goes down the
-//! full path. A branch with no necessary literal
-//! (only `exists:false` fields) disables the prefilter for the whole set.
+//! A hit is then *verified* where it lies: the string token around it must be
+//! a key whose last dotted segment is one the literals came from, or a value
+//! of such a key (or an array element, which cannot be checked cheaply and is
+//! accepted). On citylots, `"DR` (a prefix on `STREET`) also occurs as the
+//! `ST_TYPE` value `"DR"`, and exact `MAPBLKLOT` values recur as `BLKLOT`;
+//! verification rejects those events without parsing them.
+//!
+//! Soundness: JSON may spell any character as an escape (`\u0041`), which
+//! would hide a literal; an event containing a backslash (one `memchr`) always
+//! takes the full path. Without backslashes every quote delimits a string, so
+//! the token around a true hit is found exactly. Case-insensitive literals
+//! are only necessary in ASCII events (`K`, the Kelvin sign, folds to `k`), so
+//! a non-ASCII event passes when such literals exist. A branch with no
+//! necessary literal (only `exists:false` fields) disables the prefilter.
 
 use aho_corasick::packed;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
+use memchr::{memchr, memrchr};
 
+use super::fold;
 use crate::pattern::{Field, GlobTok, Literal, Matcher, Pattern};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Prefilter {
-    search: Search,
+    exact: Option<Search>,
+    folded: Option<AhoCorasick>,
+    /// Last path segments of the fields the literals came from.
+    segments: Vec<Vec<u8>>,
     literals: usize,
 }
 
 /// The fastest searcher for the literal count. Most literals begin with a
 /// quote, the most common byte of JSON, which defeats Aho-Corasick's
-/// start-byte prefilter; Teddy's multi-byte fingerprints do not care (and
-/// beat memmem's rare-byte heuristic on a single quoted literal, measured).
+/// start-byte prefilter; Teddy's multi-byte fingerprints do not care.
 #[derive(Debug, Clone)]
 enum Search {
     Teddy(packed::Searcher),
@@ -38,49 +53,171 @@ enum Search {
 /// Teddy handles up to 64 literals well; beyond that a DFA wins.
 const TEDDY_MAX: usize = 64;
 
+impl Search {
+    fn build(lits: &[Vec<u8>]) -> Option<Search> {
+        if lits.len() <= TEDDY_MAX {
+            let mut b = packed::Config::new().builder();
+            b.extend(lits);
+            if let Some(t) = b.build() {
+                return Some(Search::Teddy(t));
+            }
+        }
+        dfa(lits, false).map(Search::Dfa)
+    }
+
+    /// Start of the leftmost hit at or after `from`.
+    #[inline]
+    fn find_from(&self, h: &[u8], from: usize) -> Option<usize> {
+        match self {
+            Search::Teddy(t) => t.find_in(h, aho_corasick::Span::from(from..h.len())),
+            Search::Dfa(ac) => ac.find(Input::new(h).span(from..h.len())),
+        }
+        .map(|m| m.start())
+    }
+}
+
+fn dfa(lits: &[Vec<u8>], ascii_case_insensitive: bool) -> Option<AhoCorasick> {
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::LeftmostFirst)
+        .kind(Some(AhoCorasickKind::DFA))
+        .ascii_case_insensitive(ascii_case_insensitive)
+        .build(lits)
+        .ok()
+}
+
+/// A necessary literal and whether it is to be found ignoring ASCII case.
+type Lit = (Vec<u8>, bool);
+
 impl Prefilter {
     /// `None` when some branch of some rule has no necessary literal.
     pub(crate) fn build<'a>(patterns: impl Iterator<Item = &'a Pattern>) -> Option<Prefilter> {
-        let mut lits: Vec<Vec<u8>> = Vec::new();
+        let mut exact: Vec<Vec<u8>> = Vec::new();
+        let mut folded: Vec<Vec<u8>> = Vec::new();
+        let mut segments: Vec<Vec<u8>> = Vec::new();
         for p in patterns {
             for sp in &p.subpatterns {
-                let best = sp
+                let (_, lits, seg) = sp
                     .fields
                     .iter()
                     .filter_map(field_literals)
-                    .max_by_key(|(score, _)| *score)?;
-                lits.extend(best.1);
+                    .max_by_key(|(score, _, _)| *score)?;
+                for (l, ci) in lits {
+                    if ci {
+                        folded.push(l);
+                    } else {
+                        exact.push(l);
+                    }
+                }
+                segments.push(seg);
             }
         }
-        lits.sort();
-        lits.dedup();
-        let search = match lits.len() {
-            0 => return None,
-            n if n <= TEDDY_MAX => {
-                let mut b = packed::Config::new().builder();
-                b.extend(&lits);
-                match b.build() {
-                    Some(t) => Search::Teddy(t),
-                    None => Search::Dfa(dfa(&lits)?),
-                }
-            }
-            _ => Search::Dfa(dfa(&lits)?),
+        for v in [&mut exact, &mut folded, &mut segments] {
+            v.sort();
+            v.dedup();
+        }
+        let literals = exact.len() + folded.len();
+        if literals == 0 {
+            return None;
+        }
+        let exact = if exact.is_empty() {
+            None
+        } else {
+            Some(Search::build(&exact)?)
+        };
+        let folded = if folded.is_empty() {
+            None
+        } else {
+            Some(dfa(&folded, true)?)
         };
         Some(Prefilter {
-            search,
-            literals: lits.len(),
+            exact,
+            folded,
+            segments,
+            literals,
         })
     }
 
     /// False only when the event cannot match any rule.
     #[inline]
     pub(crate) fn may_match(&self, event: &[u8]) -> bool {
-        // A backslash may hide any literal behind an escape.
-        memchr::memchr(b'\\', event).is_some()
-            || match &self.search {
-                Search::Teddy(t) => t.find(event).is_some(),
-                Search::Dfa(ac) => ac.is_match(event),
+        if memchr(b'\\', event).is_some() {
+            return true;
+        }
+        if let Some(s) = &self.exact {
+            let mut from = 0;
+            while let Some(at) = s.find_from(event, from) {
+                if self.verify(event, at) {
+                    return true;
+                }
+                from = at + 1;
             }
+        }
+        if let Some(ac) = &self.folded {
+            if !event.is_ascii() {
+                return true;
+            }
+            let mut from = 0;
+            while let Some(m) = ac.find(Input::new(event).span(from..event.len())) {
+                if self.verify(event, m.start()) {
+                    return true;
+                }
+                from = m.start() + 1;
+            }
+        }
+        false
+    }
+
+    /// Whether the hit at `at` lies in a key with a relevant last segment, or
+    /// in a value (or array element) of such a key. See the module docs.
+    fn verify(&self, e: &[u8], at: usize) -> bool {
+        let open = if e[at] == b'"' {
+            at
+        } else {
+            match memrchr(b'"', &e[..at]) {
+                Some(o) => o,
+                None => return false,
+            }
+        };
+        let close = match memchr(b'"', &e[open + 1..]) {
+            Some(c) => open + 1 + c,
+            None => return false,
+        };
+        if close < at {
+            // Not inside a string: no string matcher can match here.
+            return false;
+        }
+        let next = e[close + 1..]
+            .iter()
+            .position(|b| !is_ws(*b))
+            .map(|i| close + 1 + i);
+        if next.is_some_and(|i| e[i] == b':') {
+            return self.relevant(&e[open + 1..close]);
+        }
+        let Some(prev) = e[..open].iter().rposition(|b| !is_ws(*b)) else {
+            return false;
+        };
+        match e[prev] {
+            b':' => {
+                let Some(q) = e[..prev].iter().rposition(|b| !is_ws(*b)) else {
+                    return false;
+                };
+                if e[q] != b'"' {
+                    return false;
+                }
+                match memrchr(b'"', &e[..q]) {
+                    Some(ks) => self.relevant(&e[ks + 1..q]),
+                    None => false,
+                }
+            }
+            b'[' | b',' => true,
+            _ => false,
+        }
+    }
+
+    fn relevant(&self, key: &[u8]) -> bool {
+        self.segments.iter().any(|s| {
+            key.ends_with(s) && (key.len() == s.len() || key[key.len() - s.len() - 1] == b'.')
+        })
     }
 
     pub(crate) fn literals(&self) -> usize {
@@ -88,13 +225,9 @@ impl Prefilter {
     }
 }
 
-fn dfa(lits: &[Vec<u8>]) -> Option<AhoCorasick> {
-    AhoCorasickBuilder::new()
-        .match_kind(MatchKind::Standard)
-        .kind(Some(AhoCorasickKind::DFA))
-        .prefilter(false)
-        .build(lits)
-        .ok()
+#[inline]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
 }
 
 /// Bytes that JSON can write unescaped and that we can therefore search for.
@@ -114,17 +247,25 @@ fn quoted(pre: bool, s: &[u8], post: bool) -> Vec<u8> {
     v
 }
 
-fn value_literal(m: &Matcher) -> Option<Vec<u8>> {
+fn value_literal(m: &Matcher) -> Option<Lit> {
+    let cs = |v: Vec<u8>| Some((v, false));
+    let ci = |s: &str, pre: bool, post: bool| {
+        let f = fold(s);
+        (!f.is_empty() && plain(&f)).then(|| (quoted(pre, &f, post), true))
+    };
     match m {
         Matcher::Exact(Literal::String(s)) if plain(s.as_bytes()) => {
-            Some(quoted(true, s.as_bytes(), true))
+            cs(quoted(true, s.as_bytes(), true))
         }
         Matcher::Prefix(s) if !s.is_empty() && plain(s.as_bytes()) => {
-            Some(quoted(true, s.as_bytes(), false))
+            cs(quoted(true, s.as_bytes(), false))
         }
         Matcher::Suffix(s) if !s.is_empty() && plain(s.as_bytes()) => {
-            Some(quoted(false, s.as_bytes(), true))
+            cs(quoted(false, s.as_bytes(), true))
         }
+        Matcher::EqualsIgnoreCase(s) => ci(s, true, true),
+        Matcher::PrefixIgnoreCase(s) => ci(s, true, false),
+        Matcher::SuffixIgnoreCase(s) => ci(s, false, true),
         Matcher::Wildcard(g) => {
             // Literal runs between stars; the first is anchored by the opening
             // quote, the last by the closing one.
@@ -151,33 +292,35 @@ fn value_literal(m: &Matcher) -> Option<Vec<u8>> {
                     }
                 }
             }
-            best
+            best.map(|b| (b, false))
         }
         _ => None,
     }
 }
 
-/// The field's necessary literals with a selectivity score, or `None` when
-/// the field can be satisfied without any (by absence).
-fn field_literals(f: &Field) -> Option<(usize, Vec<Vec<u8>>)> {
+/// The field's necessary literals with a selectivity score and the path's
+/// last segment, or `None` when the field can be satisfied without any (by
+/// absence).
+fn field_literals(f: &Field) -> Option<(usize, Vec<Lit>, Vec<u8>)> {
     if f.matchers
         .iter()
         .any(|m| matches!(m, Matcher::Exists(false)))
     {
         return None;
     }
-    let values: Option<Vec<Vec<u8>>> = f.matchers.iter().map(value_literal).collect();
+    // The last path segment: present in the raw text whether the event nests
+    // objects or writes a dotted key.
+    let last = f.path.rsplit('.').next().unwrap_or("").as_bytes().to_vec();
+    let values: Option<Vec<Lit>> = f.matchers.iter().map(value_literal).collect();
     if let Some(v) = values {
-        let min = v.iter().map(Vec::len).min().unwrap_or(0);
-        return Some((1000 + min, v));
+        let min = v.iter().map(|l| l.0.len()).min().unwrap_or(0);
+        return Some((1000 + min, v, last));
     }
-    // The last path segment, then the quote closing the key: present in the
-    // raw text whether the event nests objects or writes a dotted key.
-    let last = f.path.rsplit('.').next().unwrap_or("");
-    if last.is_empty() || !plain(last.as_bytes()) {
+    if last.is_empty() || !plain(&last) {
         return None;
     }
-    Some((last.len(), vec![quoted(false, last.as_bytes(), true)]))
+    let lit = quoted(false, &last, true);
+    Some((last.len(), vec![(lit, false)], last))
 }
 
 #[cfg(test)]
@@ -210,6 +353,33 @@ mod tests {
         assert!(p.may_match(br#"{"x.yy":5}"#));
         assert!(!p.may_match(br#"{"x":{"y":5}}"#));
         assert!(pf(&[r#"{"a":[{"exists":false}]}"#]).is_none());
+    }
+
+    #[test]
+    fn hits_are_verified_against_their_key() {
+        let p = pf(&[
+            r#"{"p":{"STREET":[{"prefix":"DR"}]}}"#,
+            r#"{"MAPBLKLOT":["3745012"]}"#,
+        ])
+        .unwrap();
+        // the literal occurs, but under another key
+        assert!(!p.may_match(br#"{"p":{"STREET":"X","ST_TYPE":"DR"}}"#));
+        assert!(!p.may_match(br#"{"BLKLOT":"3745012","MAPBLKLOT":"1"}"#));
+        assert!(!p.may_match(br#"{"p":{"x":{"DRIVE":1}}}"#));
+        // under the right key, nested, dotted, spaced or in an array
+        assert!(p.may_match(br#"{"p":{"STREET":"DRUMM"}}"#));
+        assert!(p.may_match(br#"{"p.STREET" :  "DRUMM"}"#));
+        assert!(p.may_match(br#"{"MAPBLKLOT":["1","3745012"]}"#));
+        assert!(p.may_match(br#"{"BLKLOT":"3745012","x":{"MAPBLKLOT":"3745012"}}"#));
+    }
+
+    #[test]
+    fn case_insensitive_literals() {
+        let p = pf(&[r#"{"s":[{"equals-ignore-case":"Mission"}]}"#]).unwrap();
+        assert!(p.may_match(br#"{"s":"MISSION"}"#));
+        assert!(!p.may_match(br#"{"s":"MISSIONS"}"#));
+        // the long s folds to s: non-ASCII events are not judged by ASCII literals
+        assert!(p.may_match("{\"s\":\"MIS\u{17f}ION\"}".as_bytes()));
     }
 
     #[test]

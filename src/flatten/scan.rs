@@ -309,7 +309,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// Validates a number token and moves past it.
-    #[inline]
+    #[inline(always)]
     fn number(&mut self) -> Result<(), EventError> {
         let b = self.b;
         let mut i = self.i;
@@ -319,10 +319,7 @@ impl<'a> Scanner<'a, '_> {
         match b.get(i) {
             Some(b'0') => i += 1,
             Some(b'1'..=b'9') => {
-                i += 1;
-                while let Some(b'0'..=b'9') = b.get(i) {
-                    i += 1;
-                }
+                i = digits(b, i + 1);
             }
             _ => {
                 self.i = i;
@@ -335,9 +332,7 @@ impl<'a> Scanner<'a, '_> {
                 self.i = i;
                 return Err(self.syntax("invalid number: digit expected after '.'"));
             }
-            while let Some(b'0'..=b'9') = b.get(i) {
-                i += 1;
-            }
+            i = digits(b, i);
         }
         if let Some(b'e' | b'E') = b.get(i) {
             i += 1;
@@ -348,9 +343,7 @@ impl<'a> Scanner<'a, '_> {
                 self.i = i;
                 return Err(self.syntax("invalid number: digit expected in exponent"));
             }
-            while let Some(b'0'..=b'9') = b.get(i) {
-                i += 1;
-            }
+            i = digits(b, i);
         }
         self.i = i;
         Ok(())
@@ -365,9 +358,7 @@ impl<'a> Scanner<'a, '_> {
         let mut escaped = false;
         let mut non_ascii = false;
         loop {
-            while j < b.len() && STR_CLASS[b[j] as usize] == 0 {
-                j += 1;
-            }
+            j = plain_run(b, j);
             let Some(&c) = b.get(j) else {
                 self.i = j;
                 return Err(self.err(EventErrorKind::UnexpectedEnd));
@@ -442,73 +433,154 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// Skips any value, validating it.
+    /// Skips any value, validating it. Iterative, with the open containers
+    /// kept as bits (1 = object): skipped subtrees such as citylots'
+    /// coordinate arrays are most of an event's bytes, and a recursive call
+    /// per element cost twice as much (measured).
     fn skip_value(&mut self) -> Result<(), EventError> {
         match self.peek() {
+            Some(b'{' | b'[') => {}
+            _ => return self.skip_scalar(),
+        }
+        const WORDS: usize = 16;
+        let mut kinds = [0u64; WORDS];
+        let mut open = 0usize;
+        loop {
+            // Expecting a value at self.i (whitespace already skipped).
+            match self.peek() {
+                Some(c @ (b'{' | b'[')) => {
+                    self.enter()?;
+                    if open == WORDS * 64 {
+                        // Deeper than the bit stack: finish this subtree
+                        // recursively (only reachable with max_depth > 1024).
+                        self.depth -= 1;
+                        self.skip_value_recursive()?;
+                    } else {
+                        let (w, bit) = (open / 64, 1u64 << (open % 64));
+                        if c == b'{' {
+                            kinds[w] |= bit;
+                        } else {
+                            kinds[w] &= !bit;
+                        }
+                        open += 1;
+                        self.i += 1;
+                        self.ws();
+                        let close = if c == b'{' { b'}' } else { b']' };
+                        if self.peek() != Some(close) {
+                            if c == b'{' {
+                                self.key_colon()?;
+                            }
+                            continue;
+                        }
+                        // Empty container: fall through to closing below,
+                        // without consuming the closer here.
+                    }
+                }
+                _ => {
+                    self.skip_scalar()?;
+                    if open > 0 && kinds[(open - 1) / 64] & (1u64 << ((open - 1) % 64)) == 0 {
+                        // Compact runs of numbers, the bulk of coordinate
+                        // arrays: no whitespace or container bookkeeping.
+                        while self.b.get(self.i) == Some(&b',')
+                            && matches!(self.b.get(self.i + 1), Some(b'-' | b'0'..=b'9'))
+                        {
+                            self.i += 1;
+                            self.number()?;
+                        }
+                    }
+                }
+            }
+            // After a value: separators and closers.
+            loop {
+                self.ws();
+                if open == 0 {
+                    return Ok(());
+                }
+                let top_is_object = kinds[(open - 1) / 64] & (1u64 << ((open - 1) % 64)) != 0;
+                match (self.peek(), top_is_object) {
+                    (Some(b','), obj) => {
+                        self.i += 1;
+                        self.ws();
+                        if obj {
+                            self.key_colon()?;
+                        }
+                        break;
+                    }
+                    (Some(b'}'), true) | (Some(b']'), false) => {
+                        self.i += 1;
+                        open -= 1;
+                        self.depth -= 1;
+                        if open == 0 {
+                            return Ok(());
+                        }
+                    }
+                    (_, true) => return Err(self.syntax("expected ',' or '}' in an object")),
+                    (_, false) => return Err(self.syntax("expected ',' or ']' in an array")),
+                }
+            }
+        }
+    }
+
+    /// An object key and its colon, then whitespace up to the value.
+    #[inline]
+    fn key_colon(&mut self) -> Result<(), EventError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.syntax("expected a string key"));
+        }
+        self.string()?;
+        self.ws();
+        if self.peek() != Some(b':') {
+            return Err(self.syntax("expected ':' after an object key"));
+        }
+        self.i += 1;
+        self.ws();
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn skip_scalar(&mut self) -> Result<(), EventError> {
+        match self.peek() {
             Some(b'"') => self.string().map(|_| ()),
-            Some(b'{') => {
-                self.i += 1;
-                self.enter()?;
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    if self.peek() != Some(b'"') {
-                        return Err(self.syntax("expected a string key"));
-                    }
-                    self.string()?;
-                    self.ws();
-                    if self.peek() != Some(b':') {
-                        return Err(self.syntax("expected ':' after an object key"));
-                    }
-                    self.i += 1;
-                    self.ws();
-                    self.skip_value()?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            self.depth -= 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.syntax("expected ',' or '}' in an object")),
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.i += 1;
-                self.enter()?;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    self.skip_value()?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            self.depth -= 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.syntax("expected ',' or ']' in an array")),
-                    }
-                }
-            }
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(b't') => self.skip_word(b"true"),
             Some(b'f') => self.skip_word(b"false"),
             Some(b'n') => self.skip_word(b"null"),
             _ => Err(self.syntax("expected a JSON value")),
+        }
+    }
+
+    /// The plain recursive skipper, for nesting deeper than the bit stack.
+    fn skip_value_recursive(&mut self) -> Result<(), EventError> {
+        let (c, close) = match self.peek() {
+            Some(b'{') => (b'{', b'}'),
+            Some(b'[') => (b'[', b']'),
+            _ => return self.skip_scalar(),
+        };
+        self.i += 1;
+        self.enter()?;
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            if c == b'{' {
+                self.key_colon()?;
+            }
+            self.skip_value_recursive()?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(x) if x == close => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ if c == b'{' => return Err(self.syntax("expected ',' or '}' in an object")),
+                _ => return Err(self.syntax("expected ',' or ']' in an array")),
+            }
         }
     }
 
@@ -519,6 +591,60 @@ impl<'a> Scanner<'a, '_> {
         self.i += word.len();
         Ok(())
     }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+#[inline]
+fn word(b: &[u8], i: usize) -> Option<u64> {
+    b.get(i..i + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_le_bytes)
+}
+
+/// Index of the first non-digit at or after `i`. Eight bytes at a time: the
+/// coordinates of citylots events are runs of 14-17 digits, and this loop
+/// was the scanner's largest cost byte by byte (perf).
+#[inline]
+fn digits(b: &[u8], mut i: usize) -> usize {
+    while let Some(x) = word(b, i) {
+        // A byte is a digit iff (c ^ 0x30) < 10. Adding 0x76 sets the high
+        // bit for 10..0x7f; `| y` catches bytes that already had it. A carry
+        // only reaches bytes above the first flagged one, which we ignore.
+        let y = x ^ (0x30 * ONES);
+        let flags = (y.wrapping_add(0x76 * ONES) | y) & HIGHS;
+        if flags != 0 {
+            return i + (flags.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(b'0'..=b'9') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Index of the first byte at or after `i` that a string scan must look at:
+/// a quote, a backslash, a control character or a non-ASCII byte.
+#[inline]
+fn plain_run(b: &[u8], mut i: usize) -> usize {
+    while let Some(x) = word(b, i) {
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+        let flags = zero(x ^ (b'"' as u64 * ONES))
+            | zero(x ^ (b'\\' as u64 * ONES))
+            | (x.wrapping_sub(0x20 * ONES) & !x & HIGHS)
+            | (x & HIGHS);
+        if flags != 0 {
+            // Borrows can only flag bytes above the first true hit.
+            return i + (flags.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && STR_CLASS[b[i] as usize] == 0 {
+        i += 1;
+    }
+    i
 }
 
 fn hex4(b: &[u8], at: usize) -> Option<u32> {
@@ -685,6 +811,35 @@ mod tests {
     }
 
     #[test]
+    fn word_at_a_time_scans_agree_with_bytes() {
+        let samples: &[&[u8]] = &[
+            b"12345678901234567890,",
+            b"1234567",
+            b"123456789",
+            b"0123456/",
+            b"999999999999999999999999a",
+            b"abc",
+            b"plain text \" tail",
+            b"0123456789abcdef\\x",
+            b"\x01\x1f 12345678",
+            b"caf\xc3\xa9 123456789",
+            b"1234567890123456\x7f\x80",
+        ];
+        for s in samples {
+            for start in 0..s.len() {
+                let slow_d = start + s[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+                assert_eq!(digits(s, start), slow_d, "{s:?} @ {start}");
+                let slow_p = start
+                    + s[start..]
+                        .iter()
+                        .take_while(|c| STR_CLASS[**c as usize] == 0)
+                        .count();
+                assert_eq!(plain_run(s, start), slow_p, "{s:?} @ {start}");
+            }
+        }
+    }
+
+    #[test]
     fn rejects_invalid_utf8_and_limits() {
         let t = PathTrie::new();
         let mut c = Collect::default();
@@ -699,6 +854,24 @@ mod tests {
         assert_eq!(e.offset, 6);
         assert!(e.message.contains("UTF-8"));
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(70), "]".repeat(70));
+        let e = scan(deep.as_bytes(), &t, LIMITS, &mut Scratch::default(), &mut c).unwrap_err();
+        assert!(e.message.contains("max_depth"), "{e}");
+        let deeper = ScanLimits {
+            max_event_bytes: 1 << 20,
+            max_depth: 5000,
+        };
+        let ok = format!(
+            "{{\"a\":{}1{}}}",
+            "[{\"k\":".repeat(1500),
+            "}]".repeat(1500)
+        );
+        scan(ok.as_bytes(), &t, deeper, &mut Scratch::default(), &mut c).unwrap();
+        let bad = format!(
+            "{{\"a\":{}1{}}}",
+            "[{\"k\":".repeat(1500),
+            "}}".repeat(1500)
+        );
+        assert!(scan(bad.as_bytes(), &t, deeper, &mut Scratch::default(), &mut c).is_err());
         let e = scan(deep.as_bytes(), &t, LIMITS, &mut Scratch::default(), &mut c).unwrap_err();
         assert!(e.message.contains("max_depth"), "{e}");
         let small = ScanLimits {
