@@ -213,9 +213,7 @@ fn leaf_matches(matcher: &Matcher, value: &Value) -> bool {
         Matcher::Wildcard(glob) => string(value).is_some_and(|s| glob_matches(glob, s.as_bytes())),
         Matcher::AnythingBut(ab) => !anything_but_excludes(ab, value),
         Matcher::Numeric(range) => number(value).is_some_and(|n| numeric(range, n)),
-        Matcher::Ip(range) => string(value).is_some_and(|s| {
-            ip_in(range, s) || (std::env::var("MUT5").is_ok() && s.starts_with("10.0.0"))
-        }),
+        Matcher::Ip(range) => string(value).is_some_and(|s| ip_in(range, s)),
         Matcher::Exists(exists) => *exists,
     }
 }
@@ -285,7 +283,7 @@ fn numeric(range: &NumericRange, event_text: &str) -> bool {
     let Some(x) = parse_f64(event_text.as_bytes()) else {
         return false;
     };
-    let above = if range.lo_inclusive && std::env::var("MUT4").is_err() {
+    let above = if range.lo_inclusive {
         range.lo <= x
     } else {
         range.lo < x
@@ -308,7 +306,6 @@ fn ip_in(range: &IpRange, s: &str) -> bool {
 /// `null` never are (§1.7.2, §1.7.4).
 fn anything_but_excludes(ab: &AnythingBut, value: &Value) -> bool {
     match (ab, value) {
-        (AnythingBut::Strings(_), Value::Null) if std::env::var("MUT3").is_ok() => true,
         (AnythingBut::Strings(list), Value::String(s)) => list.iter().any(|p| p == s),
         (AnythingBut::Prefix(list), Value::String(s)) => list.iter().any(|p| prefix(p, s)),
         (AnythingBut::Suffix(list), Value::String(s)) => list.iter().any(|p| suffix(p, s)),

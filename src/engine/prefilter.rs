@@ -34,11 +34,36 @@ use crate::pattern::{Field, GlobTok, Literal, Matcher, Pattern};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Prefilter {
-    exact: Option<Search>,
-    folded: Option<AhoCorasick>,
-    /// Last path segments of the fields the literals came from.
-    segments: Vec<Vec<u8>>,
+    mode: Mode,
     literals: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Mode {
+    /// Up to [`TEDDY_MAX`] case-sensitive literals: search the values
+    /// themselves, verify each hit's key.
+    Direct {
+        search: Search,
+        /// Last path segments of the fields the literals came from.
+        segments: Vec<Vec<u8>>,
+    },
+    /// Many literals, or case-insensitive ones: search the few keys
+    /// (`MAPBLKLOT"`), then test only the value after each against that
+    /// key's literals. Cost no longer grows with the number of rules.
+    Probe {
+        keys: Search,
+        /// Indexed by the key literal's pattern id.
+        segs: Vec<SegProbe>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct SegProbe {
+    name: Vec<u8>,
+    /// A field on this key has no value literal: any value may match.
+    any: bool,
+    exact: Option<AhoCorasick>,
+    folded: Option<AhoCorasick>,
 }
 
 /// The fastest searcher for the literal count. Most literals begin with a
@@ -65,14 +90,14 @@ impl Search {
         dfa(lits, false).map(Search::Dfa)
     }
 
-    /// Start of the leftmost hit at or after `from`.
+    /// (start, pattern id) of the leftmost hit at or after `from`.
     #[inline]
-    fn find_from(&self, h: &[u8], from: usize) -> Option<usize> {
+    fn find_from(&self, h: &[u8], from: usize) -> Option<(usize, usize)> {
         match self {
             Search::Teddy(t) => t.find_in(h, aho_corasick::Span::from(from..h.len())),
             Search::Dfa(ac) => ac.find(Input::new(h).span(from..h.len())),
         }
-        .map(|m| m.start())
+        .map(|m| (m.start(), m.pattern().as_usize()))
     }
 }
 
@@ -88,12 +113,14 @@ fn dfa(lits: &[Vec<u8>], ascii_case_insensitive: bool) -> Option<AhoCorasick> {
 /// A necessary literal and whether it is to be found ignoring ASCII case.
 type Lit = (Vec<u8>, bool);
 
+/// What one `$or` branch contributes: its chosen field's last path segment
+/// and that field's value literals (empty: only the key is necessary).
+type Choice = (Vec<u8>, Vec<Lit>);
+
 impl Prefilter {
     /// `None` when some branch of some rule has no necessary literal.
     pub(crate) fn build<'a>(patterns: impl Iterator<Item = &'a Pattern>) -> Option<Prefilter> {
-        let mut exact: Vec<Vec<u8>> = Vec::new();
-        let mut folded: Vec<Vec<u8>> = Vec::new();
-        let mut segments: Vec<Vec<u8>> = Vec::new();
+        let mut choices: Vec<Choice> = Vec::new();
         for p in patterns {
             for sp in &p.subpatterns {
                 let (_, lits, seg) = sp
@@ -101,39 +128,86 @@ impl Prefilter {
                     .iter()
                     .filter_map(field_literals)
                     .max_by_key(|(score, _, _)| *score)?;
-                for (l, ci) in lits {
-                    if ci {
-                        folded.push(l);
-                    } else {
-                        exact.push(l);
-                    }
-                }
-                segments.push(seg);
+                choices.push((seg, lits));
             }
         }
-        for v in [&mut exact, &mut folded, &mut segments] {
-            v.sort();
-            v.dedup();
-        }
-        let literals = exact.len() + folded.len();
-        if literals == 0 {
+        if choices.is_empty() {
             return None;
         }
-        let exact = if exact.is_empty() {
-            None
-        } else {
-            Some(Search::build(&exact)?)
-        };
-        let folded = if folded.is_empty() {
-            None
-        } else {
-            Some(dfa(&folded, true)?)
-        };
+        let values = choices.iter().map(|c| c.1.len()).sum::<usize>();
+        let direct =
+            values + choices.len() <= TEDDY_MAX && choices.iter().all(|c| c.1.iter().all(|l| !l.1));
+        if direct {
+            let mut lits: Vec<Vec<u8>> = Vec::new();
+            for (seg, values) in &choices {
+                if values.is_empty() {
+                    lits.push(quoted(false, seg, true));
+                }
+                lits.extend(values.iter().map(|l| l.0.clone()));
+            }
+            lits.sort();
+            lits.dedup();
+            let mut segments: Vec<Vec<u8>> = choices.into_iter().map(|c| c.0).collect();
+            segments.sort();
+            segments.dedup();
+            return Some(Prefilter {
+                literals: lits.len(),
+                mode: Mode::Direct {
+                    search: Search::build(&lits)?,
+                    segments,
+                },
+            });
+        }
+        // One probe per key segment.
+        let mut names: Vec<Vec<u8>> = choices.iter().map(|c| c.0.clone()).collect();
+        names.sort();
+        names.dedup();
+        if names.iter().any(|n| n.is_empty() || !plain(n)) {
+            return None;
+        }
+        let mut segs = Vec::with_capacity(names.len());
+        let mut literals = 0;
+        for name in &names {
+            let mut any = false;
+            let mut exact: Vec<Vec<u8>> = Vec::new();
+            let mut folded: Vec<Vec<u8>> = Vec::new();
+            for (_, lits) in choices.iter().filter(|c| &c.0 == name) {
+                any |= lits.is_empty();
+                for (l, ci) in lits {
+                    if *ci {
+                        folded.push(l.clone());
+                    } else {
+                        exact.push(l.clone());
+                    }
+                }
+            }
+            for v in [&mut exact, &mut folded] {
+                v.sort();
+                v.dedup();
+            }
+            literals += exact.len() + folded.len();
+            segs.push(SegProbe {
+                name: name.clone(),
+                any,
+                exact: if exact.is_empty() {
+                    None
+                } else {
+                    Some(dfa(&exact, false)?)
+                },
+                folded: if folded.is_empty() {
+                    None
+                } else {
+                    Some(dfa(&folded, true)?)
+                },
+            });
+        }
+        let keys: Vec<Vec<u8>> = names.iter().map(|n| quoted(false, n, true)).collect();
         Some(Prefilter {
-            exact,
-            folded,
-            segments,
-            literals,
+            literals: literals + keys.len(),
+            mode: Mode::Probe {
+                keys: Search::build(&keys)?,
+                segs,
+            },
         })
     }
 
@@ -143,86 +217,134 @@ impl Prefilter {
         if memchr(b'\\', event).is_some() {
             return true;
         }
-        if let Some(s) = &self.exact {
-            let mut from = 0;
-            while let Some(at) = s.find_from(event, from) {
-                if self.verify(event, at) {
-                    return true;
+        match &self.mode {
+            Mode::Direct { search, segments } => {
+                let mut from = 0;
+                while let Some((at, _)) = search.find_from(event, from) {
+                    if verify(event, at, segments) {
+                        return true;
+                    }
+                    from = at + 1;
                 }
-                from = at + 1;
+                false
             }
-        }
-        if let Some(ac) = &self.folded {
-            if !event.is_ascii() {
-                return true;
-            }
-            let mut from = 0;
-            while let Some(m) = ac.find(Input::new(event).span(from..event.len())) {
-                if self.verify(event, m.start()) {
-                    return true;
+            Mode::Probe { keys, segs } => {
+                let mut from = 0;
+                while let Some((at, id)) = keys.find_from(event, from) {
+                    from = at + 1;
+                    let seg = &segs[id];
+                    if probe(event, at, seg) {
+                        return true;
+                    }
                 }
-                from = m.start() + 1;
+                false
             }
         }
-        false
-    }
-
-    /// Whether the hit at `at` lies in a key with a relevant last segment, or
-    /// in a value (or array element) of such a key. See the module docs.
-    fn verify(&self, e: &[u8], at: usize) -> bool {
-        let open = if e[at] == b'"' {
-            at
-        } else {
-            match memrchr(b'"', &e[..at]) {
-                Some(o) => o,
-                None => return false,
-            }
-        };
-        let close = match memchr(b'"', &e[open + 1..]) {
-            Some(c) => open + 1 + c,
-            None => return false,
-        };
-        if close < at {
-            // Not inside a string: no string matcher can match here.
-            return false;
-        }
-        let next = e[close + 1..]
-            .iter()
-            .position(|b| !is_ws(*b))
-            .map(|i| close + 1 + i);
-        if next.is_some_and(|i| e[i] == b':') {
-            return self.relevant(&e[open + 1..close]);
-        }
-        let Some(prev) = e[..open].iter().rposition(|b| !is_ws(*b)) else {
-            return false;
-        };
-        match e[prev] {
-            b':' => {
-                let Some(q) = e[..prev].iter().rposition(|b| !is_ws(*b)) else {
-                    return false;
-                };
-                if e[q] != b'"' {
-                    return false;
-                }
-                match memrchr(b'"', &e[..q]) {
-                    Some(ks) => self.relevant(&e[ks + 1..q]),
-                    None => false,
-                }
-            }
-            b'[' | b',' => true,
-            _ => false,
-        }
-    }
-
-    fn relevant(&self, key: &[u8]) -> bool {
-        self.segments.iter().any(|s| {
-            key.ends_with(s) && (key.len() == s.len() || key[key.len() - s.len() - 1] == b'.')
-        })
     }
 
     pub(crate) fn literals(&self) -> usize {
         self.literals
     }
+}
+
+/// A key literal `seg"` was found at `at`: whether it ends a key of that
+/// segment whose value may satisfy one of the segment's literals.
+fn probe(e: &[u8], at: usize, seg: &SegProbe) -> bool {
+    // The segment must start the key or follow a dot.
+    if at == 0 || !matches!(e[at - 1], b'"' | b'.') {
+        return false;
+    }
+    let close = at + seg.name.len();
+    let Some(colon) = e[close + 1..]
+        .iter()
+        .position(|b| !is_ws(*b))
+        .map(|i| close + 1 + i)
+    else {
+        return false;
+    };
+    if e[colon] != b':' {
+        return false;
+    }
+    let Some(v) = e[colon + 1..]
+        .iter()
+        .position(|b| !is_ws(*b))
+        .map(|i| colon + 1 + i)
+    else {
+        return false;
+    };
+    match e[v] {
+        // Elements are not examined one by one.
+        b'[' => true,
+        b'"' => {
+            if seg.any {
+                return true;
+            }
+            let Some(end) = memchr(b'"', &e[v + 1..]).map(|i| v + 2 + i) else {
+                return false;
+            };
+            let token = &e[v..end];
+            seg.exact.as_ref().is_some_and(|ac| ac.is_match(token))
+                || seg
+                    .folded
+                    .as_ref()
+                    .is_some_and(|ac| !token.is_ascii() || ac.is_match(token))
+        }
+        // Numbers, literals: only a field without value literals can match.
+        _ => seg.any,
+    }
+}
+
+/// Whether the hit at `at` lies in a key with a relevant last segment, or in
+/// a value (or array element) of such a key. See the module docs.
+fn verify(e: &[u8], at: usize, segments: &[Vec<u8>]) -> bool {
+    let open = if e[at] == b'"' {
+        at
+    } else {
+        match memrchr(b'"', &e[..at]) {
+            Some(o) => o,
+            None => return false,
+        }
+    };
+    let close = match memchr(b'"', &e[open + 1..]) {
+        Some(c) => open + 1 + c,
+        None => return false,
+    };
+    if close < at {
+        // Not inside a string: no string matcher can match here.
+        return false;
+    }
+    let next = e[close + 1..]
+        .iter()
+        .position(|b| !is_ws(*b))
+        .map(|i| close + 1 + i);
+    if next.is_some_and(|i| e[i] == b':') {
+        return relevant(&e[open + 1..close], segments);
+    }
+    let Some(prev) = e[..open].iter().rposition(|b| !is_ws(*b)) else {
+        return false;
+    };
+    match e[prev] {
+        b':' => {
+            let Some(q) = e[..prev].iter().rposition(|b| !is_ws(*b)) else {
+                return false;
+            };
+            if e[q] != b'"' {
+                return false;
+            }
+            match memrchr(b'"', &e[..q]) {
+                Some(ks) => relevant(&e[ks + 1..q], segments),
+                None => false,
+            }
+        }
+        b'[' | b',' => true,
+        _ => false,
+    }
+}
+
+fn relevant(key: &[u8], segments: &[Vec<u8>]) -> bool {
+    segments
+        .iter()
+        .any(|s| key.ends_with(s) && (key.len() == s.len() || key[key.len() - s.len() - 1] == b'.'))
 }
 
 #[inline]
@@ -319,8 +441,8 @@ fn field_literals(f: &Field) -> Option<(usize, Vec<Lit>, Vec<u8>)> {
     if last.is_empty() || !plain(&last) {
         return None;
     }
-    let lit = quoted(false, &last, true);
-    Some((last.len(), vec![(lit, false)], last))
+    // No value literal: the key itself (`seg"`) is what is necessary.
+    Some((last.len(), Vec::new(), last))
 }
 
 #[cfg(test)]
@@ -371,6 +493,24 @@ mod tests {
         assert!(p.may_match(br#"{"p.STREET" :  "DRUMM"}"#));
         assert!(p.may_match(br#"{"MAPBLKLOT":["1","3745012"]}"#));
         assert!(p.may_match(br#"{"BLKLOT":"3745012","x":{"MAPBLKLOT":"3745012"}}"#));
+    }
+
+    #[test]
+    fn many_literals_probe_the_keys() {
+        let rules: Vec<String> = (0..200)
+            .map(|i| format!(r#"{{"p":{{"MAPBLKLOT":["{i:07}"]}}}}"#))
+            .chain([r#"{"q":{"n":[{"numeric":[">",5]}]}}"#.to_string()])
+            .collect();
+        let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
+        let p = pf(&refs).unwrap();
+        assert!(matches!(p.mode, Mode::Probe { .. }));
+        assert!(p.may_match(br#"{"p":{"BLKLOT":"x","MAPBLKLOT":"0000150"}}"#));
+        assert!(p.may_match(br#"{"p.MAPBLKLOT" : ["zz"]}"#));
+        assert!(!p.may_match(br#"{"p":{"BLKLOT":"0000150","MAPBLKLOT":"0000250"}}"#));
+        assert!(!p.may_match(br#"{"p":{"XMAPBLKLOT":"0000150"}}"#));
+        // a numeric field: any value of its key
+        assert!(p.may_match(br#"{"q":{"n":1}}"#));
+        assert!(!p.may_match(br#"{"q":{"m":1}}"#));
     }
 
     #[test]
