@@ -7,9 +7,10 @@
 //! anything-but forms, numeric (one- and two-sided), cidr, IP-literal strings,
 //! exists true/false and `$or`. Events are objects over the same keys whose
 //! values come from small sets chosen so that matches are likely: short
-//! strings over `{a, b, A, é, *}` (often the pattern strings themselves), small numbers in several spellings
-//! (`-0`, `1e2`, `100.0`, …), IPs near the generated CIDRs, `null`/booleans,
-//! arrays of values, arrays of objects and nested arrays.
+//! strings over `{a, b, A, é, *}` (often the pattern strings themselves),
+//! small numbers in several spellings (`-0`, `1e2`, `100.0`, …), IPs near the
+//! generated CIDRs, `null`/booleans, arrays of values, arrays of objects and
+//! nested arrays.
 //!
 //! 1. `single_rule_matches_naive`: for each pattern, the builder rejects it
 //!    exactly when the parser does (with the same reason; a rule the parser
@@ -284,7 +285,7 @@ fn event_leaf() -> BoxedStrategy<String> {
         3 => "[abAé*]{0,3}".prop_map(|s| json_string(&s)),
         3 => prop::sample::select(EVENT_NUMBERS).prop_map(String::from),
         2 => prop::sample::select(EVENT_IPS).prop_map(json_string),
-        1 => prop::sample::select(&["null", "true", "false"][..]).prop_map(String::from),
+        2 => prop::sample::select(&["null", "true", "false"][..]).prop_map(String::from),
     ]
     .boxed()
 }

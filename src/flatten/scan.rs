@@ -311,42 +311,16 @@ impl<'a> Scanner<'a, '_> {
     /// Validates a number token and moves past it.
     #[inline(always)]
     fn number(&mut self) -> Result<(), EventError> {
-        let b = self.b;
-        let mut i = self.i;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        match b.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                i = digits(b, i + 1);
+        match number_end(self.b, self.i) {
+            Ok(end) => {
+                self.i = end;
+                Ok(())
             }
-            _ => {
-                self.i = i;
-                return Err(self.syntax("invalid number"));
+            Err((at, what)) => {
+                self.i = at;
+                Err(self.syntax(what))
             }
         }
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            if !matches!(b.get(i), Some(b'0'..=b'9')) {
-                self.i = i;
-                return Err(self.syntax("invalid number: digit expected after '.'"));
-            }
-            i = digits(b, i);
-        }
-        if let Some(b'e' | b'E') = b.get(i) {
-            i += 1;
-            if let Some(b'+' | b'-') = b.get(i) {
-                i += 1;
-            }
-            if !matches!(b.get(i), Some(b'0'..=b'9')) {
-                self.i = i;
-                return Err(self.syntax("invalid number: digit expected in exponent"));
-            }
-            i = digits(b, i);
-        }
-        self.i = i;
-        Ok(())
     }
 
     /// Validates a string token (at `"`) and moves past it.
@@ -481,11 +455,12 @@ impl<'a> Scanner<'a, '_> {
                     if open > 0 && kinds[(open - 1) / 64] & (1u64 << ((open - 1) % 64)) == 0 {
                         // Compact runs of numbers, the bulk of coordinate
                         // arrays: no whitespace or container bookkeeping.
-                        while self.b.get(self.i) == Some(&b',')
-                            && matches!(self.b.get(self.i + 1), Some(b'-' | b'0'..=b'9'))
-                        {
-                            self.i += 1;
-                            self.number()?;
+                        match number_run(self.b, self.i) {
+                            Ok(end) => self.i = end,
+                            Err((at, what)) => {
+                                self.i = at;
+                                return Err(self.syntax(what));
+                            }
                         }
                     }
                 }
@@ -593,6 +568,49 @@ impl<'a> Scanner<'a, '_> {
     }
 }
 
+/// End of the number token starting at `i`, or where and why it is invalid.
+/// A free function over locals: the compiler keeps `i` in a register, which
+/// it did not when it was a field behind `&mut self` (measured).
+#[inline(always)]
+fn number_end(b: &[u8], mut i: usize) -> Result<usize, (usize, &'static str)> {
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(b, i + 1),
+        _ => return Err((i, "invalid number")),
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !matches!(b.get(i), Some(b'0'..=b'9')) {
+            return Err((i, "invalid number: digit expected after '.'"));
+        }
+        i = digits(b, i);
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        if !matches!(b.get(i), Some(b'0'..=b'9')) {
+            return Err((i, "invalid number: digit expected in exponent"));
+        }
+        i = digits(b, i);
+    }
+    Ok(i)
+}
+
+/// Skips `,<number>` repeats from `i` (just after a number in an array):
+/// the compact coordinate lists that are most of a citylots event.
+#[inline(always)]
+fn number_run(b: &[u8], mut i: usize) -> Result<usize, (usize, &'static str)> {
+    while b.get(i) == Some(&b',') && matches!(b.get(i + 1), Some(b'-' | b'0'..=b'9')) {
+        i = number_end(b, i + 1)?;
+    }
+    Ok(i)
+}
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -606,7 +624,7 @@ fn word(b: &[u8], i: usize) -> Option<u64> {
 /// Index of the first non-digit at or after `i`. Eight bytes at a time: the
 /// coordinates of citylots events are runs of 14-17 digits, and this loop
 /// was the scanner's largest cost byte by byte (perf).
-#[inline]
+#[inline(always)]
 fn digits(b: &[u8], mut i: usize) -> usize {
     while let Some(x) = word(b, i) {
         // A byte is a digit iff (c ^ 0x30) < 10. Adding 0x76 sets the high
