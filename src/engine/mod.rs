@@ -238,6 +238,27 @@ struct SubRule {
     negok: u64,
 }
 
+impl PathMatcher {
+    /// Whether string `s` satisfies a field through the string automata (the
+    /// prefilter's probe; anything-but and IP fields are not judged here).
+    fn string_matches(&self, s: &[u8], fold: &mut Vec<u8>) -> bool {
+        let hit = |d: &Option<Dfa>, rev: bool, v: &[u8]| {
+            d.as_ref().is_some_and(|d| {
+                let q = if rev { d.run_rev(v) } else { d.run(v) };
+                !d.fields(q).is_empty()
+            })
+        };
+        if hit(&self.fwd, false, s) || hit(&self.rev, true, s) {
+            return true;
+        }
+        if self.fold_fwd.is_some() || self.fold_rev.is_some() {
+            fold_into(s, fold);
+            return hit(&self.fold_fwd, false, fold) || hit(&self.fold_rev, true, fold);
+        }
+        false
+    }
+}
+
 /// Everything one path's matchers compile into.
 #[derive(Debug, Default)]
 struct PathMatcher {
@@ -392,7 +413,12 @@ impl Compiler {
             m.v6 = (!b.v6.is_empty()).then(|| Segments::build(&b.v6));
             paths.push(m);
         }
-        let prefilter = Prefilter::build(patterns.iter());
+        let trie = &self.trie;
+        let prefilter = Prefilter::build(patterns.iter(), |path| {
+            trie.walk(0, path.as_bytes())
+                .and_then(|n| trie.path_at(n))
+                .unwrap_or(u32::MAX)
+        });
         Ok(Automaton {
             names,
             patterns,
@@ -570,7 +596,14 @@ impl Automaton {
     /// [`find_checked`](Self::find_checked) to validate every event.
     pub fn find<'c>(&self, event: &[u8], cache: &'c mut Cache) -> Result<&'c [RuleId], EventError> {
         if let Some(pf) = &self.prefilter {
-            if !pf.may_match(event) {
+            let paths = &self.paths;
+            let fold = &mut cache.state.fold;
+            let judge = |path: u32, text: &[u8]| {
+                paths
+                    .get(path as usize)
+                    .is_none_or(|pm| pm.string_matches(text, fold))
+            };
+            if !pf.may_match(event, judge) {
                 cache.state.out.clear();
                 return Ok(&cache.state.out);
             }
@@ -873,6 +906,51 @@ mod tests {
             ids(&a, r#"{"source":"az","ip":"10.0.0.7"}"#),
             vec![2, 3, 5, 6]
         );
+    }
+
+    #[test]
+    fn prefilter_probes_values_with_the_path_automata() {
+        let mut rules: Vec<String> = (0..200)
+            .map(|i| format!(r#"{{"p":{{"MAPBLKLOT":["{i:07}"]}}}}"#))
+            .collect();
+        rules.push(r#"{"q":{"n":[{"numeric":[">",5]}]}}"#.to_string());
+        rules.push(r#"{"s":[{"equals-ignore-case":"Mission"}]}"#.to_string());
+        rules.push(r#"{"w":[{"wildcard":"a*b*c"}]}"#.to_string());
+        let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
+        let a = set(&refs);
+        let probe = |ev: &str| {
+            let mut c = a.cache();
+            let paths = &a.paths;
+            let fold = &mut c.state.fold;
+            a.prefilter
+                .as_ref()
+                .expect("prefilter")
+                .may_match(ev.as_bytes(), |p, t| {
+                    paths[p as usize].string_matches(t, fold)
+                })
+        };
+        assert!(probe(r#"{"p":{"BLKLOT":"x","MAPBLKLOT":"0000150"}}"#));
+        assert!(probe(r#"{"p.MAPBLKLOT" : ["zz"]}"#));
+        assert!(!probe(
+            r#"{"p":{"BLKLOT":"0000150","MAPBLKLOT":"0000250"}}"#
+        ));
+        assert!(!probe(r#"{"p":{"XMAPBLKLOT":"0000150"}}"#));
+        assert!(probe(r#"{"q":{"n":1}}"#));
+        assert!(!probe(r#"{"q":{"m":1}}"#));
+        assert!(probe(r#"{"s":"MISSION"}"#));
+        assert!(!probe(r#"{"s":"MISSIONS"}"#));
+        assert!(probe("{\"s\":\"MIS\u{17f}ION\"}"));
+        assert!(probe(r#"{"w":"aXbYc"}"#));
+        assert!(!probe(r#"{"w":"aXbY"}"#));
+        // an escape anywhere takes the full path
+        assert!(probe(r#"{"w":"a\u0058"}"#));
+        for ev in [
+            r#"{"p":{"MAPBLKLOT":"0000150"}}"#,
+            r#"{"s":"mIsSiOn","w":"abc"}"#,
+            r#"{"w":"abd"}"#,
+        ] {
+            ids(&a, ev);
+        }
     }
 
     #[test]

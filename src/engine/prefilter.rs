@@ -47,9 +47,10 @@ enum Mode {
         /// Last path segments of the fields the literals came from.
         segments: Vec<Vec<u8>>,
     },
-    /// Many literals, or case-insensitive ones: search the few keys
-    /// (`MAPBLKLOT"`), then test only the value after each against that
-    /// key's literals. Cost no longer grows with the number of rules.
+    /// Many literals, or string operators without literals: search the few
+    /// keys (`MAPBLKLOT"`), then run the real string automaton of every path
+    /// ending in that key over the value after each. Cost no longer grows
+    /// with the number of rules.
     Probe {
         keys: Search,
         /// Indexed by the key literal's pattern id.
@@ -60,10 +61,10 @@ enum Mode {
 #[derive(Debug, Clone)]
 struct SegProbe {
     name: Vec<u8>,
-    /// A field on this key has no value literal: any value may match.
+    /// A field on this key has no string matcher: any value may match.
     any: bool,
-    exact: Option<AhoCorasick>,
-    folded: Option<AhoCorasick>,
+    /// Paths ending in this key whose string automata judge the value.
+    paths: Vec<u32>,
 }
 
 /// The fastest searcher for the literal count. Most literals begin with a
@@ -119,8 +120,13 @@ type Choice = (Vec<u8>, Vec<Lit>);
 
 impl Prefilter {
     /// `None` when some branch of some rule has no necessary literal.
-    pub(crate) fn build<'a>(patterns: impl Iterator<Item = &'a Pattern>) -> Option<Prefilter> {
+    /// `path_id` maps a field's dotted path to the automaton's path id.
+    pub(crate) fn build<'a>(
+        patterns: impl Iterator<Item = &'a Pattern>,
+        path_id: impl Fn(&str) -> u32,
+    ) -> Option<Prefilter> {
         let mut choices: Vec<Choice> = Vec::new();
+        let mut probes: Vec<(Vec<u8>, Option<u32>)> = Vec::new();
         for p in patterns {
             for sp in &p.subpatterns {
                 let (_, lits, seg) = sp
@@ -128,6 +134,13 @@ impl Prefilter {
                     .iter()
                     .filter_map(field_literals)
                     .max_by_key(|(score, _, _)| *score)?;
+                // For the probe: a field of string operators only is judged
+                // by its path's automaton; anything else by its key alone.
+                let string_field = sp
+                    .fields
+                    .iter()
+                    .find(|f| string_only(f) && last_segment(&f.path) == seg.as_slice());
+                probes.push((seg.clone(), string_field.map(|f| path_id(&f.path))));
                 choices.push((seg, lits));
             }
         }
@@ -135,16 +148,15 @@ impl Prefilter {
             return None;
         }
         let values = choices.iter().map(|c| c.1.len()).sum::<usize>();
-        let direct =
-            values + choices.len() <= TEDDY_MAX && choices.iter().all(|c| c.1.iter().all(|l| !l.1));
+        let direct = values + choices.len() <= TEDDY_MAX
+            && choices
+                .iter()
+                .all(|c| !c.1.is_empty() && c.1.iter().all(|l| !l.1));
         if direct {
-            let mut lits: Vec<Vec<u8>> = Vec::new();
-            for (seg, values) in &choices {
-                if values.is_empty() {
-                    lits.push(quoted(false, seg, true));
-                }
-                lits.extend(values.iter().map(|l| l.0.clone()));
-            }
+            let mut lits: Vec<Vec<u8>> = choices
+                .iter()
+                .flat_map(|c| c.1.iter().map(|l| l.0.clone()))
+                .collect();
             lits.sort();
             lits.dedup();
             let mut segments: Vec<Vec<u8>> = choices.into_iter().map(|c| c.0).collect();
@@ -158,52 +170,29 @@ impl Prefilter {
                 },
             });
         }
-        // One probe per key segment.
-        let mut names: Vec<Vec<u8>> = choices.iter().map(|c| c.0.clone()).collect();
+        let mut names: Vec<Vec<u8>> = probes.iter().map(|c| c.0.clone()).collect();
         names.sort();
         names.dedup();
         if names.iter().any(|n| n.is_empty() || !plain(n)) {
             return None;
         }
-        let mut segs = Vec::with_capacity(names.len());
-        let mut literals = 0;
-        for name in &names {
-            let mut any = false;
-            let mut exact: Vec<Vec<u8>> = Vec::new();
-            let mut folded: Vec<Vec<u8>> = Vec::new();
-            for (_, lits) in choices.iter().filter(|c| &c.0 == name) {
-                any |= lits.is_empty();
-                for (l, ci) in lits {
-                    if *ci {
-                        folded.push(l.clone());
-                    } else {
-                        exact.push(l.clone());
-                    }
+        let segs: Vec<SegProbe> = names
+            .iter()
+            .map(|name| {
+                let mine = probes.iter().filter(|c| &c.0 == name);
+                let mut paths: Vec<u32> = mine.clone().filter_map(|c| c.1).collect();
+                paths.sort_unstable();
+                paths.dedup();
+                SegProbe {
+                    name: name.clone(),
+                    any: mine.clone().any(|c| c.1.is_none()),
+                    paths,
                 }
-            }
-            for v in [&mut exact, &mut folded] {
-                v.sort();
-                v.dedup();
-            }
-            literals += exact.len() + folded.len();
-            segs.push(SegProbe {
-                name: name.clone(),
-                any,
-                exact: if exact.is_empty() {
-                    None
-                } else {
-                    Some(dfa(&exact, false)?)
-                },
-                folded: if folded.is_empty() {
-                    None
-                } else {
-                    Some(dfa(&folded, true)?)
-                },
-            });
-        }
+            })
+            .collect();
         let keys: Vec<Vec<u8>> = names.iter().map(|n| quoted(false, n, true)).collect();
         Some(Prefilter {
-            literals: literals + keys.len(),
+            literals: keys.len(),
             mode: Mode::Probe {
                 keys: Search::build(&keys)?,
                 segs,
@@ -211,9 +200,14 @@ impl Prefilter {
         })
     }
 
-    /// False only when the event cannot match any rule.
+    /// False only when the event cannot match any rule. `judge(path, s)`
+    /// says whether string `s` satisfies some field of `path`.
     #[inline]
-    pub(crate) fn may_match(&self, event: &[u8]) -> bool {
+    pub(crate) fn may_match(
+        &self,
+        event: &[u8],
+        mut judge: impl FnMut(u32, &[u8]) -> bool,
+    ) -> bool {
         if memchr(b'\\', event).is_some() {
             return true;
         }
@@ -233,7 +227,7 @@ impl Prefilter {
                 while let Some((at, id)) = keys.find_from(event, from) {
                     from = at + 1;
                     let seg = &segs[id];
-                    if probe(event, at, seg) {
+                    if probe(event, at, seg, &mut judge) {
                         return true;
                     }
                 }
@@ -248,8 +242,8 @@ impl Prefilter {
 }
 
 /// A key literal `seg"` was found at `at`: whether it ends a key of that
-/// segment whose value may satisfy one of the segment's literals.
-fn probe(e: &[u8], at: usize, seg: &SegProbe) -> bool {
+/// segment whose value may satisfy one of the rules' fields on it.
+fn probe(e: &[u8], at: usize, seg: &SegProbe, judge: &mut impl FnMut(u32, &[u8]) -> bool) -> bool {
     // The segment must start the key or follow a dot.
     if at == 0 || !matches!(e[at - 1], b'"' | b'.') {
         return false;
@@ -279,19 +273,37 @@ fn probe(e: &[u8], at: usize, seg: &SegProbe) -> bool {
             if seg.any {
                 return true;
             }
-            let Some(end) = memchr(b'"', &e[v + 1..]).map(|i| v + 2 + i) else {
+            let Some(end) = memchr(b'"', &e[v + 1..]).map(|i| v + 1 + i) else {
                 return false;
             };
-            let token = &e[v..end];
-            seg.exact.as_ref().is_some_and(|ac| ac.is_match(token))
-                || seg
-                    .folded
-                    .as_ref()
-                    .is_some_and(|ac| !token.is_ascii() || ac.is_match(token))
+            // No backslash in the event: the raw text is the decoded string.
+            let text = &e[v + 1..end];
+            seg.paths.iter().any(|&p| judge(p, text))
         }
-        // Numbers, literals: only a field without value literals can match.
+        // Numbers, literals: only a field without string operators can match.
         _ => seg.any,
     }
+}
+
+fn last_segment(path: &str) -> &[u8] {
+    path.rsplit('.').next().unwrap_or("").as_bytes()
+}
+
+/// A field every matcher of which only strings can satisfy and a path's
+/// string automata decide (IP literals aside: they are ranges).
+fn string_only(f: &Field) -> bool {
+    f.matchers.iter().all(|m| {
+        matches!(
+            m,
+            Matcher::Exact(Literal::String(_))
+                | Matcher::Prefix(_)
+                | Matcher::Suffix(_)
+                | Matcher::PrefixIgnoreCase(_)
+                | Matcher::SuffixIgnoreCase(_)
+                | Matcher::EqualsIgnoreCase(_)
+                | Matcher::Wildcard(_)
+        )
+    })
 }
 
 /// Whether the hit at `at` lies in a key with a relevant last segment, or in
@@ -432,7 +444,7 @@ fn field_literals(f: &Field) -> Option<(usize, Vec<Lit>, Vec<u8>)> {
     }
     // The last path segment: present in the raw text whether the event nests
     // objects or writes a dotted key.
-    let last = f.path.rsplit('.').next().unwrap_or("").as_bytes().to_vec();
+    let last = last_segment(&f.path).to_vec();
     let values: Option<Vec<Lit>> = f.matchers.iter().map(value_literal).collect();
     if let Some(v) = values {
         let min = v.iter().map(|l| l.0.len()).min().unwrap_or(0);
@@ -450,30 +462,48 @@ mod tests {
     use super::*;
     use crate::pattern::{parse, PatternLimits};
 
+    impl Prefilter {
+        /// Probes judged conservatively: probe-mode rejections are tested
+        /// through the automaton in `engine::tests`.
+        fn may_match_str(&self, e: &[u8]) -> bool {
+            self.may_match(e, |_, _| true)
+        }
+    }
+
     fn pf(patterns: &[&str]) -> Option<Prefilter> {
         let ps: Vec<Pattern> = patterns
             .iter()
             .map(|p| parse(p, &PatternLimits::default()).unwrap())
             .collect();
-        Prefilter::build(ps.iter())
+        let paths: Vec<String> = ps
+            .iter()
+            .flat_map(|p| {
+                p.subpatterns
+                    .iter()
+                    .flat_map(|sp| sp.fields.iter().map(|f| f.path.clone()))
+            })
+            .collect();
+        Prefilter::build(ps.iter(), |path| {
+            paths.iter().position(|p| p == path).unwrap_or(0) as u32
+        })
     }
 
     #[test]
     fn rejects_events_without_literals() {
         let p = pf(&[r#"{"a":["MISSION"]}"#, r#"{"b":[{"prefix":"SAN "}]}"#]).unwrap();
-        assert!(p.may_match(br#"{"a":"MISSION"}"#));
-        assert!(p.may_match(br#"{"b":"SAN JOSE"}"#));
-        assert!(!p.may_match(br#"{"a":"MISSIONS","b":"XSAN "}"#));
+        assert!(p.may_match_str(br#"{"a":"MISSION"}"#));
+        assert!(p.may_match_str(br#"{"b":"SAN JOSE"}"#));
+        assert!(!p.may_match_str(br#"{"a":"MISSIONS","b":"XSAN "}"#));
         // an escape could hide a literal
-        assert!(p.may_match(br#"{"a":"MISSIO\u004e"}"#));
+        assert!(p.may_match_str(br#"{"a":"MISSIO\u004e"}"#));
     }
 
     #[test]
     fn falls_back_to_key_literals_and_gives_up_on_absence() {
         let p = pf(&[r#"{"x":{"yy":[{"numeric":[">",1]}]}}"#]).unwrap();
-        assert!(p.may_match(br#"{"x":{"yy":5}}"#));
-        assert!(p.may_match(br#"{"x.yy":5}"#));
-        assert!(!p.may_match(br#"{"x":{"y":5}}"#));
+        assert!(p.may_match_str(br#"{"x":{"yy":5}}"#));
+        assert!(p.may_match_str(br#"{"x.yy":5}"#));
+        assert!(!p.may_match_str(br#"{"x":{"y":5}}"#));
         assert!(pf(&[r#"{"a":[{"exists":false}]}"#]).is_none());
     }
 
@@ -485,47 +515,20 @@ mod tests {
         ])
         .unwrap();
         // the literal occurs, but under another key
-        assert!(!p.may_match(br#"{"p":{"STREET":"X","ST_TYPE":"DR"}}"#));
-        assert!(!p.may_match(br#"{"BLKLOT":"3745012","MAPBLKLOT":"1"}"#));
-        assert!(!p.may_match(br#"{"p":{"x":{"DRIVE":1}}}"#));
+        assert!(!p.may_match_str(br#"{"p":{"STREET":"X","ST_TYPE":"DR"}}"#));
+        assert!(!p.may_match_str(br#"{"BLKLOT":"3745012","MAPBLKLOT":"1"}"#));
+        assert!(!p.may_match_str(br#"{"p":{"x":{"DRIVE":1}}}"#));
         // under the right key, nested, dotted, spaced or in an array
-        assert!(p.may_match(br#"{"p":{"STREET":"DRUMM"}}"#));
-        assert!(p.may_match(br#"{"p.STREET" :  "DRUMM"}"#));
-        assert!(p.may_match(br#"{"MAPBLKLOT":["1","3745012"]}"#));
-        assert!(p.may_match(br#"{"BLKLOT":"3745012","x":{"MAPBLKLOT":"3745012"}}"#));
-    }
-
-    #[test]
-    fn many_literals_probe_the_keys() {
-        let rules: Vec<String> = (0..200)
-            .map(|i| format!(r#"{{"p":{{"MAPBLKLOT":["{i:07}"]}}}}"#))
-            .chain([r#"{"q":{"n":[{"numeric":[">",5]}]}}"#.to_string()])
-            .collect();
-        let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
-        let p = pf(&refs).unwrap();
-        assert!(matches!(p.mode, Mode::Probe { .. }));
-        assert!(p.may_match(br#"{"p":{"BLKLOT":"x","MAPBLKLOT":"0000150"}}"#));
-        assert!(p.may_match(br#"{"p.MAPBLKLOT" : ["zz"]}"#));
-        assert!(!p.may_match(br#"{"p":{"BLKLOT":"0000150","MAPBLKLOT":"0000250"}}"#));
-        assert!(!p.may_match(br#"{"p":{"XMAPBLKLOT":"0000150"}}"#));
-        // a numeric field: any value of its key
-        assert!(p.may_match(br#"{"q":{"n":1}}"#));
-        assert!(!p.may_match(br#"{"q":{"m":1}}"#));
-    }
-
-    #[test]
-    fn case_insensitive_literals() {
-        let p = pf(&[r#"{"s":[{"equals-ignore-case":"Mission"}]}"#]).unwrap();
-        assert!(p.may_match(br#"{"s":"MISSION"}"#));
-        assert!(!p.may_match(br#"{"s":"MISSIONS"}"#));
-        // the long s folds to s: non-ASCII events are not judged by ASCII literals
-        assert!(p.may_match("{\"s\":\"MIS\u{17f}ION\"}".as_bytes()));
+        assert!(p.may_match_str(br#"{"p":{"STREET":"DRUMM"}}"#));
+        assert!(p.may_match_str(br#"{"p.STREET" :  "DRUMM"}"#));
+        assert!(p.may_match_str(br#"{"MAPBLKLOT":["1","3745012"]}"#));
+        assert!(p.may_match_str(br#"{"BLKLOT":"3745012","x":{"MAPBLKLOT":"3745012"}}"#));
     }
 
     #[test]
     fn wildcard_literals_are_anchored_by_quotes() {
         let p = pf(&[r#"{"a":[{"wildcard":"*/bin/*.jar"}]}"#]).unwrap();
-        assert!(p.may_match(br#"{"a":"x/bin/y.jar"}"#));
-        assert!(!p.may_match(br#"{"a":"x/bin/y.jars"}"#));
+        assert!(p.may_match_str(br#"{"a":"x/bin/y.jar"}"#));
+        assert!(!p.may_match_str(br#"{"a":"x/bin/y.jars"}"#));
     }
 }
