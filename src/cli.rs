@@ -106,15 +106,22 @@ pub struct TestPatternArgs {
 ///
 /// GeoJSON features shaped like the San Francisco city-lots data that
 /// event-ruler's and quamina's benchmarks use; the same count and seed give
-/// the same bytes everywhere.
+/// the same bytes everywhere. With --rules, print one of the benchmark's rule
+/// sets instead, as a `filter --rules` file.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:
-  busbar gen-citylots --count 200000 > citylots.ndjson")]
+#[command(after_help = "Examples:
+  busbar gen-citylots --count 200000 > citylots.ndjson
+  busbar gen-citylots --rules prefix > prefix.json
+  busbar filter --count --rules prefix.json citylots.ndjson")]
 pub struct GenArgs {
     #[arg(long, default_value_t = 200_000)]
     count: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Print this benchmark rule set (exact, prefix, ..., complex_arrays, or
+    /// exact-N for N distinct exact rules) instead of events.
+    #[arg(long)]
+    rules: Option<String>,
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -430,6 +437,36 @@ impl<W: Write> FilterOutput<'_, W> {
 }
 
 fn gen(a: GenArgs) -> Result<ExitCode, Failure> {
+    if let Some(kind) = &a.rules {
+        let rules = match kind.strip_prefix("exact-").map(str::parse::<usize>) {
+            Some(Ok(n)) => busbar::bench::many_exact_rules(n),
+            _ => busbar::bench::RuleKind::all()
+                .iter()
+                .find(|k| k.name() == kind)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = busbar::bench::RuleKind::all()
+                        .iter()
+                        .map(|k| k.name())
+                        .collect();
+                    fail(format!(
+                        "unknown rule set `{kind}`; one of: {}, exact-N",
+                        names.join(", ")
+                    ))
+                })?
+                .rules(),
+        };
+        let mut out = String::from("{\n");
+        for (i, (name, pattern)) in rules.iter().enumerate() {
+            let sep = if i + 1 == rules.len() { "" } else { "," };
+            out.push_str(&format!(
+                "  {}: {pattern}{sep}\n",
+                serde_json::to_string(name).unwrap_or_default()
+            ));
+        }
+        out.push_str("}\n");
+        io::stdout().lock().write_all(out.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let data = busbar::bench::citylots(a.count, a.seed);
     let mut out = io::stdout().lock();
     out.write_all(&data)?;

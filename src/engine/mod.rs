@@ -971,6 +971,26 @@ mod tests {
     }
 
     #[test]
+    fn ten_thousand_element_arrays_stay_consistent() {
+        let a = set(&[r#"{"a":{"b":["x"],"c":["y"]}}"#]);
+        let elems = |last: &str| {
+            let mut v: Vec<String> = (0..10_000)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        r#"{"b":"x","c":"n"}"#.to_string()
+                    } else {
+                        r#"{"b":"n","c":"y"}"#.to_string()
+                    }
+                })
+                .collect();
+            v.push(last.to_string());
+            format!(r#"{{"a":[{}]}}"#, v.join(","))
+        };
+        assert_eq!(ids(&a, &elems(r#"{"b":"n"}"#)), Vec::<u32>::new());
+        assert_eq!(ids(&a, &elems(r#"{"b":"x","c":"y"}"#)), vec![0]);
+    }
+
+    #[test]
     fn errors_name_the_rule() {
         let mut b = RuleSetBuilder::new(Limits::default());
         let e = b.add("orders", r#"{"a":[{"prefix":1}]}"#).unwrap_err();
