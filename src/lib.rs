@@ -13,6 +13,7 @@
 //!   the benchmarks use.
 //! - `cli` (binary only): the `busbar` subcommands.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod bench;
 pub mod engine;
