@@ -7,7 +7,9 @@
 //! - `kind/<name>`: the five rules of one [`RuleKind`], busbar
 //!   (`Automaton::find` per line, one `Cache`) and quamina-rs where it can
 //!   express the kind;
-//! - `scale/<n>`: `n` = 10, 1,000, 10,000 distinct exact rules;
+//! - `scale/<n>`: `n` = 10, 1,000, 10,000 distinct exact rules on one field
+//!   (`busbar::bench::scale_rules`: the same ten match at every size, the rest
+//!   name values absent from the data);
 //! - `compile/<n>`: adding and building those `n` rules.
 //!
 //! Environment: `BUSBAR_BENCH_EVENTS` (default 200,000), `BUSBAR_BENCH_QUICK=1`
@@ -20,7 +22,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use busbar::bench::{citylots, many_exact_rules, RuleKind};
+use busbar::bench::{citylots, scale_rules, RuleKind};
 use busbar::engine::{Automaton, Cache, Limits, RuleSetBuilder};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use quamina::{Quamina, QuaminaBuilder};
@@ -216,7 +218,7 @@ fn rule_sets() -> Vec<RuleSet> {
         })
         .collect();
     for n in SCALES {
-        let rules = many_exact_rules(n);
+        let rules = scale_rules(n);
         sets.push(RuleSet {
             id: format!("scale/{n}"),
             quamina: Some(rules.clone()),
@@ -274,7 +276,7 @@ fn criterion_groups(c: &mut Criterion, cfg: &Config, data: &Data, sets: &[RuleSe
     }
 
     for n in SCALES {
-        let rules = many_exact_rules(n);
+        let rules = scale_rules(n);
         let mut g = c.benchmark_group(format!("compile/{n}"));
         // Rules per second: the throughput of compilation.
         g.sampling_mode(SamplingMode::Flat)
@@ -505,7 +507,7 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
 
     // Compilation of the largest exact rule set.
     let n = SCALES[2];
-    let rules = many_exact_rules(n);
+    let rules = scale_rules(n);
     let compile = |ok: bool, f: &dyn Fn() -> Result<usize, String>| -> String {
         if !ok {
             return "—".to_string();

@@ -317,6 +317,23 @@ pub fn many_exact_rules(n: usize) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The scaling benchmark's rule sets: `many_exact_rules(10)`, then `n - 10`
+/// more exact rules on the same field whose values never occur in the data
+/// (`X0000011`, ...). Every size matches exactly the same events, so a
+/// difference in speed between 10 and 10,000 rules is the cost of the rule
+/// count alone, which is what "adding the 10,000th rule must not make
+/// matching slower" is about.
+pub fn scale_rules(n: usize) -> Vec<(String, String)> {
+    let mut rules = many_exact_rules(n.min(10));
+    rules.extend((rules.len()..n).map(|i| {
+        (
+            format!("absent-{i}"),
+            props("MAPBLKLOT", &format!(r#""X{i:07}""#)),
+        )
+    }));
+    rules
+}
+
 /// Rewrites an EventBridge pattern into quamina-rs's dialect; `None` when
 /// some part has no quamina equivalent.
 fn to_quamina(text: &str) -> Option<String> {

@@ -489,3 +489,13 @@ fn case_insensitive_regexp_rewrite() {
     let exact = r#"{"a":["x", 1]}"#;
     assert_eq!(to_quamina(exact).as_deref(), Some(exact));
 }
+
+#[test]
+fn scale_rules_share_the_first_ten() {
+    let big = super::scale_rules(10_000);
+    assert_eq!(big.len(), 10_000);
+    assert_eq!(big[..10].to_vec(), many_exact_rules(10));
+    let names: std::collections::HashSet<&String> = big.iter().map(|r| &r.0).collect();
+    assert_eq!(names.len(), 10_000);
+    assert!(big[10..].iter().all(|(_, p)| p.contains("\"X")));
+}

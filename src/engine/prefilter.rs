@@ -76,6 +76,10 @@ enum Search {
     Dfa(AhoCorasick),
 }
 
+/// Shortest literal worth searching for directly; shorter ones (`7"` from
+/// the wildcard `2*0*1*7`) hit too often, and probing the key is faster.
+const DIRECT_MIN: usize = 4;
+
 /// Teddy handles up to 64 literals well; beyond that a DFA wins.
 const TEDDY_MAX: usize = 64;
 
@@ -148,10 +152,12 @@ impl Prefilter {
             return None;
         }
         let values = choices.iter().map(|c| c.1.len()).sum::<usize>();
+        // Short literals (`7"` from a wildcard `2*0*1*7`) hit too often to
+        // search for directly; the key probe judges those values exactly.
         let direct = values + choices.len() <= TEDDY_MAX
             && choices
                 .iter()
-                .all(|c| !c.1.is_empty() && c.1.iter().all(|l| !l.1));
+                .all(|c| !c.1.is_empty() && c.1.iter().all(|l| !l.1 && l.0.len() >= DIRECT_MIN));
         if direct {
             let mut lits: Vec<Vec<u8>> = choices
                 .iter()
