@@ -516,14 +516,15 @@ mod tests {
     #[test]
     fn hits_are_verified_against_their_key() {
         let p = pf(&[
-            r#"{"p":{"STREET":[{"prefix":"DR"}]}}"#,
+            r#"{"p":{"STREET":[{"prefix":"DRU"}]}}"#,
             r#"{"MAPBLKLOT":["3745012"]}"#,
         ])
         .unwrap();
+        assert!(matches!(p.mode, Mode::Direct { .. }));
         // the literal occurs, but under another key
-        assert!(!p.may_match_str(br#"{"p":{"STREET":"X","ST_TYPE":"DR"}}"#));
+        assert!(!p.may_match_str(br#"{"p":{"STREET":"X","ST_TYPE":"DRU"}}"#));
         assert!(!p.may_match_str(br#"{"BLKLOT":"3745012","MAPBLKLOT":"1"}"#));
-        assert!(!p.may_match_str(br#"{"p":{"x":{"DRIVE":1}}}"#));
+        assert!(!p.may_match_str(br#"{"p":{"x":{"DRUIDS":1}}}"#));
         // under the right key, nested, dotted, spaced or in an array
         assert!(p.may_match_str(br#"{"p":{"STREET":"DRUMM"}}"#));
         assert!(p.may_match_str(br#"{"p.STREET" :  "DRUMM"}"#));
