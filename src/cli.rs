@@ -215,8 +215,9 @@ impl<'de> Deserialize<'de> for RulesFile {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RulesFile, A::Error> {
                 let mut rules: Vec<(String, Box<RawValue>)> = Vec::new();
+                let mut names = std::collections::HashSet::new();
                 while let Some((k, v)) = m.next_entry::<String, Box<RawValue>>()? {
-                    if rules.iter().any(|(n, _)| *n == k) {
+                    if !names.insert(k.clone()) {
                         return Err(serde::de::Error::custom(format!(
                             "duplicate rule name `{k}`"
                         )));
