@@ -298,7 +298,7 @@ fn numeric(range: &NumericRange, event_text: &str) -> bool {
 
 /// Strings only: an IP literal inside the range.
 fn ip_in(range: &IpRange, s: &str) -> bool {
-    ip::parse_ip(s.as_bytes()).is_some_and(|addr| range.contains(addr))
+    ip::parse_event_ip(s.as_bytes()).is_some_and(|addr| range.contains(addr))
 }
 
 /// Does this `anything-but` exclude the leaf? Strings are excluded only by
