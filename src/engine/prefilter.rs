@@ -255,21 +255,13 @@ fn probe(e: &[u8], at: usize, seg: &SegProbe, judge: &mut impl FnMut(u32, &[u8])
         return false;
     }
     let close = at + seg.name.len();
-    let Some(colon) = e[close + 1..]
-        .iter()
-        .position(|b| !is_ws(*b))
-        .map(|i| close + 1 + i)
-    else {
+    let Some(colon) = next_non_ws(e, close + 1) else {
         return false;
     };
     if e[colon] != b':' {
         return false;
     }
-    let Some(v) = e[colon + 1..]
-        .iter()
-        .position(|b| !is_ws(*b))
-        .map(|i| colon + 1 + i)
-    else {
+    let Some(v) = next_non_ws(e, colon + 1) else {
         return false;
     };
     match e[v] {
@@ -331,11 +323,7 @@ fn verify(e: &[u8], at: usize, segments: &[Vec<u8>]) -> bool {
         // Not inside a string: no string matcher can match here.
         return false;
     }
-    let next = e[close + 1..]
-        .iter()
-        .position(|b| !is_ws(*b))
-        .map(|i| close + 1 + i);
-    if next.is_some_and(|i| e[i] == b':') {
+    if next_non_ws(e, close + 1).is_some_and(|i| e[i] == b':') {
         return relevant(&e[open + 1..close], segments);
     }
     let Some(prev) = e[..open].iter().rposition(|b| !is_ws(*b)) else {
@@ -363,6 +351,14 @@ fn relevant(key: &[u8], segments: &[Vec<u8>]) -> bool {
     segments
         .iter()
         .any(|s| key.ends_with(s) && (key.len() == s.len() || key[key.len() - s.len() - 1] == b'.'))
+}
+
+/// Index of the first byte at or after `from` that is not JSON whitespace.
+fn next_non_ws(e: &[u8], from: usize) -> Option<usize> {
+    e.get(from..)?
+        .iter()
+        .position(|b| !is_ws(*b))
+        .map(|i| from + i)
 }
 
 #[inline]
