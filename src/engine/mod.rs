@@ -12,7 +12,8 @@
 //!   reversed for suffixes, and the same two over case-folded bytes), see
 //!   [`dfa`];
 //! - numbers, and IP addresses of each family, become ordered segments, see
-//!   [`ranges`];
+//!   [`ranges`]; an event number is placed from a cheap approximation unless
+//!   it lies next to a boundary ([`approx`]);
 //! - literals `true`/`false`/`null`, `exists`, and the anything-but matchers
 //!   (which match unless a DFA or segment excludes them) are id lists.
 //!
@@ -21,7 +22,9 @@
 //!
 //! # How an event is matched
 //!
-//! 1. The [prefilter](prefilter) rejects events lacking every necessary literal.
+//! 1. The [prefilter](prefilter) rejects, without parsing, events in which no
+//!    rule's necessary literal occurs in a place it could match (`find` only;
+//!    `find_checked` parses every event).
 //! 2. The scanner hands each leaf on a rule path to the path's matcher, which
 //!    yields field ids; each sets a bit in its sub-rule's P mask (positive)
 //!    or O mask (an occurrence of an `exists:false` field). Only touched
