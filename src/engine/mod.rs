@@ -29,7 +29,7 @@
 //!    yields field ids; each sets a bit in its sub-rule's P mask (positive)
 //!    or O mask (an occurrence of an `exists:false` field). Only touched
 //!    sub-rules are visited, so cost follows the matches, not the rule count.
-//! 3. A touched sub-rule whose leaves all sit outside arrays is decided from
+//! 3. A touched sub-rule with at most one field inside arrays is decided from
 //!    its masks; otherwise [`consistency`] searches its recorded leaves.
 //!
 //! The [`Automaton`] is immutable, `Send + Sync`, and shared by `Arc`; all
@@ -550,7 +550,10 @@ struct SrState {
     epoch: u32,
     p: u64,
     o: u64,
-    arrays: bool,
+    /// Fields with a leaf inside some array. Consistency can only fail when
+    /// two fields do: one field alone in arrays pins nothing another field
+    /// could conflict with.
+    array_bits: u64,
 }
 
 /// Per-worker scratch for searching an [`Automaton`]. Create one per thread
@@ -697,7 +700,7 @@ impl Automaton {
         if info.req & !s.p != 0 {
             return false;
         }
-        if !s.arrays {
+        if s.array_bits.count_ones() <= 1 {
             return consistency::goal(s.p, s.o, info.req, info.negok);
         }
         st.dp_entries.clear();
@@ -737,7 +740,9 @@ impl MatchSink<'_> {
         }
         s.p |= p;
         s.o |= o;
-        s.arrays |= in_array;
+        if in_array {
+            s.array_bits |= p | o;
+        }
         self.st.entries.push(Entry {
             subrule: info.subrule,
             p,
