@@ -2,9 +2,8 @@
 //! `tests/fuzz/README.md`), through the public API only: they run with plain
 //! `cargo test`, without the fuzzing toolchain.
 //!
-//! [`check_pattern`], [`check_single`] and [`check_fixed`] assert exactly what
-//! the `pattern` and `match` fuzz targets assert, so a minimised fuzz input
-//! becomes a one-line test here:
+//! The checks live in `tests/fuzz/checks.rs`, which the fuzz targets include
+//! too, so a minimised fuzz input becomes a one-line test here:
 //!
 //! ```text
 //! /// match target: <what went wrong>, in <function>.
@@ -19,184 +18,15 @@
 
 use std::path::Path;
 
-use busbar::engine::{
-    naive, Automaton, Cache, Limits, RuleId, RuleSetBuilder, MAX_FIELDS_PER_BRANCH,
-    RULE_TOO_COMPLEX,
-};
-use busbar::pattern::{parse, Pattern};
+use busbar::engine::{naive, Limits, RuleSetBuilder};
+use busbar::pattern::parse;
 
-/// The `match` target's fixed rule set.
-const FIXED_RULES: &str = include_str!("fuzz/fixed_rules.txt");
+// Each includer uses part of the shared checks (the fuzz targets one each).
+#[allow(dead_code)]
+#[path = "fuzz/checks.rs"]
+mod checks;
 
-fn fixed_rules() -> Vec<&'static str> {
-    FIXED_RULES
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .collect()
-}
-
-/// `pattern` target: parse, add and build never panic; parse is deterministic;
-/// add accepts what parse accepts (save the engine's own limits) and rejects
-/// with parse's reason what parse rejects; the built automaton agrees with the
-/// naive matcher on a few fixed events.
-fn check_pattern(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let limits = Limits::default();
-    let parsed = parse(text, &limits.pattern);
-    assert_eq!(
-        parsed,
-        parse(text, &limits.pattern),
-        "parse is not deterministic"
-    );
-    let mut builder = RuleSetBuilder::new(limits);
-    let added = builder.add("r", text);
-    let pattern = match (parsed, added) {
-        (Ok(p), Ok(_)) => p,
-        (Ok(p), Err(e)) => {
-            let too_many_fields = p
-                .subpatterns
-                .iter()
-                .any(|sp| sp.fields.len() > MAX_FIELDS_PER_BRANCH);
-            assert!(
-                e.reason() == RULE_TOO_COMPLEX
-                    || (too_many_fields && e.reason().contains("fields")),
-                "parse accepted the pattern but add rejected it: {e}"
-            );
-            return;
-        }
-        (Err(pe), Err(ae)) => {
-            assert_eq!(
-                pe.reason(),
-                ae.reason(),
-                "parse and add disagree on the reason"
-            );
-            return;
-        }
-        (Err(e), Ok(_)) => panic!("parse rejected the pattern but add accepted it: {e}"),
-    };
-    let Ok(automaton) = builder.build() else {
-        return;
-    };
-    let mut cache = automaton.cache();
-    for event in [
-        &b"{}"[..],
-        br#"{"a":"x"}"#,
-        br#"{"a":[1,"x",null,true,{"b":"y"}]}"#,
-    ] {
-        let want = naive::matches(&pattern, event, &limits).unwrap();
-        let got = automaton.find_checked(event, &mut cache).unwrap().to_vec();
-        assert_eq!(!got.is_empty(), want, "find_checked and naive disagree");
-        let fast = automaton.find(event, &mut cache).unwrap();
-        assert_eq!(fast, &got[..], "find and find_checked disagree");
-    }
-}
-
-/// An event that the `match` target matches between two matches of the input.
-const OTHER: &[u8] = br#"{"a":["x","abyz",{"q":1}],"b":4,"arr":[{"k":"x","v":"1"}],"z":null}"#;
-
-fn find_checked(a: &Automaton, event: &[u8], cache: &mut Cache) -> Result<Vec<RuleId>, String> {
-    a.find_checked(event, cache)
-        .map(<[RuleId]>::to_vec)
-        .map_err(|e| e.to_string())
-}
-
-/// `find_checked` twice on one cache (another event in between) and `find`.
-fn check_automaton(a: &Automaton, event: &[u8]) -> Result<Vec<RuleId>, String> {
-    let mut cache = a.cache();
-    let checked = find_checked(a, event, &mut cache);
-    let fast = a
-        .find(event, &mut cache)
-        .map(<[RuleId]>::to_vec)
-        .map_err(|e| e.to_string());
-    let _ = a.find_checked(OTHER, &mut cache);
-    let again = find_checked(a, event, &mut cache);
-    assert_eq!(
-        checked, again,
-        "find_checked changed its answer on a reused cache"
-    );
-    match (&checked, &fast) {
-        (Ok(rules), _) => assert_eq!(fast.as_ref(), Ok(rules), "find disagrees with find_checked"),
-        (Err(_), Ok(rules)) => assert!(
-            rules.is_empty(),
-            "find matched an event find_checked rejects: {rules:?}"
-        ),
-        (Err(_), Err(_)) => {}
-    }
-    checked
-}
-
-/// `match` target, one rule: automaton vs naive, find vs find_checked.
-fn check_single(pattern_text: &str, event: &[u8]) {
-    let limits = Limits::default();
-    let Ok(pattern) = parse(pattern_text, &limits.pattern) else {
-        return;
-    };
-    let mut builder = RuleSetBuilder::new(limits);
-    if builder.add("r", pattern_text).is_err() {
-        return;
-    }
-    let Ok(automaton) = builder.build() else {
-        return;
-    };
-    let got = check_automaton(&automaton, event);
-    let want = naive::matches(&pattern, event, &limits);
-    match (&got, &want) {
-        (Ok(rules), Ok(w)) => assert_eq!(
-            !rules.is_empty(),
-            *w,
-            "automaton and naive disagree: automaton {rules:?}, naive {w}"
-        ),
-        (Err(_), Err(_)) => {}
-        _ => panic!("automaton and naive disagree on validity: automaton {got:?}, naive {want:?}"),
-    }
-}
-
-/// `match` target, the fixed rule set: find vs find_checked, and per rule vs naive.
-fn check_fixed(event: &[u8]) {
-    let limits = Limits::default();
-    let texts = fixed_rules();
-    let mut builder = RuleSetBuilder::new(limits);
-    let patterns: Vec<Pattern> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            builder.add(&format!("r{i}"), t).unwrap();
-            parse(t, &limits.pattern).unwrap()
-        })
-        .collect();
-    let automaton = builder.build().unwrap();
-    let got = check_automaton(&automaton, event);
-    for (i, p) in patterns.iter().enumerate() {
-        let want = naive::matches(p, event, &limits);
-        match (&got, &want) {
-            (Ok(rules), Ok(w)) => assert_eq!(
-                rules.contains(&RuleId(i as u32)),
-                *w,
-                "fixed rule {i} {}: automaton {rules:?}, naive {w}",
-                texts[i]
-            ),
-            (Err(_), Err(_)) => {}
-            _ => panic!(
-                "fixed rule {i}: automaton and naive disagree on validity: automaton {got:?}, naive {want:?}"
-            ),
-        }
-    }
-}
-
-/// Everything the `match` target does with one input.
-fn check_match_input(data: &[u8]) {
-    check_fixed(data);
-    let Some(nl) = data.iter().position(|&b| b == b'\n') else {
-        return;
-    };
-    let (head, event) = (&data[..nl], &data[nl + 1..]);
-    check_fixed(event);
-    if let Ok(pattern_text) = std::str::from_utf8(head) {
-        check_single(pattern_text, event);
-    }
-}
+use checks::{check_match_input, check_pattern, check_single};
 
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -219,7 +49,7 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
 /// The `match` target panics at start-up if its fixed rules do not build.
 #[test]
 fn fixed_rules_parse_and_build() {
-    let rules = fixed_rules();
+    let rules: Vec<&str> = checks::rules().collect();
     assert!(rules.len() >= 10, "{} fixed rules", rules.len());
     let mut builder = RuleSetBuilder::new(Limits::default());
     for (i, r) in rules.iter().enumerate() {
