@@ -288,6 +288,8 @@ struct PathMatcher {
 
 #[derive(Default)]
 struct PathBuild {
+    /// The dotted path, for errors.
+    name: String,
     fwd: Vec<(Vec<pattern::GlobTok>, Action)>,
     rev: Vec<(Vec<pattern::GlobTok>, Action)>,
     fold_fwd: Vec<(Vec<pattern::GlobTok>, Action)>,
@@ -357,7 +359,10 @@ impl Compiler {
                     self.fields.push(FieldInfo { subrule: sr, bit });
                     let path = self.trie.insert(&field.path) as usize;
                     if path == self.builds.len() {
-                        self.builds.push(PathBuild::default());
+                        self.builds.push(PathBuild {
+                            name: field.path.clone(),
+                            ..PathBuild::default()
+                        });
                     }
                     let mut absent_ok = false;
                     for m in &field.matchers {
@@ -384,18 +389,9 @@ impl Compiler {
         }
         let max = limits.max_automaton_states;
         let mut paths = Vec::with_capacity(self.builds.len());
-        let mut path_names: Vec<Option<String>> = vec![None; self.builds.len()];
-        for p in patterns.iter() {
-            for sp in &p.subpatterns {
-                for f in &sp.fields {
-                    let id = self.trie.insert(&f.path) as usize;
-                    path_names[id].get_or_insert_with(|| f.path.clone());
-                }
-            }
-        }
-        for (id, b) in self.builds.into_iter().enumerate() {
+        for b in self.builds {
             let err = |_| BuildError {
-                path: path_names[id].clone().unwrap_or_default(),
+                path: b.name.clone(),
                 limit: max,
             };
             let dfa =
