@@ -31,9 +31,121 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    Run(RunArgs),
+    Validate(ValidateArgs),
     Filter(FilterArgs),
     TestPattern(TestPatternArgs),
     GenCitylots(GenArgs),
+}
+
+/// Run the event router: sources → rules → targets, as configured.
+///
+/// Reads the YAML configuration (see config/README.md), compiles every rule
+/// and starts the sources, targets and the admin listener (/metrics,
+/// /healthz, /readyz). SIGHUP or a change of the file reloads rules and
+/// targets; SIGTERM/SIGINT drain in-flight events, commit and exit 0. With
+/// only a stdin source it exits once stdin ends and everything is delivered.
+///
+/// Environment overrides: BUSBAR_BROKERS, BUSBAR_GROUP_ID, BUSBAR_HTTP_ADDR,
+/// BUSBAR_ADMIN_ADDR, BUSBAR_LOG (level or filter), BUSBAR_LOG_FORMAT
+/// (text|json). Exit status: 0 done, 78 invalid configuration, 1 failure.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  busbar run --config config/sidecar.yaml
+  BUSBAR_BROKERS=kafka:9092 busbar run --config config/bridge.yaml --workers 4
+  busbar run --config config/stdin.yaml < config/example-events.ndjson")]
+pub struct RunArgs {
+    /// The YAML configuration file.
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// Matching workers (default: `workers` in the file, else the CPU count).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+/// Check a configuration file and report every problem in it.
+///
+/// Parses the YAML, applies the environment overrides, checks every
+/// setting and compiles every rule's event pattern and input transformer
+/// exactly as `busbar run` would, without binding anything. Prints each
+/// problem on its own line (which rule, which key, what is wrong) and exits
+/// 0 when there is none, 78 otherwise.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  busbar validate --config config/sidecar.yaml
+  BUSBAR_LOG_FORMAT=json busbar validate -c bridge.yaml")]
+pub struct ValidateArgs {
+    /// The YAML configuration file.
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+}
+
+fn validate(a: ValidateArgs) -> Result<ExitCode, Failure> {
+    let env = busbar::config::EnvOverrides::from_process();
+    match busbar::service::compile(&a.config, &env) {
+        Ok(plan) => {
+            println!(
+                "{}: ok ({} rules enabled, {} disabled, {} sources)",
+                a.config.display(),
+                plan.rules.len(),
+                plan.disabled,
+                plan.config.sources.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(busbar::config::EXIT_CONFIG))
+        }
+    }
+}
+
+fn init_logging(level: &str, format: busbar::config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
+        .with_writer(io::stderr);
+    let _ = match format {
+        busbar::config::LogFormat::Json => b.json().try_init(),
+        busbar::config::LogFormat::Text => b.try_init(),
+    };
+}
+
+fn run_service(a: RunArgs) -> Result<ExitCode, Failure> {
+    let env = busbar::config::EnvOverrides::from_process();
+    let plan = match busbar::service::compile(&a.config, &env) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(busbar::config::EXIT_CONFIG));
+        }
+    };
+    init_logging(&plan.config.log.level, plan.config.log.format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("busbar-io")
+        .build()
+        .map_err(|e| fail(format!("cannot start the runtime: {e}")))?;
+    let opts = busbar::service::Options {
+        config_path: a.config.clone(),
+        workers: a.workers,
+    };
+    let r = rt.block_on(busbar::service::run(plan, opts, env));
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    match r {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(busbar::service::RunError::Config(e)) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(busbar::config::EXIT_CONFIG))
+        }
+        Err(busbar::service::RunError::Start(e)) => {
+            tracing::error!(error = %e, "busbar stopped");
+            eprintln!("busbar: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// Print the NDJSON events that match, like grep for JSON events.
@@ -126,6 +238,8 @@ pub struct GenArgs {
 
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Run(a) => run_service(a),
+        Command::Validate(a) => validate(a),
         Command::Filter(a) => filter(a),
         Command::TestPattern(a) => test_pattern(a),
         Command::GenCitylots(a) => gen(a),

@@ -9,13 +9,40 @@
 //!   that tests use as an oracle.
 //! - [`flatten`]: event bytes → the (path, value) leaves the automaton asks
 //!   for, skipping every field no rule mentions.
+//! - [`config`]: the YAML service configuration, environment overrides and
+//!   the checks `busbar validate` reports all at once.
+//! - [`envelope`]: every event inside busbar is an EventBridge envelope;
+//!   lines that are not become the `detail` of one.
+//! - [`transform`]: a target's `Input` / `InputPath` / `InputTransformer`,
+//!   compiled once into a [`transform::Shaper`] that renders each event's
+//!   body into a reused buffer.
+//! - [`pipeline`]: workers that normalise, match and shape batches, and the
+//!   dispatcher that keeps each lane's order towards the targets.
+//! - [`source`]: stdin, HTTP ingest ([`ingest`] holds the PutEvents
+//!   protocol) and Kafka consumer groups ([`offsets`] decides what may be
+//!   committed).
+//! - [`target`]: Kafka, stdout/file and HTTP targets with retry policy and
+//!   dead-letter destinations.
+//! - [`metrics`] defines every metric; [`admin`] serves them with the
+//!   health probes; [`service`] is the `busbar run` lifecycle.
 //! - [`bench`]: the deterministic citylots-like data set and the rule sets
 //!   the benchmarks use.
 //! - `cli` (binary only): the `busbar` subcommands.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod bench;
+pub mod config;
 pub mod engine;
+pub mod envelope;
 pub mod flatten;
+pub mod ingest;
+pub mod metrics;
+pub mod offsets;
 pub mod pattern;
+pub mod pipeline;
+pub mod service;
+pub mod source;
+pub mod target;
+pub mod transform;

@@ -1,0 +1,123 @@
+//! The admin listener: `/metrics` (Prometheus text), `/healthz` (the
+//! process is alive) and `/readyz` (ready to take traffic: rules compiled,
+//! the Kafka consumer has its assignment and the producer reached a broker
+//! where those are configured; 503 while draining). Kubernetes probes and
+//! scrapes point here; it never touches the pipeline.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::metrics::Metrics;
+
+/// The readiness latch: each condition set by the part that owns it.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    pub rules_compiled: AtomicBool,
+    /// `None`-like: starts `true` when no Kafka source is configured.
+    pub consumer_assigned: AtomicBool,
+    pub producer_connected: AtomicBool,
+    pub draining: AtomicBool,
+}
+
+impl Readiness {
+    pub fn new(needs_consumer: bool, needs_producer: bool) -> Arc<Self> {
+        Arc::new(Readiness {
+            rules_compiled: AtomicBool::new(false),
+            consumer_assigned: AtomicBool::new(!needs_consumer),
+            producer_connected: AtomicBool::new(!needs_producer),
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    /// `Ok` when ready, else what is missing.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self.draining.load(Ordering::Acquire) {
+            return Err("draining");
+        }
+        if !self.rules_compiled.load(Ordering::Acquire) {
+            return Err("rules not compiled");
+        }
+        if !self.consumer_assigned.load(Ordering::Acquire) {
+            return Err("kafka consumer has no assignment yet");
+        }
+        if !self.producer_connected.load(Ordering::Acquire) {
+            return Err("kafka producer has not reached a broker");
+        }
+        Ok(())
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>, ct: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    r
+}
+
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, ready: Arc<Readiness>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let metrics = metrics.clone();
+                let ready = ready.clone();
+                async move {
+                    Ok::<_, Infallible>(match req.uri().path() {
+                        "/metrics" => text(
+                            StatusCode::OK,
+                            metrics.render(),
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        ),
+                        "/healthz" | "/livez" => text(StatusCode::OK, "ok\n", "text/plain"),
+                        "/readyz" => match ready.check() {
+                            Ok(()) => text(StatusCode::OK, "ready\n", "text/plain"),
+                            Err(why) => text(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!("not ready: {why}\n"),
+                                "text/plain",
+                            ),
+                        },
+                        _ => text(
+                            StatusCode::NOT_FOUND,
+                            "not found: /metrics, /healthz, /readyz\n",
+                            "text/plain",
+                        ),
+                    })
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_needs_every_condition_and_drops_when_draining() {
+        let r = Readiness::new(true, false);
+        assert_eq!(r.check(), Err("rules not compiled"));
+        r.rules_compiled.store(true, Ordering::Release);
+        assert_eq!(r.check(), Err("kafka consumer has no assignment yet"));
+        r.consumer_assigned.store(true, Ordering::Release);
+        assert_eq!(r.check(), Ok(()));
+        r.draining.store(true, Ordering::Release);
+        assert_eq!(r.check(), Err("draining"));
+    }
+}

@@ -1,0 +1,1164 @@
+//! The service configuration (`busbar run --config FILE`): one YAML file,
+//! parsed in two stages as ripgrep does with its flags. Stage one is serde
+//! with unknown keys rejected ([`Config::from_yaml`]); stage two,
+//! [`Config::check`], reports every semantic problem at once (which rule,
+//! which key, what is wrong) so `busbar validate` can list them all. Building
+//! the runtime objects (automaton, shapers, clients) happens in
+//! `pipeline::Plan`, which adds the problems only compilation can find.
+//!
+//! Field-by-field documentation with examples is in `config/README.md`.
+//! This module never touches tokio, rdkafka or hyper.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+mod env;
+pub use env::{apply_env, EnvOverrides};
+
+/// Exit status of `busbar validate` (and `run`) for a bad configuration:
+/// `EX_CONFIG` from sysexits.h.
+pub const EXIT_CONFIG: u8 = 78;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub bus: BusConfig,
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// Named dead-letter destinations that targets and sources refer to.
+    #[serde(default)]
+    pub dead_letters: BTreeMap<String, DeadLetterConfig>,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Matching workers; default: the number of CPUs.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// SIGTERM/SIGINT: how long draining may take before busbar exits anyway.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
+    /// Re-read the file when it changes (polled), besides on SIGHUP.
+    #[serde(default = "default_true")]
+    pub watch_config: bool,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+fn default_grace() -> u64 {
+    30
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    #[serde(default = "default_bus_name")]
+    pub name: String,
+    #[serde(default = "default_account")]
+    pub account: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+}
+
+fn default_bus_name() -> String {
+    "default".into()
+}
+fn default_account() -> String {
+    "000000000000".into()
+}
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            name: default_bus_name(),
+            account: default_account(),
+            region: default_region(),
+        }
+    }
+}
+
+/// Where events come from. Every source turns its input into EventBridge
+/// envelopes: lines that already are envelopes are kept, other JSON objects
+/// become the `detail` of a new envelope with this source's `source` and
+/// `detail_type`.
+// serde's `deny_unknown_fields` does not work next to `flatten`; the
+// `Deserialize` impl below checks the keys against the kind instead.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(remote = "Self")]
+pub struct SourceConfig {
+    pub id: String,
+    #[serde(flatten)]
+    pub kind: SourceKind,
+    /// `source` of envelopes wrapped around raw events (default `busbar.<id>`).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// `detail-type` of envelopes wrapped around raw events.
+    #[serde(default = "default_detail_type")]
+    pub detail_type: String,
+    /// Dead-letter destination for input that is not a valid event.
+    #[serde(default)]
+    pub dead_letter: Option<String>,
+}
+
+fn default_detail_type() -> String {
+    "Event".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceKind {
+    /// NDJSON on standard input; EOF drains and exits.
+    Stdin,
+    /// PutEvents (AWS JSON 1.1 on `POST /`) and NDJSON on `POST /events`.
+    Http {
+        #[serde(default = "default_http_listen")]
+        listen: String,
+        /// Largest request body accepted, bytes.
+        #[serde(default = "default_max_request_bytes")]
+        max_request_bytes: usize,
+    },
+    /// A consumer group over one or more topics.
+    Kafka {
+        topics: Vec<String>,
+        #[serde(default = "default_group")]
+        group_id: String,
+        /// Where a group with no committed offset starts.
+        #[serde(default)]
+        start: StartPosition,
+        /// librdkafka properties for this consumer only.
+        #[serde(default)]
+        settings: BTreeMap<String, String>,
+    },
+}
+
+fn default_http_listen() -> String {
+    "127.0.0.1:8787".into()
+}
+fn default_max_request_bytes() -> usize {
+    // PutEvents: up to 10 entries of together 1 MiB, plus JSON framing.
+    2 << 20
+}
+fn default_group() -> String {
+    "busbar".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StartPosition {
+    #[default]
+    Earliest,
+    Latest,
+}
+
+impl StartPosition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartPosition::Earliest => "earliest",
+            StartPosition::Latest => "latest",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub state: RuleState,
+    /// The EventBridge event pattern: a JSON string, or the same as YAML.
+    pub event_pattern: PatternText,
+    #[serde(default)]
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum RuleState {
+    #[default]
+    #[serde(rename = "ENABLED")]
+    Enabled,
+    #[serde(rename = "DISABLED")]
+    Disabled,
+}
+
+/// An event pattern's JSON text. Written either as a string holding JSON
+/// (byte offsets in errors then point into that string) or as YAML, which is
+/// turned into JSON text first.
+#[derive(Debug, Clone)]
+pub struct PatternText(pub String);
+
+impl<'de> Deserialize<'de> for PatternText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(PatternText(match v {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        }))
+    }
+}
+
+// serde's `deny_unknown_fields` does not work next to `flatten`; the
+// `Deserialize` impl below checks the keys against the kind instead.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(remote = "Self")]
+pub struct TargetConfig {
+    pub id: String,
+    #[serde(flatten)]
+    pub kind: TargetKind,
+    /// A constant JSON text delivered instead of the event.
+    #[serde(default)]
+    pub input: Option<String>,
+    /// A JSONPath into the envelope; the part it selects is delivered.
+    #[serde(default)]
+    pub input_path: Option<String>,
+    #[serde(default)]
+    pub input_transformer: Option<InputTransformerConfig>,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Where events go that this target could not take (name in `dead_letters`).
+    #[serde(default)]
+    pub dead_letter: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputTransformerConfig {
+    #[serde(default)]
+    pub input_paths_map: BTreeMap<String, String>,
+    pub input_template: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    #[serde(default = "default_attempts")]
+    pub maximum_retry_attempts: u32,
+    #[serde(default = "default_age")]
+    pub maximum_event_age_seconds: u64,
+}
+
+fn default_attempts() -> u32 {
+    185
+}
+fn default_age() -> u64 {
+    86_400
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            maximum_retry_attempts: default_attempts(),
+            maximum_event_age_seconds: default_age(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TargetKind {
+    Kafka {
+        topic: String,
+        /// Message key: `id` (the event id), `source` (the consumed record's
+        /// key, when the event came from Kafka), or a JSONPath into the envelope.
+        #[serde(default)]
+        key: KafkaKey,
+    },
+    Stdout,
+    File {
+        path: PathBuf,
+    },
+    Http {
+        url: String,
+        #[serde(default = "default_method")]
+        method: String,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        /// Invocations per second at most (token bucket); none: unlimited.
+        #[serde(default)]
+        rate_limit_per_second: Option<f64>,
+        #[serde(default = "default_http_timeout")]
+        timeout_seconds: f64,
+    },
+}
+
+fn default_method() -> String {
+    "POST".into()
+}
+fn default_http_timeout() -> f64 {
+    5.0
+}
+
+impl TargetKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TargetKind::Kafka { .. } => "kafka",
+            TargetKind::Stdout => "stdout",
+            TargetKind::File { .. } => "file",
+            TargetKind::Http { .. } => "http",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KafkaKey {
+    #[default]
+    EventId,
+    SourceKey,
+    Path(String),
+}
+
+impl<'de> Deserialize<'de> for KafkaKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "id" => Ok(KafkaKey::EventId),
+            "source" => Ok(KafkaKey::SourceKey),
+            p if p.starts_with('$') => Ok(KafkaKey::Path(s)),
+            other => Err(serde::de::Error::custom(format!(
+                "key `{other}`: expected `id`, `source` or a JSONPath starting with `$`"
+            ))),
+        }
+    }
+}
+
+/// A dead-letter destination. Kafka dead letters carry the reason as
+/// headers on the original bytes; the others write one JSON object per
+/// dead letter with the reason fields and the event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DeadLetterConfig {
+    Kafka { topic: String },
+    Stdout,
+    Stderr,
+    File { path: PathBuf },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    /// librdkafka properties for every client (TLS, SASL, ...), passed through.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// librdkafka properties for consumers only.
+    #[serde(default)]
+    pub consumer: BTreeMap<String, String>,
+    /// librdkafka properties for the producer only.
+    #[serde(default)]
+    pub producer: BTreeMap<String, String>,
+}
+
+fn default_brokers() -> String {
+    "127.0.0.1:9092".into()
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: default_brokers(),
+            settings: BTreeMap::new(),
+            consumer: BTreeMap::new(),
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    #[serde(default = "default_event_bytes")]
+    pub max_event_bytes: usize,
+    #[serde(default = "default_depth")]
+    pub max_event_depth: usize,
+    #[serde(default = "default_targets")]
+    pub max_targets_per_rule: usize,
+    #[serde(default = "default_wildcard")]
+    pub wildcard_complexity: usize,
+    /// Events accepted but not yet delivered everywhere; a full pipeline
+    /// pauses Kafka partitions and throttles HTTP ingest.
+    #[serde(default = "default_in_flight_events")]
+    pub max_in_flight_events: usize,
+    #[serde(default = "default_in_flight_bytes")]
+    pub max_in_flight_bytes: usize,
+}
+
+fn default_event_bytes() -> usize {
+    1 << 20
+}
+fn default_depth() -> usize {
+    1000
+}
+fn default_targets() -> usize {
+    5
+}
+fn default_wildcard() -> usize {
+    10
+}
+fn default_in_flight_events() -> usize {
+    10_000
+}
+fn default_in_flight_bytes() -> usize {
+    64 << 20
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_event_bytes: default_event_bytes(),
+            max_event_depth: default_depth(),
+            max_targets_per_rule: default_targets(),
+            wildcard_complexity: default_wildcard(),
+            max_in_flight_events: default_in_flight_events(),
+            max_in_flight_bytes: default_in_flight_bytes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default = "default_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: default_level(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// One thing wrong with a configuration: where (a dotted key such as
+/// `rules[2] (orders).targets[0].topic`) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config: `{}`: {}", self.at, self.message)
+    }
+}
+
+/// Every problem found; `Display` lists one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn one(at: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![Problem {
+                at: at.into(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+/// Deserialize `T` (a struct with a flattened `kind` enum) from a mapping
+/// whose keys must be `common` or those of its kind.
+fn strict<'de, D, T>(
+    d: D,
+    common: &[&str],
+    kinds: &[(&str, &[&str])],
+    de: impl FnOnce(serde_json::Value) -> Result<T, serde_json::Error>,
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let v = serde_json::Value::deserialize(d)?;
+    if let serde_json::Value::Object(m) = &v {
+        let kind = m.get("kind").and_then(|k| k.as_str());
+        let own: &[&str] = kinds
+            .iter()
+            .find(|(k, _)| Some(*k) == kind)
+            .map(|(_, f)| *f)
+            .unwrap_or(&[]);
+        for key in m.keys() {
+            if key != "kind" && !common.contains(&key.as_str()) && !own.contains(&key.as_str()) {
+                let mut expected: Vec<&str> = common.iter().chain(own).copied().collect();
+                expected.push("kind");
+                return Err(D::Error::custom(format!(
+                    "unknown field `{key}`{}, expected one of {}",
+                    kind.map(|k| format!(" for kind `{k}`")).unwrap_or_default(),
+                    expected
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
+    de(v).map_err(D::Error::custom)
+}
+
+impl<'de> Deserialize<'de> for SourceConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        strict(
+            d,
+            &["id", "source", "detail_type", "dead_letter"],
+            &[
+                ("stdin", &[]),
+                ("http", &["listen", "max_request_bytes"]),
+                ("kafka", &["topics", "group_id", "start", "settings"]),
+            ],
+            SourceConfig::deserialize,
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for TargetConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        strict(
+            d,
+            &[
+                "id",
+                "input",
+                "input_path",
+                "input_transformer",
+                "retry",
+                "dead_letter",
+            ],
+            &[
+                ("kafka", &["topic", "key"]),
+                ("stdout", &[]),
+                ("file", &["path"]),
+                (
+                    "http",
+                    &[
+                        "url",
+                        "method",
+                        "headers",
+                        "rate_limit_per_second",
+                        "timeout_seconds",
+                    ],
+                ),
+            ],
+            TargetConfig::deserialize,
+        )
+    }
+}
+
+/// EventBridge's name rule for rules and target ids: `[\.\-_A-Za-z0-9]+`, 1-64.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+impl Config {
+    /// Stage one: YAML → structs; unknown keys, wrong types and missing
+    /// required keys are errors (serde reports the first, with its line).
+    pub fn from_yaml(text: &str, file: &str) -> Result<Config, ConfigError> {
+        serde_yaml_ng::from_str(text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("{file}:{}:{}", l.line(), l.column()))
+                .unwrap_or_else(|| file.to_string());
+            ConfigError::one(at, e.to_string())
+        })
+    }
+
+    /// Read, parse and apply the environment overrides.
+    pub fn load(path: &std::path::Path, env: &EnvOverrides) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::one(&file, format!("cannot read the file: {e}")))?;
+        let mut config = Config::from_yaml(&text, &file)?;
+        apply_env(&mut config, env);
+        Ok(config)
+    }
+
+    /// The engine limits this configuration asks for.
+    pub fn engine_limits(&self) -> crate::engine::Limits {
+        crate::engine::Limits {
+            wildcard_complexity: self.limits.wildcard_complexity,
+            max_event_bytes: self.limits.max_event_bytes,
+            max_depth: self.limits.max_event_depth,
+            ..crate::engine::Limits::default()
+        }
+    }
+
+    /// Stage two: every semantic problem that needs no compilation.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let mut push = |at: String, message: String| p.push(Problem { at, message });
+
+        if !self.bus.account.bytes().all(|b| b.is_ascii_digit()) || self.bus.account.len() != 12 {
+            push(
+                "bus.account".into(),
+                format!("`{}` is not a 12-digit AWS account id", self.bus.account),
+            );
+        }
+        if self.bus.name.is_empty()
+            || self.bus.name.len() > 256
+            || !self
+                .bus
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_'))
+        {
+            push(
+                "bus.name".into(),
+                format!(
+                    "`{}` must be 1-256 characters of [/.-_A-Za-z0-9]",
+                    self.bus.name
+                ),
+            );
+        }
+        if self.bus.region.is_empty() {
+            push("bus.region".into(), "must not be empty".into());
+        }
+
+        if self.sources.is_empty() {
+            push(
+                "sources".into(),
+                "at least one source is needed (stdin, http or kafka)".into(),
+            );
+        }
+        let mut source_ids = HashSet::new();
+        let mut stdin_seen = false;
+        for (i, s) in self.sources.iter().enumerate() {
+            let at = format!("sources[{i}] ({})", s.id);
+            if !valid_name(&s.id) {
+                push(
+                    format!("{at}.id"),
+                    "must be 1-64 characters of [.-_A-Za-z0-9]".into(),
+                );
+            }
+            if !source_ids.insert(s.id.as_str()) {
+                push(
+                    format!("{at}.id"),
+                    format!("duplicate source id `{}`", s.id),
+                );
+            }
+            if let Some(dl) = &s.dead_letter {
+                if !self.dead_letters.contains_key(dl) {
+                    push(
+                        format!("{at}.dead_letter"),
+                        format!("`{dl}` is not defined under `dead_letters`"),
+                    );
+                }
+            }
+            match &s.kind {
+                SourceKind::Stdin => {
+                    if stdin_seen {
+                        push(at.clone(), "only one stdin source is possible".into());
+                    }
+                    stdin_seen = true;
+                }
+                SourceKind::Http {
+                    listen,
+                    max_request_bytes,
+                } => {
+                    if listen.parse::<SocketAddr>().is_err() {
+                        push(
+                            format!("{at}.listen"),
+                            format!("`{listen}` is not an address such as 127.0.0.1:8787"),
+                        );
+                    }
+                    if *max_request_bytes == 0 {
+                        push(format!("{at}.max_request_bytes"), "must be positive".into());
+                    }
+                }
+                SourceKind::Kafka {
+                    topics, group_id, ..
+                } => {
+                    if topics.is_empty() {
+                        push(format!("{at}.topics"), "name at least one topic".into());
+                    }
+                    if group_id.is_empty() {
+                        push(format!("{at}.group_id"), "must not be empty".into());
+                    }
+                }
+            }
+        }
+
+        let mut rule_names = HashSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let at = format!("rules[{i}] ({})", r.name);
+            if !valid_name(&r.name) {
+                push(
+                    format!("{at}.name"),
+                    "must be 1-64 characters of [.-_A-Za-z0-9]".into(),
+                );
+            }
+            if !rule_names.insert(r.name.as_str()) {
+                push(
+                    format!("{at}.name"),
+                    format!("duplicate rule name `{}`", r.name),
+                );
+            }
+            if let Some(d) = &r.description {
+                if d.chars().count() > 512 {
+                    push(
+                        format!("{at}.description"),
+                        "must be at most 512 characters".into(),
+                    );
+                }
+            }
+            if r.targets.len() > self.limits.max_targets_per_rule {
+                push(
+                    format!("{at}.targets"),
+                    format!(
+                        "The requested resource exceeds the maximum number allowed. \
+                         ({} targets, limit {} from limits.max_targets_per_rule)",
+                        r.targets.len(),
+                        self.limits.max_targets_per_rule
+                    ),
+                );
+            }
+            let mut target_ids = HashSet::new();
+            for (j, t) in r.targets.iter().enumerate() {
+                let at = format!("{at}.targets[{j}] ({})", t.id);
+                self.check_target(t, &at, &mut target_ids, &mut push);
+            }
+        }
+
+        for (name, d) in &self.dead_letters {
+            let at = format!("dead_letters.{name}");
+            match d {
+                DeadLetterConfig::Kafka { topic } if topic.is_empty() => {
+                    push(format!("{at}.topic"), "must not be empty".into())
+                }
+                DeadLetterConfig::File { path } if path.as_os_str().is_empty() => {
+                    push(format!("{at}.path"), "must not be empty".into())
+                }
+                _ => {}
+            }
+        }
+
+        if self.admin.listen.parse::<SocketAddr>().is_err() {
+            push(
+                "admin.listen".into(),
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:9464",
+                    self.admin.listen
+                ),
+            );
+        }
+        if self.uses_kafka() && self.kafka.brokers.trim().is_empty() {
+            push(
+                "kafka.brokers".into(),
+                "must name at least one broker (or set BUSBAR_BROKERS)".into(),
+            );
+        }
+        for (section, map) in [
+            ("kafka.settings", &self.kafka.settings),
+            ("kafka.consumer", &self.kafka.consumer),
+            ("kafka.producer", &self.kafka.producer),
+        ] {
+            for key in map.keys() {
+                if MANAGED_KAFKA_KEYS.contains(&key.as_str()) {
+                    push(
+                        format!("{section}.{key}"),
+                        "busbar sets this itself (its delivery guarantees depend on it); remove it"
+                            .into(),
+                    );
+                }
+            }
+        }
+        if self.workers == Some(0) {
+            push("workers".into(), "must be at least 1".into());
+        }
+        let l = &self.limits;
+        for (key, value) in [
+            ("limits.max_event_bytes", l.max_event_bytes),
+            ("limits.max_event_depth", l.max_event_depth),
+            ("limits.max_in_flight_events", l.max_in_flight_events),
+            ("limits.max_in_flight_bytes", l.max_in_flight_bytes),
+        ] {
+            if value == 0 {
+                push(key.into(), "must be positive".into());
+            }
+        }
+        if l.max_in_flight_bytes < l.max_event_bytes {
+            push(
+                "limits.max_in_flight_bytes".into(),
+                format!(
+                    "{} is below limits.max_event_bytes ({}): one largest event must fit",
+                    l.max_in_flight_bytes, l.max_event_bytes
+                ),
+            );
+        }
+        if tracing_level_ok(&self.log.level).is_err() {
+            push(
+                "log.level".into(),
+                format!(
+                    "`{}` is not a level (error, warn, info, debug, trace) or a filter directive",
+                    self.log.level
+                ),
+            );
+        }
+        p
+    }
+
+    fn check_target(
+        &self,
+        t: &TargetConfig,
+        at: &str,
+        ids: &mut HashSet<String>,
+        push: &mut impl FnMut(String, String),
+    ) {
+        if t.id.is_empty() || t.id.len() > 64 {
+            push(
+                format!("{at}.id"),
+                format!(
+                    "1 validation error detected: Value '{}' at 'targets.1.member.id' failed to \
+                     satisfy constraint: Member must have length less than or equal to 64",
+                    t.id
+                ),
+            );
+        } else if !valid_name(&t.id) {
+            push(
+                format!("{at}.id"),
+                format!(
+                    "1 validation error detected: Value '{}' at 'targets.1.member.id' failed to \
+                     satisfy constraint: Member must satisfy regular expression pattern: \
+                     [\\.\\-_A-Za-z0-9]+",
+                    t.id
+                ),
+            );
+        }
+        if !ids.insert(t.id.clone()) {
+            push(
+                format!("{at}.id"),
+                format!("duplicate target id `{}` in this rule", t.id),
+            );
+        }
+        let inputs = [
+            t.input.is_some(),
+            t.input_path.is_some(),
+            t.input_transformer.is_some(),
+        ];
+        if inputs.iter().filter(|b| **b).count() > 1 {
+            push(
+                at.to_string(),
+                format!(
+                    "Only one of Input, InputPath, or InputTransformer must be provided for target {}.",
+                    t.id
+                ),
+            );
+        }
+        let r = &t.retry;
+        if r.maximum_retry_attempts > 185 {
+            push(
+                format!("{at}.retry.maximum_retry_attempts"),
+                format!("{} is outside 0-185", r.maximum_retry_attempts),
+            );
+        }
+        if !(60..=86_400).contains(&r.maximum_event_age_seconds) {
+            push(
+                format!("{at}.retry.maximum_event_age_seconds"),
+                format!("{} is outside 60-86400", r.maximum_event_age_seconds),
+            );
+        }
+        if let Some(dl) = &t.dead_letter {
+            if !self.dead_letters.contains_key(dl) {
+                push(
+                    format!("{at}.dead_letter"),
+                    format!("`{dl}` is not defined under `dead_letters`"),
+                );
+            }
+        }
+        match &t.kind {
+            TargetKind::Kafka { topic, .. } => {
+                if topic.is_empty() {
+                    push(format!("{at}.topic"), "must not be empty".into());
+                }
+            }
+            TargetKind::Stdout => {}
+            TargetKind::File { path } => {
+                if path.as_os_str().is_empty() {
+                    push(format!("{at}.path"), "must not be empty".into());
+                }
+            }
+            TargetKind::Http {
+                url,
+                method,
+                headers,
+                rate_limit_per_second,
+                timeout_seconds,
+            } => {
+                match url.parse::<hyper::Uri>() {
+                    Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
+                    Ok(u) if u.scheme_str() == Some("https") => push(
+                        format!("{at}.url"),
+                        format!(
+                            "`{url}`: https targets are not supported; terminate TLS in a \
+                             sidecar proxy and point busbar at it over http"
+                        ),
+                    ),
+                    _ => push(
+                        format!("{at}.url"),
+                        format!("`{url}` is not an absolute http:// URL"),
+                    ),
+                }
+                if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+                    push(
+                        format!("{at}.method"),
+                        format!("`{method}`: expected POST, PUT or PATCH"),
+                    );
+                }
+                for (k, v) in headers {
+                    if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                        || hyper::header::HeaderValue::from_str(v).is_err()
+                    {
+                        push(
+                            format!("{at}.headers.{k}"),
+                            "is not a valid HTTP header".into(),
+                        );
+                    }
+                }
+                if let Some(r) = rate_limit_per_second {
+                    if !(r.is_finite() && *r > 0.0) {
+                        push(
+                            format!("{at}.rate_limit_per_second"),
+                            format!("{r} must be a positive number"),
+                        );
+                    }
+                }
+                if !(timeout_seconds.is_finite() && *timeout_seconds > 0.0) {
+                    push(
+                        format!("{at}.timeout_seconds"),
+                        format!("{timeout_seconds} must be a positive number"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Whether any source, target or dead letter talks to Kafka.
+    pub fn uses_kafka(&self) -> bool {
+        self.sources
+            .iter()
+            .any(|s| matches!(s.kind, SourceKind::Kafka { .. }))
+            || self.rules.iter().any(|r| {
+                r.targets
+                    .iter()
+                    .any(|t| matches!(t.kind, TargetKind::Kafka { .. }))
+            })
+            || self
+                .dead_letters
+                .values()
+                .any(|d| matches!(d, DeadLetterConfig::Kafka { .. }))
+    }
+}
+
+/// librdkafka properties busbar owns: at-least-once depends on them.
+pub const MANAGED_KAFKA_KEYS: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.offset.store",
+    "enable.idempotence",
+    "auto.offset.reset",
+];
+
+/// Accepts what `tracing_subscriber::EnvFilter` accepts.
+pub fn tracing_level_ok(level: &str) -> Result<(), String> {
+    tracing_subscriber::EnvFilter::try_new(level)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "
+sources:
+  - id: in
+    kind: stdin
+rules:
+  - name: r1
+    event_pattern: '{\"source\": [\"a\"]}'
+    targets:
+      - id: out
+        kind: stdout
+";
+
+    #[test]
+    fn minimal_config_parses_with_defaults() {
+        let c = Config::from_yaml(MINIMAL, "t.yaml").unwrap();
+        assert!(c.check().is_empty(), "{:?}", c.check());
+        assert_eq!(c.bus.name, "default");
+        assert_eq!(c.limits.max_targets_per_rule, 5);
+        assert_eq!(c.rules[0].targets[0].retry.maximum_retry_attempts, 185);
+        assert_eq!(c.rules[0].event_pattern.0, "{\"source\": [\"a\"]}");
+        assert_eq!(c.rules[0].state, RuleState::Enabled);
+    }
+
+    #[test]
+    fn yaml_pattern_becomes_json_text() {
+        let text = MINIMAL.replace(
+            "event_pattern: '{\"source\": [\"a\"]}'",
+            "event_pattern: {source: [{prefix: \"\"}], detail: {n: [{numeric: [\">\", 5]}]}}",
+        );
+        let c = Config::from_yaml(&text, "t.yaml").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&c.rules[0].event_pattern.0).unwrap();
+        assert_eq!(v["source"][0]["prefix"], "");
+        assert_eq!(v["detail"]["n"][0]["numeric"][1], 5);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_location() {
+        let text = MINIMAL.replace("kind: stdout", "kind: stdout\n        colour: red");
+        let e = Config::from_yaml(&text, "t.yaml").unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("unknown field `colour`"), "{s}");
+        assert!(s.contains("t.yaml:"), "{s}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = "
+bus: {account: '12'}
+sources:
+  - id: in
+    kind: http
+    listen: nowhere
+    dead_letter: missing
+rules:
+  - name: bad name
+    event_pattern: '{}'
+    targets:
+      - {id: a, kind: stdout, input: '1', input_path: '$.detail'}
+      - {id: a, kind: kafka, topic: t, retry: {maximum_retry_attempts: 200, maximum_event_age_seconds: 10}}
+      - {id: 'x!', kind: http, url: 'ftp://x', method: GET}
+kafka:
+  producer: {enable.idempotence: 'false'}
+";
+        let c = Config::from_yaml(text, "t.yaml").unwrap();
+        let problems = c.check();
+        let all = problems
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for needle in [
+            "`bus.account`",
+            "sources[0] (in).listen",
+            "`missing` is not defined",
+            "rules[0] (bad name).name",
+            "Only one of Input, InputPath, or InputTransformer must be provided for target a.",
+            "duplicate target id `a`",
+            "maximum_retry_attempts`: 200 is outside 0-185",
+            "maximum_event_age_seconds`: 10 is outside 60-86400",
+            "Member must satisfy regular expression pattern",
+            "`ftp://x` is not an absolute http:// URL",
+            "`GET`: expected POST, PUT or PATCH",
+            "kafka.producer.enable.idempotence",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn too_many_targets_uses_the_eventbridge_text() {
+        let mut text = String::from(
+            "sources: [{id: in, kind: stdin}]\nrules:\n  - name: r\n    event_pattern: '{}'\n    targets:\n",
+        );
+        for i in 0..6 {
+            text.push_str(&format!("      - {{id: t{i}, kind: stdout}}\n"));
+        }
+        let c = Config::from_yaml(&text, "t.yaml").unwrap();
+        let p = c.check();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0]
+            .message
+            .starts_with("The requested resource exceeds the maximum number allowed."));
+    }
+
+    #[test]
+    fn kafka_key_forms() {
+        let text = MINIMAL.replace(
+            "kind: stdout",
+            "kind: kafka\n        topic: t\n        key: $.detail.orderId",
+        );
+        let c = Config::from_yaml(&text, "t.yaml").unwrap();
+        match &c.rules[0].targets[0].kind {
+            TargetKind::Kafka { key, .. } => {
+                assert_eq!(*key, KafkaKey::Path("$.detail.orderId".into()))
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = MINIMAL.replace(
+            "kind: stdout",
+            "kind: kafka\n        topic: t\n        key: name",
+        );
+        let e = Config::from_yaml(&bad, "t.yaml").unwrap_err().to_string();
+        assert!(e.contains("expected `id`, `source` or a JSONPath"), "{e}");
+    }
+}

@@ -1,0 +1,1106 @@
+//! The EventBridge envelope (§3.1): every event inside busbar is one.
+//!
+//! Owns the bus identity ([`Bus`], its ARNs), the RFC 3339 timestamps the
+//! envelope carries ([`write_rfc3339`]), the writing of envelope heads for
+//! code that builds events from parts (PutEvents, scheduled events), and
+//! [`normalise`], which turns whatever line a source read into a full
+//! envelope. Rules can then always match `source`, `detail-type`, `account`
+//! … whether the producer sent an envelope or a bare object.
+//!
+//! Why normalise does not parse into a tree: a line that already is a
+//! canonical envelope (every key present, in AWS's order) is copied
+//! byte-for-byte, which is the common case for events that went through
+//! busbar or EventBridge once. Everything else is rebuilt from the raw
+//! top-level members: serde_json hands out each member's value as a
+//! borrowed [`RawValue`], so the only buffer written is `out`; values are
+//! never re-serialised, and keys with escapes are copied as written.
+//!
+//! serde_json skips values iteratively, so `detail` may nest as deep as it
+//! likes here; the depth limit belongs to the scanner that matches events.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The one event bus a busbar process serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bus {
+    pub name: String,
+    /// 12-digit account id written into every envelope.
+    pub account: String,
+    pub region: String,
+}
+
+impl Bus {
+    /// `arn:aws:events:<region>:<account>:event-bus/<name>` (§3.1.6).
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:events:{}:{}:event-bus/{}",
+            self.region, self.account, self.name
+        )
+    }
+
+    /// A rule's ARN: `rule/<name>` on the `default` bus, `rule/<bus>/<name>`
+    /// on any other (§3.1.6).
+    pub fn rule_arn(&self, rule: &str) -> String {
+        if self.name == "default" {
+            format!(
+                "arn:aws:events:{}:{}:rule/{}",
+                self.region, self.account, rule
+            )
+        } else {
+            format!(
+                "arn:aws:events:{}:{}:rule/{}/{}",
+                self.region, self.account, self.name, rule
+            )
+        }
+    }
+}
+
+/// Appends `epoch_secs` as RFC 3339 UTC with second precision and a `Z`
+/// suffix: `2022-01-01T00:00:00Z` (§3.1.3). Years outside 0..=9999 are
+/// written with a sign and at least four digits (ISO 8601 expanded form).
+pub fn write_rfc3339(epoch_secs: i64, out: &mut Vec<u8>) {
+    let days = epoch_secs.div_euclid(86_400);
+    let secs = epoch_secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    if (0..=9999).contains(&year) {
+        push_digits(out, year as u64, 4);
+    } else {
+        out.push(if year < 0 { b'-' } else { b'+' });
+        push_digits(out, year.unsigned_abs(), 4);
+    }
+    out.push(b'-');
+    push_digits(out, month as u64, 2);
+    out.push(b'-');
+    push_digits(out, day as u64, 2);
+    out.push(b'T');
+    push_digits(out, (secs / 3600) as u64, 2);
+    out.push(b':');
+    push_digits(out, (secs / 60 % 60) as u64, 2);
+    out.push(b':');
+    push_digits(out, (secs % 60) as u64, 2);
+    out.push(b'Z');
+}
+
+/// Days since 1970-01-01 → proleptic Gregorian (year, month, day).
+/// Howard Hinnant's `civil_from_days`: eras of 400 years, March-based years
+/// so that the leap day is the last day of its year.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days as i128 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i128::from(month <= 2);
+    (year as i64, month, day)
+}
+
+/// Zero-padded decimal, at least `width` digits.
+fn push_digits(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for _ in (buf.len() - i)..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `s` as a JSON string literal, escaping what JSON requires
+/// (quote, backslash, control characters) and nothing else.
+pub fn write_json_string(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Appends an envelope from `{` up to and including `"resources":`, with
+/// version `"0"`, the given id, account and region of `bus`, and `time` as
+/// RFC 3339. The caller writes the resources array, `,"detail":`, the detail
+/// object and `}`. Returns the id's bytes (no quotes) inside `out`.
+pub fn write_envelope_head(
+    out: &mut Vec<u8>,
+    id: &uuid::Uuid,
+    detail_type: &str,
+    source: &str,
+    bus: &Bus,
+    time_secs: i64,
+) -> Range<usize> {
+    out.extend_from_slice(b"{\"version\":\"0\",\"id\":");
+    let id_range = write_uuid(id, out);
+    out.extend_from_slice(b",\"detail-type\":");
+    write_json_string(detail_type, out);
+    out.extend_from_slice(b",\"source\":");
+    write_json_string(source, out);
+    out.extend_from_slice(b",\"account\":");
+    write_json_string(&bus.account, out);
+    out.extend_from_slice(b",\"time\":\"");
+    write_rfc3339(time_secs, out);
+    out.extend_from_slice(b"\",\"region\":");
+    write_json_string(&bus.region, out);
+    out.extend_from_slice(b",\"resources\":");
+    id_range
+}
+
+/// Appends `"<uuid>"` (lower-case, hyphenated); returns the bytes inside the quotes.
+fn write_uuid(id: &uuid::Uuid, out: &mut Vec<u8>) -> Range<usize> {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    out.push(b'"');
+    let start = out.len();
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut buf).as_bytes());
+    let end = out.len();
+    out.push(b'"');
+    start..end
+}
+
+/// Where `source` and `detail-type` come from for lines that are not
+/// envelopes (configured per source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawDefaults<'a> {
+    pub source: &'a str,
+    pub detail_type: &'a str,
+}
+
+/// What [`normalise`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalised {
+    /// The id string's bytes inside `out`, without the quotes (as written:
+    /// an id sent with JSON escapes keeps them).
+    pub id: Range<usize>,
+    /// The line was not an envelope and became the `detail` of a new one.
+    pub wrapped: bool,
+}
+
+/// Why a line could not be made an envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeError {
+    kind: ErrorKind,
+    offset: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ErrorKind {
+    /// serde_json's description, without its line/column suffix.
+    InvalidJson(String),
+    NotAnObject,
+    DuplicateKey(&'static str),
+    DetailNotObject,
+    /// (field, what it must be)
+    BadFieldType(&'static str, &'static str),
+}
+
+impl EnvelopeError {
+    /// A stable `lower_snake` label for metrics and logs: `invalid_json`,
+    /// `not_an_object`, `duplicate_key`, `detail_not_object`, `bad_field_type`.
+    pub fn reason_code(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::InvalidJson(_) => "invalid_json",
+            ErrorKind::NotAnObject => "not_an_object",
+            ErrorKind::DuplicateKey(_) => "duplicate_key",
+            ErrorKind::DetailNotObject => "detail_not_object",
+            ErrorKind::BadFieldType(..) => "bad_field_type",
+        }
+    }
+
+    /// Byte offset into the line as given (leading whitespace included).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The envelope field at fault, if one is.
+    pub fn field(&self) -> Option<&'static str> {
+        match self.kind {
+            ErrorKind::DuplicateKey(f) | ErrorKind::BadFieldType(f, _) => Some(f),
+            ErrorKind::DetailNotObject => Some("detail"),
+            ErrorKind::InvalidJson(_) | ErrorKind::NotAnObject => None,
+        }
+    }
+}
+
+impl fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "byte {}: ", self.offset)?;
+        match &self.kind {
+            ErrorKind::InvalidJson(m) => write!(f, "invalid JSON: {m}"),
+            ErrorKind::NotAnObject => f.write_str("event is not a JSON object"),
+            ErrorKind::DuplicateKey(k) => write!(f, "envelope key `{k}` appears twice"),
+            ErrorKind::DetailNotObject => f.write_str("envelope field `detail` must be an object"),
+            ErrorKind::BadFieldType(k, want) => write!(f, "envelope field `{k}` must be {want}"),
+        }
+    }
+}
+
+impl std::error::Error for EnvelopeError {}
+
+/// The envelope's keys in AWS's order (§3.1.1).
+const KEYS: [&str; 9] = [
+    "version",
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+];
+const VERSION: usize = 0;
+const ID: usize = 1;
+const DETAIL_TYPE: usize = 2;
+const SOURCE: usize = 3;
+const ACCOUNT: usize = 4;
+const TIME: usize = 5;
+const REGION: usize = 6;
+const RESOURCES: usize = 7;
+const DETAIL: usize = 8;
+
+/// A line from stdin, Kafka or `POST /events` → a full envelope in `out`
+/// (cleared first).
+///
+/// - A JSON object with top-level keys `detail-type`, `source` and `detail`
+///   *is* an envelope: it is kept, missing `version` (`"0"`), `id` (from
+///   `new_id`), `account`/`region` (from `bus`), `time` (`now_secs`) and
+///   `resources` (`[]`) are filled in, and keys are put in canonical order
+///   (the nine envelope keys, then any others in the order they came). An
+///   envelope with all nine keys already first and in order is copied
+///   unchanged. Envelope fields are type-checked: `detail` an object,
+///   `resources` an array of strings, the others strings; an envelope key
+///   given twice is rejected rather than silently resolved.
+/// - Any other JSON object becomes the `detail` of a new envelope, verbatim,
+///   with `source`/`detail-type` from `defaults`.
+///
+/// Surrounding whitespace (a trailing newline) is not copied.
+pub fn normalise(
+    line: &[u8],
+    bus: &Bus,
+    defaults: &RawDefaults,
+    now_secs: i64,
+    new_id: &mut dyn FnMut() -> uuid::Uuid,
+    out: &mut Vec<u8>,
+) -> Result<Normalised, EnvelopeError> {
+    out.clear();
+    let lead = line.iter().position(|b| !is_ws(*b)).unwrap_or(line.len());
+    let trail = line[lead..]
+        .iter()
+        .rposition(|b| !is_ws(*b))
+        .map_or(lead, |p| lead + p + 1);
+    let text = &line[lead..trail];
+
+    if text.first() != Some(&b'{') {
+        // Tell "not JSON at all" from "JSON, but not an object".
+        return Err(match serde_json::from_slice::<IgnoredAny>(text) {
+            Err(e) => json_error(&e, text, lead),
+            Ok(_) => EnvelopeError {
+                kind: ErrorKind::NotAnObject,
+                offset: lead,
+            },
+        });
+    }
+
+    let mut scan = Scan::default();
+    walk(text, &mut scan, None).map_err(|e| json_error(&e, text, lead))?;
+
+    let is_envelope = scan.vals[DETAIL_TYPE].is_some()
+        && scan.vals[SOURCE].is_some()
+        && scan.vals[DETAIL].is_some();
+    if !is_envelope {
+        let id = new_id();
+        let id_range = write_envelope_head(
+            out,
+            &id,
+            defaults.detail_type,
+            defaults.source,
+            bus,
+            now_secs,
+        );
+        out.extend_from_slice(b"[],\"detail\":");
+        out.extend_from_slice(text);
+        out.push(b'}');
+        return Ok(Normalised {
+            id: id_range,
+            wrapped: true,
+        });
+    }
+
+    if let Some((k, at)) = scan.dup {
+        return Err(EnvelopeError {
+            kind: ErrorKind::DuplicateKey(KEYS[k]),
+            offset: lead + at,
+        });
+    }
+    check_types(text, &scan).map_err(|mut e| {
+        e.offset += lead;
+        e
+    })?;
+
+    let raw = |k: usize| scan.vals[k].clone().map(|r| &text[r]);
+    let fast = scan.in_order && scan.vals.iter().all(Option::is_some);
+    if fast {
+        out.extend_from_slice(text);
+        let id = scan.vals[ID]
+            .clone()
+            .map_or(0..0, |r| r.start + 1..r.end - 1);
+        return Ok(Normalised { id, wrapped: false });
+    }
+
+    out.extend_from_slice(b"{\"version\":");
+    out.extend_from_slice(raw(VERSION).unwrap_or(b"\"0\""));
+    out.extend_from_slice(b",\"id\":");
+    let id_range = match raw(ID) {
+        Some(v) => {
+            let start = out.len() + 1;
+            out.extend_from_slice(v);
+            start..out.len() - 1
+        }
+        None => write_uuid(&new_id(), out),
+    };
+    for (k, name) in [
+        (DETAIL_TYPE, &b",\"detail-type\":"[..]),
+        (SOURCE, b",\"source\":"),
+    ] {
+        out.extend_from_slice(name);
+        out.extend_from_slice(raw(k).unwrap_or(b"\"\""));
+    }
+    out.extend_from_slice(b",\"account\":");
+    match raw(ACCOUNT) {
+        Some(v) => out.extend_from_slice(v),
+        None => write_json_string(&bus.account, out),
+    }
+    out.extend_from_slice(b",\"time\":");
+    match raw(TIME) {
+        Some(v) => out.extend_from_slice(v),
+        None => {
+            out.push(b'"');
+            write_rfc3339(now_secs, out);
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b",\"region\":");
+    match raw(REGION) {
+        Some(v) => out.extend_from_slice(v),
+        None => write_json_string(&bus.region, out),
+    }
+    out.extend_from_slice(b",\"resources\":");
+    out.extend_from_slice(raw(RESOURCES).unwrap_or(b"[]"));
+    out.extend_from_slice(b",\"detail\":");
+    out.extend_from_slice(raw(DETAIL).unwrap_or(b"{}"));
+    if scan.others {
+        // Second pass over the same (already validated) text, appending the
+        // non-envelope members in their order: rarer than the fast path, and
+        // cheaper than keeping a list of their spans around.
+        walk(text, &mut Scan::default(), Some(out)).map_err(|e| json_error(&e, text, lead))?;
+    }
+    out.push(b'}');
+    Ok(Normalised {
+        id: id_range,
+        wrapped: false,
+    })
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// What one pass over the top-level members found. Fixed size: no
+/// allocation per line.
+#[derive(Debug, Default)]
+struct Scan {
+    /// Byte range in the text of each envelope key's value.
+    vals: [Option<Range<usize>>; 9],
+    /// Members seen so far.
+    members: usize,
+    /// Whether members so far follow the canonical order (the nine keys,
+    /// then only other keys); [`walk`] starts it at true.
+    in_order: bool,
+    /// Some member is not an envelope key.
+    others: bool,
+    /// The first envelope key seen twice, and where.
+    dup: Option<(usize, usize)>,
+}
+
+/// One pass over the top-level object of `text` (which starts with `{`).
+/// With `emit`, appends `,<key>:<value>` for every non-envelope member.
+fn walk(text: &[u8], scan: &mut Scan, emit: Option<&mut Vec<u8>>) -> Result<(), serde_json::Error> {
+    scan.in_order = true;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    de.deserialize_map(TopVisitor { text, scan, emit })?;
+    de.end()
+}
+
+struct TopVisitor<'de, 'a> {
+    text: &'de [u8],
+    scan: &'a mut Scan,
+    emit: Option<&'a mut Vec<u8>>,
+}
+
+impl<'de> Visitor<'de> for TopVisitor<'de, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let TopVisitor {
+            text,
+            scan,
+            mut emit,
+        } = self;
+        // End of the previous member (just after `{` for the first): the
+        // key's raw text lies between it and the value.
+        let mut prev_end = 1;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let value: &'de RawValue = map.next_value()?;
+            let start = offset_in(text, value.get());
+            let range = start..start + value.get().len();
+            let m = scan.members;
+            scan.members += 1;
+            match key {
+                Some(k) => {
+                    if m != k {
+                        scan.in_order = false;
+                    }
+                    if scan.vals[k].is_some() {
+                        scan.dup.get_or_insert((k, start));
+                    } else {
+                        scan.vals[k] = Some(range.clone());
+                    }
+                }
+                None => {
+                    if m < KEYS.len() {
+                        scan.in_order = false;
+                    }
+                    scan.others = true;
+                    if let Some(out) = emit.as_deref_mut() {
+                        out.push(b',');
+                        out.extend_from_slice(raw_key(&text[prev_end..start]));
+                        out.push(b':');
+                        out.extend_from_slice(&text[range.clone()]);
+                    }
+                }
+            }
+            prev_end = range.end;
+        }
+        Ok(())
+    }
+}
+
+/// `text` is the whole input and `sub` a slice of it handed out by
+/// serde_json (borrowed `RawValue`s always are): its offset. Address
+/// arithmetic only; nothing is dereferenced.
+fn offset_in(text: &[u8], sub: &str) -> usize {
+    (sub.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize)
+}
+
+/// `  , "key" :  ` → `"key"`, escapes as written.
+fn raw_key(between: &[u8]) -> &[u8] {
+    let s = trim_ws(between);
+    let s = s.strip_prefix(b",").unwrap_or(s);
+    let s = trim_ws(s);
+    let s = s.strip_suffix(b":").unwrap_or(s);
+    trim_ws(s)
+}
+
+fn trim_ws(s: &[u8]) -> &[u8] {
+    let a = s.iter().position(|b| !is_ws(*b)).unwrap_or(s.len());
+    let z = s.iter().rposition(|b| !is_ws(*b)).map_or(a, |p| p + 1);
+    &s[a..z]
+}
+
+/// Classifies a key without keeping it: `Some(i)` for `KEYS[i]`.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<usize>, E> {
+        Ok(KEYS.iter().position(|k| *k == v))
+    }
+}
+
+/// Type checks of an envelope's fields; offsets relative to `text`.
+fn check_types(text: &[u8], scan: &Scan) -> Result<(), EnvelopeError> {
+    for (k, val) in scan.vals.iter().enumerate() {
+        let Some(r) = val else { continue };
+        let v = &text[r.clone()];
+        let bad = |want| EnvelopeError {
+            kind: ErrorKind::BadFieldType(KEYS[k], want),
+            offset: r.start,
+        };
+        match k {
+            DETAIL => {
+                if v.first() != Some(&b'{') {
+                    return Err(EnvelopeError {
+                        kind: ErrorKind::DetailNotObject,
+                        offset: r.start,
+                    });
+                }
+            }
+            RESOURCES => {
+                let mut de = serde_json::Deserializer::from_slice(v);
+                de.deserialize_seq(StringArray)
+                    .map_err(|_| bad("an array of strings"))?;
+            }
+            _ => {
+                if v.first() != Some(&b'"') {
+                    return Err(bad("a string"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Accepts an array whose elements are all strings, keeping nothing.
+struct StringArray;
+
+impl<'de> Visitor<'de> for StringArray {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of strings")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<AnyStr>()?.is_some() {}
+        Ok(())
+    }
+}
+
+struct AnyStr;
+
+impl<'de> de::Deserialize<'de> for AnyStr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AnyStr, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = AnyStr;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<AnyStr, E> {
+                Ok(AnyStr)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// serde_json reports line and column; the rest of busbar speaks bytes.
+fn json_error(e: &serde_json::Error, text: &[u8], lead: usize) -> EnvelopeError {
+    EnvelopeError {
+        kind: ErrorKind::InvalidJson(strip_position(&e.to_string())),
+        offset: lead + byte_offset(text, e.line(), e.column()),
+    }
+}
+
+/// serde_json's 1-based (line, column) of the byte it stopped at → offset.
+/// Its column counts bytes, and is the byte *after* the offending one is
+/// consumed, so the offender sits at column - 1.
+pub(crate) fn byte_offset(text: &[u8], line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        memchr::memchr_iter(b'\n', text)
+            .nth(line - 2)
+            .map_or(text.len(), |p| p + 1)
+    };
+    (line_start + column.saturating_sub(1)).min(text.len())
+}
+
+/// `expected value at line 1 column 6` → `expected value`.
+pub(crate) fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bus() -> Bus {
+        Bus {
+            name: "default".into(),
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+        }
+    }
+
+    const DEFAULTS: RawDefaults<'static> = RawDefaults {
+        source: "busbar.stdin",
+        detail_type: "Raw \"Event\"",
+    };
+
+    const ID: &str = "11111111-2222-4333-8444-555555555555";
+
+    fn fixed_id() -> uuid::Uuid {
+        uuid::Uuid::parse_str(ID).unwrap()
+    }
+
+    fn norm(line: &str) -> Result<(String, Normalised), EnvelopeError> {
+        let mut out = b"garbage".to_vec();
+        let mut calls = 0;
+        let mut new_id = || {
+            calls += 1;
+            fixed_id()
+        };
+        let n = normalise(
+            line.as_bytes(),
+            &bus(),
+            &DEFAULTS,
+            1_640_995_200,
+            &mut new_id,
+            &mut out,
+        )?;
+        let s = String::from_utf8(out).unwrap();
+        // Every output is valid JSON and the id range points at the id.
+        serde_json::from_str::<IgnoredAny>(&s).unwrap();
+        assert!(s.starts_with('{'));
+        assert!(calls <= 1);
+        Ok((s, n))
+    }
+
+    fn keys(s: &str) -> Vec<String> {
+        // serde_json's preserve_order is off, so read keys in document order by hand.
+        struct K(Vec<String>);
+        impl<'de> de::Deserialize<'de> for K {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<K, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = K;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("map")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<K, A::Error> {
+                        let mut v = Vec::new();
+                        while let Some((k, _)) = m.next_entry::<String, IgnoredAny>()? {
+                            v.push(k);
+                        }
+                        Ok(K(v))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        serde_json::from_str::<K>(s).unwrap().0
+    }
+
+    const CANONICAL: &str = r#"{"version":"0","id":"6a7e8feb-b491-4cf7-a9f1-bf3703467718","detail-type":"Order Placed","source":"shop","account":"111122223333","time":"2017-12-22T18:43:48Z","region":"us-west-1","resources":["arn:x"],"detail":{"a":1}}"#;
+
+    #[test]
+    fn arns() {
+        let mut b = bus();
+        assert_eq!(
+            b.arn(),
+            "arn:aws:events:eu-west-1:123456789012:event-bus/default"
+        );
+        assert_eq!(
+            b.rule_arn("r1"),
+            "arn:aws:events:eu-west-1:123456789012:rule/r1"
+        );
+        b.name = "orders".into();
+        assert_eq!(
+            b.arn(),
+            "arn:aws:events:eu-west-1:123456789012:event-bus/orders"
+        );
+        assert_eq!(
+            b.rule_arn("r1"),
+            "arn:aws:events:eu-west-1:123456789012:rule/orders/r1"
+        );
+    }
+
+    fn rfc(secs: i64) -> String {
+        let mut v = Vec::new();
+        write_rfc3339(secs, &mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(rfc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc(1_640_995_200), "2022-01-01T00:00:00Z");
+        assert_eq!(rfc(1_513_968_228), "2017-12-22T18:43:48Z");
+        assert_eq!(rfc(-1), "1969-12-31T23:59:59Z");
+        // Leap years: 2000 (÷400) yes, 1900 and 2100 (÷100) no, 2024 yes.
+        assert_eq!(rfc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc(951_868_800), "2000-03-01T00:00:00Z");
+        assert_eq!(rfc(1_709_164_800), "2024-02-29T00:00:00Z");
+        assert_eq!(rfc(4_107_542_400), "2100-03-01T00:00:00Z");
+        assert_eq!(rfc(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(rfc(-2_203_891_200), "1900-03-01T00:00:00Z");
+        assert_eq!(rfc(1_704_067_199), "2023-12-31T23:59:59Z");
+        // 2038 and beyond: no 32-bit overflow.
+        assert_eq!(rfc(2_147_483_647), "2038-01-19T03:14:07Z");
+        assert_eq!(rfc(2_147_483_648), "2038-01-19T03:14:08Z");
+        assert_eq!(rfc(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc(253_402_300_800), "+10000-01-01T00:00:00Z");
+        assert_eq!(rfc(-62_167_219_200), "0000-01-01T00:00:00Z");
+        assert_eq!(rfc(-62_167_219_201), "-0001-12-31T23:59:59Z");
+        // Extremes do not panic.
+        rfc(i64::MAX);
+        rfc(i64::MIN);
+    }
+
+    #[test]
+    fn rfc3339_agrees_with_day_count() {
+        // Walk every day of 1968..2404 and check the calendar ticks correctly.
+        let mut prev = (1967, 12, 31);
+        let start = -731; // 1968-01-01
+        for d in start..start + 160_000 {
+            let (y, m, dd) = civil_from_days(d);
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let len = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
+            let (py, pm, pd) = prev;
+            let plen = {
+                let pleap = (py % 4 == 0 && py % 100 != 0) || py % 400 == 0;
+                [
+                    31,
+                    if pleap { 29 } else { 28 },
+                    31,
+                    30,
+                    31,
+                    30,
+                    31,
+                    31,
+                    30,
+                    31,
+                    30,
+                    31,
+                ][pm as usize - 1]
+            };
+            let expect = if pd < plen {
+                (py, pm, pd + 1)
+            } else if pm < 12 {
+                (py, pm + 1, 1)
+            } else {
+                (py + 1, 1, 1)
+            };
+            assert_eq!((y, m, dd), expect, "day {d}");
+            assert!(dd <= len[m as usize - 1]);
+            prev = (y, m, dd);
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut v = Vec::new();
+        write_json_string("a\"b\\c\nd\u{1}é\u{7f}", &mut v);
+        let mut want = r#""a\"b\\c\nd\u0001é"#.as_bytes().to_vec();
+        want.extend_from_slice(&[0x7f, b'"']);
+        assert_eq!(v, want);
+        let s = String::from_utf8(v).unwrap();
+        let back: String = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, "a\"b\\c\nd\u{1}é\u{7f}");
+    }
+
+    #[test]
+    fn fast_path_copies_bytes_unchanged() {
+        for line in [
+            CANONICAL.to_string(),
+            // Whitespace inside, other keys after the nine, escapes: all kept.
+            CANONICAL.replace(
+                "\"detail\":{\"a\":1}}",
+                "\"detail\" : { \"a\" : 1 } , \"x\\u0041\":[1]}",
+            ),
+        ] {
+            let (s, n) = norm(&line).unwrap();
+            assert_eq!(s, line);
+            assert!(!n.wrapped);
+            assert_eq!(&s[n.id.clone()], "6a7e8feb-b491-4cf7-a9f1-bf3703467718");
+        }
+        // Surrounding whitespace and the newline are trimmed.
+        let (s, _) = norm(&format!("  {CANONICAL}\r\n")).unwrap();
+        assert_eq!(s, CANONICAL);
+    }
+
+    #[test]
+    fn missing_fields_are_filled() {
+        let line = r#"{"detail-type":"Order Placed","source":"shop","detail":{"a":1}}"#;
+        let (s, n) = norm(line).unwrap();
+        assert_eq!(
+            s,
+            format!(
+                r#"{{"version":"0","id":"{ID}","detail-type":"Order Placed","source":"shop","account":"123456789012","time":"2022-01-01T00:00:00Z","region":"eu-west-1","resources":[],"detail":{{"a":1}}}}"#
+            )
+        );
+        assert_eq!(&s[n.id], ID);
+        assert!(!n.wrapped);
+    }
+
+    #[test]
+    fn given_fields_are_kept_and_reordered() {
+        let line = r#"{"extra":true,"detail":{"b":[1,2]},"source":"s","region":"r","id":"my-id","detail-type":"t","z\"q":null,"account":"a","time":"t0","version":"1","resources":["x"]}"#;
+        let (s, n) = norm(line).unwrap();
+        assert_eq!(
+            s,
+            r#"{"version":"1","id":"my-id","detail-type":"t","source":"s","account":"a","time":"t0","region":"r","resources":["x"],"detail":{"b":[1,2]},"extra":true,"z\"q":null}"#
+        );
+        assert_eq!(&s[n.id], "my-id");
+        assert_eq!(
+            keys(&s),
+            [
+                "version",
+                "id",
+                "detail-type",
+                "source",
+                "account",
+                "time",
+                "region",
+                "resources",
+                "detail",
+                "extra",
+                "z\"q"
+            ]
+        );
+    }
+
+    #[test]
+    fn escaped_keys_are_recognised() {
+        // `source` spelt with an escape is still the source key.
+        let line = r#"{"detail-type":"t","sourc\u0065":"s","detail":{}, "k\n" : 1 }"#;
+        let (s, _) = norm(line).unwrap();
+        assert_eq!(
+            s,
+            format!(
+                r#"{{"version":"0","id":"{ID}","detail-type":"t","source":"s","account":"123456789012","time":"2022-01-01T00:00:00Z","region":"eu-west-1","resources":[],"detail":{{}},"k\n":1}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn all_nine_out_of_order_is_rewritten() {
+        let line = r#"{"id":"i","version":"0","detail-type":"t","source":"s","account":"a","time":"x","region":"r","resources":[],"detail":{}}"#;
+        let (s, _) = norm(line).unwrap();
+        assert_eq!(
+            s,
+            r#"{"version":"0","id":"i","detail-type":"t","source":"s","account":"a","time":"x","region":"r","resources":[],"detail":{}}"#
+        );
+        // An extra key among the nine breaks canonical order too.
+        let line = CANONICAL.replace(r#""account""#, r#""x":1,"account""#);
+        let (s, _) = norm(&line).unwrap();
+        assert_ne!(s, line);
+        assert!(s.ends_with(r#""detail":{"a":1},"x":1}"#));
+    }
+
+    #[test]
+    fn other_objects_are_wrapped() {
+        let line = "  {\"order\": 7, \"source\": 5}\n";
+        let (s, n) = norm(line).unwrap();
+        assert!(n.wrapped);
+        assert_eq!(
+            s,
+            format!(
+                r#"{{"version":"0","id":"{ID}","detail-type":"Raw \"Event\"","source":"busbar.stdin","account":"123456789012","time":"2022-01-01T00:00:00Z","region":"eu-west-1","resources":[],"detail":{{"order": 7, "source": 5}}}}"#
+            )
+        );
+        assert_eq!(&s[n.id], ID);
+        let (s, n) = norm("{}").unwrap();
+        assert!(n.wrapped);
+        assert!(s.ends_with(r#""detail":{}}"#));
+        // Duplicate keys in a non-envelope are the producer's business.
+        assert!(norm(r#"{"a":1,"a":2}"#).unwrap().1.wrapped);
+    }
+
+    #[test]
+    fn deep_detail_is_fine() {
+        let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        let line = format!(r#"{{"detail-type":"t","source":"s","detail":{{"d":{deep}}}}}"#);
+        norm(&line).unwrap();
+    }
+
+    fn err(line: &str) -> EnvelopeError {
+        norm(line).unwrap_err()
+    }
+
+    #[test]
+    fn invalid_json() {
+        let e = err(r#"{"a":x}"#);
+        assert_eq!(e.reason_code(), "invalid_json");
+        assert_eq!(e.offset(), 5);
+        assert_eq!(e.to_string(), "byte 5: invalid JSON: expected value");
+        let e = err("\n  {\"a\":1,\n\"b\":}");
+        assert_eq!(e.reason_code(), "invalid_json");
+        assert_eq!(e.offset(), 15);
+        assert_eq!(err("").reason_code(), "invalid_json");
+        assert_eq!(err("[1,").reason_code(), "invalid_json");
+        assert_eq!(err(r#"{"a":1} x"#).reason_code(), "invalid_json");
+        assert_eq!(err(r#"{"a":1}{}"#).reason_code(), "invalid_json");
+        assert_eq!(err("{\"a\":\"\u{1}\"}").reason_code(), "invalid_json");
+        let e = normalise(
+            b"{\"a\":\"\xff\"}",
+            &bus(),
+            &DEFAULTS,
+            0,
+            &mut fixed_id,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.reason_code(), "invalid_json");
+        // Broken inside an envelope's detail.
+        assert_eq!(
+            err(r#"{"detail-type":"t","source":"s","detail":{"a":[1,}}"#).reason_code(),
+            "invalid_json"
+        );
+    }
+
+    #[test]
+    fn not_an_object() {
+        for line in ["[1]", "  \"s\"", "1", "null"] {
+            let e = err(line);
+            assert_eq!(e.reason_code(), "not_an_object", "{line}");
+        }
+        assert_eq!(err("  7").offset(), 2);
+        assert_eq!(err("  7").to_string(), "byte 2: event is not a JSON object");
+    }
+
+    #[test]
+    fn detail_not_object() {
+        for d in ["[]", "\"x\"", "null", "1"] {
+            let e = err(&format!(
+                r#"{{"detail-type":"t","source":"s","detail":{d}}}"#
+            ));
+            assert_eq!(e.reason_code(), "detail_not_object");
+            assert_eq!(e.field(), Some("detail"));
+            assert_eq!(e.offset(), 41);
+        }
+    }
+
+    #[test]
+    fn bad_field_types() {
+        for (field, value, want) in [
+            ("source", "1", "a string"),
+            ("detail-type", "null", "a string"),
+            ("id", "{}", "a string"),
+            ("account", "123456789012", "a string"),
+            ("time", "1640995200", "a string"),
+            ("region", "[]", "a string"),
+            ("version", "0", "a string"),
+            ("resources", "\"arn\"", "an array of strings"),
+            ("resources", "[\"a\",1]", "an array of strings"),
+        ] {
+            let mut m = vec![
+                ("detail-type".to_string(), "\"t\"".to_string()),
+                ("source".into(), "\"s\"".into()),
+                ("detail".into(), "{}".into()),
+            ];
+            if let Some(e) = m.iter_mut().find(|(k, _)| k == field) {
+                e.1 = value.into();
+            } else {
+                m.push((field.into(), value.into()));
+            }
+            let line = format!(
+                "{{{}}}",
+                m.iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let e = err(&line);
+            assert_eq!(e.reason_code(), "bad_field_type", "{line}");
+            assert_eq!(e.field(), Some(field));
+            assert_eq!(&line[e.offset()..e.offset() + value.len()], value);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "byte {}: envelope field `{field}` must be {want}",
+                    e.offset()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_envelope_key() {
+        let line = r#"{"detail-type":"t","source":"s","detail":{},"source":"t"}"#;
+        let e = err(line);
+        assert_eq!(e.reason_code(), "duplicate_key");
+        assert_eq!(e.field(), Some("source"));
+        assert_eq!(&line[e.offset()..], "\"t\"}");
+    }
+
+    #[test]
+    fn out_is_reused_without_growing() {
+        let mut out = Vec::with_capacity(4096);
+        let cap = out.capacity();
+        for line in [
+            CANONICAL,
+            r#"{"a":1}"#,
+            r#"{"detail-type":"t","source":"s","detail":{},"x":1}"#,
+        ] {
+            normalise(
+                line.as_bytes(),
+                &bus(),
+                &DEFAULTS,
+                0,
+                &mut fixed_id,
+                &mut out,
+            )
+            .unwrap();
+        }
+        assert_eq!(out.capacity(), cap);
+    }
+}

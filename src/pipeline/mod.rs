@@ -1,0 +1,406 @@
+//! The pipeline between sources and targets: workers that normalise,
+//! match and shape each batch, and a dispatcher that hands the results to
+//! the targets in lane order.
+//!
+//! ```text
+//! sources ──Batch──▶ workers (N threads: normalise, match, shape)
+//!                        │ Routed + per-target batches, out of order
+//!                        ▼
+//!                    dispatcher (restores each lane's order) ──▶ target tasks
+//! ```
+//!
+//! A lane is an ordering domain (one Kafka partition, stdin, one HTTP
+//! connection's requests): batches of a lane are numbered by the source and
+//! released to the targets in that order, so each target sees a partition's
+//! events in order while matching runs on every core.
+//!
+//! The rule set ([`Routes`]) is immutable and swapped whole on reload;
+//! each batch is routed with the `Routes` it started on, so in-flight events
+//! finish on the rules they started with.
+
+pub mod batch;
+mod plan;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+
+pub use batch::{Batch, EnvelopeMeta, EventRef, KafkaOrigin, RawEvent, Routed, SourceAck};
+pub use plan::{Plan, RouteRule, Routes, SourceSlot, TargetSlot};
+
+use crate::engine::Cache;
+use crate::envelope::{self, RawDefaults};
+use crate::target::{DeadLetter, Delivery, Stage, TargetBatch};
+
+/// What a worker hands the dispatcher for one batch.
+pub struct RoutedBatch {
+    pub lane: u64,
+    pub seq: u64,
+    pub routes: Arc<Routes>,
+    pub targets: Vec<(usize, TargetBatch)>,
+    pub dead_letters: Vec<(usize, DeadLetter)>,
+}
+
+/// The running rule set, swapped whole on reload.
+pub type SharedRoutes = Arc<RwLock<Arc<Routes>>>;
+
+/// Start `n` worker threads that take batches from `rx` until every sender
+/// is dropped, and the dispatcher task; returns the dispatcher's handle,
+/// which finishes once every routed batch has been handed to its targets.
+pub fn start(
+    n: usize,
+    rx: mpsc::Receiver<Batch>,
+    routes: SharedRoutes,
+) -> (
+    Vec<std::thread::JoinHandle<()>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let rx = Arc::new(Mutex::new(rx));
+    let workers = (0..n.max(1))
+        .map(|i| {
+            let rx = rx.clone();
+            let routes = routes.clone();
+            let out = out_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("busbar-worker-{i}"))
+                .spawn(move || worker(rx, routes, out))
+                .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"))
+        })
+        .collect();
+    drop(out_tx);
+    let dispatcher = tokio::spawn(dispatch(out_rx));
+    (workers, dispatcher)
+}
+
+fn worker(
+    rx: Arc<Mutex<mpsc::Receiver<Batch>>>,
+    routes: SharedRoutes,
+    out: mpsc::UnboundedSender<RoutedBatch>,
+) {
+    let mut scratch = Scratch::default();
+    loop {
+        let batch = {
+            let mut guard = match rx.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            match guard.blocking_recv() {
+                Some(b) => b,
+                None => return,
+            }
+        };
+        let current = match routes.read() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let routed = route(batch, current, &mut scratch);
+        if out.send(routed).is_err() {
+            return;
+        }
+    }
+}
+
+/// Per-worker reusable state: the matcher's cache (tied to one automaton)
+/// and buffers.
+#[derive(Default)]
+struct Scratch {
+    cache: Option<(usize, Cache)>,
+    envelope: Vec<u8>,
+    render: Vec<u8>,
+    matches: Vec<crate::engine::RuleId>,
+}
+
+/// Normalise, match and shape one batch.
+fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
+    let key = Arc::as_ptr(&routes) as usize;
+    if s.cache.as_ref().map(|c| c.0) != Some(key) {
+        s.cache = Some((key, routes.automaton.cache()));
+    }
+    let source = &routes.sources[batch.source];
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut ingestion_time = Vec::with_capacity(20);
+    envelope::write_rfc3339(now, &mut ingestion_time);
+    let ingestion_time = String::from_utf8_lossy(&ingestion_time).into_owned();
+    let defaults = RawDefaults {
+        source: &source.event_source,
+        detail_type: &source.detail_type,
+    };
+    let n = batch.len();
+    let mut envelopes = Vec::with_capacity(batch.buf.len() + n * 256);
+    let mut meta = Vec::with_capacity(n);
+    let mut counts = vec![0u32; n];
+    let mut per_target: BTreeMap<usize, (Vec<u8>, Vec<Delivery>)> = BTreeMap::new();
+    // (event, dead-letter destination, stage, rule, target, code, message)
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut matched = vec![0u64; routes.rules.len()];
+    let mut unmatched = 0u64;
+    let mut new_id = uuid::Uuid::new_v4;
+
+    #[allow(clippy::needless_range_loop)] // `i` indexes the batch, counts and meta alike
+    for i in 0..n {
+        let raw = batch.event(i);
+        let norm = envelope::normalise(
+            raw,
+            &routes.bus,
+            &defaults,
+            now,
+            &mut new_id,
+            &mut s.envelope,
+        );
+        let norm = match norm {
+            Ok(n) => n,
+            Err(e) => {
+                meta.push(EnvelopeMeta::default());
+                source
+                    .parse_failures
+                    .with_label_values(&[&source.id, e.reason_code()])
+                    .inc();
+                failures.push(Failure::source(
+                    i,
+                    e.reason_code().to_string(),
+                    format!("{} {}: {e}", source.position_name, batch.events[i].position),
+                ));
+                continue;
+            }
+        };
+        let start = envelopes.len() as u32;
+        envelopes.extend_from_slice(&s.envelope);
+        meta.push(EnvelopeMeta {
+            range: start..envelopes.len() as u32,
+            id: start + norm.id.start as u32..start + norm.id.end as u32,
+        });
+        let cache = match &mut s.cache {
+            Some((_, c)) => c,
+            None => continue,
+        };
+        s.matches.clear();
+        match routes.automaton.find(&s.envelope, cache) {
+            Ok(ids) => s.matches.extend_from_slice(ids),
+            Err(e) => {
+                let code = "event_limit";
+                source
+                    .parse_failures
+                    .with_label_values(&[&source.id, code])
+                    .inc();
+                failures.push(Failure::source(
+                    i,
+                    code.to_string(),
+                    format!("{} {}: {e}", source.position_name, batch.events[i].position),
+                ));
+                continue;
+            }
+        }
+        if s.matches.is_empty() {
+            unmatched += 1;
+            continue;
+        }
+        for rid in &s.matches {
+            let rule = &routes.rules[rid.0 as usize];
+            matched[rid.0 as usize] += 1;
+            for t in rule.targets.clone() {
+                let slot = &routes.targets[t];
+                let ctx = crate::transform::RenderContext {
+                    rule_name: &rule.name,
+                    rule_arn: &rule.arn,
+                    ingestion_time: &ingestion_time,
+                };
+                let entry = per_target.entry(t).or_default();
+                let payload = if matches!(slot.shaper, crate::transform::Shaper::Envelope) {
+                    None
+                } else {
+                    match slot.shaper.render(&s.envelope, &ctx, &mut s.render) {
+                        Ok(()) => {
+                            let st = entry.0.len() as u32;
+                            entry.0.extend_from_slice(&s.render);
+                            Some(st..entry.0.len() as u32)
+                        }
+                        Err(e) => {
+                            failures.push(Failure::target(
+                                i,
+                                t,
+                                e.code().to_string(),
+                                e.to_string(),
+                            ));
+                            counts[i] += 1;
+                            continue;
+                        }
+                    }
+                };
+                let id = &s.envelope[norm.id.clone()];
+                let source_key = batch.events[i]
+                    .kafka
+                    .as_ref()
+                    .and_then(|k| k.key.as_ref())
+                    .map(|r| batch.bytes(r));
+                let key = plan::key_bytes(&slot.key, &s.envelope, id, source_key, &mut s.render)
+                    .map(|k| {
+                        let st = entry.0.len() as u32;
+                        entry.0.extend_from_slice(k);
+                        st..entry.0.len() as u32
+                    });
+                entry.1.push(Delivery {
+                    index: i as u32,
+                    payload,
+                    key,
+                });
+                counts[i] += 1;
+            }
+        }
+    }
+    for f in &failures {
+        if f.target.is_none() {
+            counts[f.event] += 1;
+        }
+    }
+
+    // Per-batch counting.
+    source.received.inc_by(n as u64);
+    if unmatched > 0 {
+        source.unmatched.inc_by(unmatched);
+    }
+    for (r, c) in matched.iter().enumerate() {
+        if *c > 0 {
+            routes.rules[r].matched.inc_by(*c);
+        }
+    }
+
+    let lane = batch.lane;
+    let seq = batch.seq;
+    let routed = Arc::new(Routed::new(batch, envelopes, meta));
+    let targets = per_target
+        .into_iter()
+        .map(|(t, (rendered, items))| {
+            (
+                t,
+                TargetBatch {
+                    routed: routed.clone(),
+                    rendered,
+                    items,
+                },
+            )
+        })
+        .collect();
+    let dead_letters = failures
+        .into_iter()
+        .map(|f| f.into_dead_letter(&routes, &routed))
+        .collect();
+    // Nothing can complete before the dispatcher releases these pieces.
+    routed.start(&counts);
+    RoutedBatch {
+        lane,
+        seq,
+        routes,
+        targets,
+        dead_letters,
+    }
+}
+
+struct Failure {
+    event: usize,
+    target: Option<usize>,
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    fn source(event: usize, code: String, message: String) -> Self {
+        Failure {
+            event,
+            target: None,
+            code,
+            message,
+        }
+    }
+    fn target(event: usize, target: usize, code: String, message: String) -> Self {
+        Failure {
+            event,
+            target: Some(target),
+            code,
+            message,
+        }
+    }
+
+    /// (destination index or usize::MAX for "none configured", the record).
+    fn into_dead_letter(self, routes: &Routes, routed: &Arc<Routed>) -> (usize, DeadLetter) {
+        let event = EventRef {
+            routed: routed.clone(),
+            index: self.event as u32,
+        };
+        match self.target {
+            None => {
+                let s = &routes.sources[routed.batch.source];
+                (
+                    s.dead_letter.unwrap_or(usize::MAX),
+                    DeadLetter {
+                        event,
+                        stage: Stage::Source,
+                        rule: Arc::from(""),
+                        rule_arn: Arc::from(""),
+                        target: s.id.clone(),
+                        code: self.code,
+                        message: self.message,
+                        exhausted: None,
+                        attempts: 0,
+                    },
+                )
+            }
+            Some(t) => {
+                let slot = &routes.targets[t];
+                let rule = &routes.rules[slot.rule];
+                (
+                    slot.dead_letter.unwrap_or(usize::MAX),
+                    DeadLetter {
+                        event,
+                        stage: Stage::Target,
+                        rule: rule.name.clone(),
+                        rule_arn: rule.arn.clone(),
+                        target: slot.id.clone(),
+                        code: self.code,
+                        message: self.message,
+                        exhausted: None,
+                        attempts: 0,
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// Release routed batches to their targets in lane order.
+async fn dispatch(mut rx: mpsc::UnboundedReceiver<RoutedBatch>) {
+    let mut lanes: HashMap<u64, (u64, BTreeMap<u64, RoutedBatch>)> = HashMap::new();
+    while let Some(rb) = rx.recv().await {
+        let lane = lanes.entry(rb.lane).or_insert((0, BTreeMap::new()));
+        if rb.seq < lane.0 {
+            // Cannot happen with sources numbering each lane from 0; never hold it back.
+            release(rb);
+            continue;
+        }
+        lane.1.insert(rb.seq, rb);
+        while let Some(next) = lane.1.remove(&lane.0) {
+            lane.0 += 1;
+            release(next);
+        }
+    }
+    // Senders are gone: release whatever is left, in order per lane.
+    for (_, (_, rest)) in lanes {
+        for (_, rb) in rest {
+            release(rb);
+        }
+    }
+}
+
+fn release(rb: RoutedBatch) {
+    for (t, tb) in rb.targets {
+        rb.routes.targets[t].send(tb);
+    }
+    for (d, dl) in rb.dead_letters {
+        rb.routes.dead_letter(d, dl);
+    }
+}

@@ -1,0 +1,374 @@
+//! From a checked [`Config`] to what runs: [`Plan`] compiles everything that
+//! can fail without touching the world (patterns into one automaton, input
+//! shapers, key paths) and is what `busbar validate` runs; [`Routes`] adds
+//! the running target and dead-letter tasks, reusing those of the previous
+//! rule set whose settings did not change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prometheus::{IntCounter, IntCounterVec};
+
+use crate::config::{Config, KafkaKey, Problem, RuleState, SourceKind, TargetConfig};
+use crate::engine::{Automaton, RuleSetBuilder};
+use crate::envelope::Bus;
+use crate::metrics::Metrics;
+use crate::target::{self, DeadLetter, DeadLetterSender, TargetBatch, TargetSender};
+use crate::transform::{RenderContext, Shaper};
+
+/// How a Kafka target picks each message's key.
+pub enum KeyRule {
+    None,
+    EventId,
+    SourceKey,
+    Path(Shaper),
+}
+
+pub struct PlanTarget {
+    pub config: TargetConfig,
+    pub shaper: Shaper,
+    pub key: KeyRule,
+}
+
+pub struct PlanRule {
+    pub name: Arc<str>,
+    pub arn: Arc<str>,
+    pub targets: Vec<PlanTarget>,
+}
+
+/// Everything compiled from one configuration, before any task starts.
+pub struct Plan {
+    pub config: Config,
+    pub bus: Bus,
+    pub automaton: Automaton,
+    /// Enabled rules, indexed by the automaton's `RuleId`.
+    pub rules: Vec<PlanRule>,
+    pub disabled: usize,
+}
+
+impl Plan {
+    /// Compile; every problem is reported, not only the first.
+    pub fn compile(config: Config) -> Result<Plan, Vec<Problem>> {
+        let mut problems = config.check();
+        let limits = config.engine_limits();
+        let bus = Bus {
+            name: config.bus.name.clone(),
+            account: config.bus.account.clone(),
+            region: config.bus.region.clone(),
+        };
+        let mut builder = RuleSetBuilder::new(limits);
+        let mut disabled_check = RuleSetBuilder::new(limits);
+        let mut rules = Vec::new();
+        let mut disabled = 0;
+        for (i, r) in config.rules.iter().enumerate() {
+            let at = format!("rules[{i}] ({})", r.name);
+            let enabled = r.state == RuleState::Enabled;
+            let added = if enabled {
+                builder.add(&r.name, &r.event_pattern.0)
+            } else {
+                disabled += 1;
+                disabled_check.add(&r.name, &r.event_pattern.0)
+            };
+            if let Err(e) = added {
+                problems.push(Problem {
+                    at: format!("{at}.event_pattern"),
+                    message: e.to_string(),
+                });
+            }
+            let mut targets = Vec::new();
+            for (j, t) in r.targets.iter().enumerate() {
+                let at = format!("{at}.targets[{j}] ({})", t.id);
+                let shaper = if let Some(c) = &t.input {
+                    Shaper::constant(&t.id, c)
+                } else if let Some(p) = &t.input_path {
+                    Shaper::input_path(&t.id, p)
+                } else if let Some(x) = &t.input_transformer {
+                    let map: Vec<(String, String)> = x
+                        .input_paths_map
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    Shaper::transformer(&t.id, &map, &x.input_template)
+                } else {
+                    Ok(Shaper::envelope())
+                };
+                let shaper = match shaper {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(Problem {
+                            at: at.clone(),
+                            message: e.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                let key = match &t.kind {
+                    crate::config::TargetKind::Kafka { key, .. } => match key {
+                        KafkaKey::EventId => KeyRule::EventId,
+                        KafkaKey::SourceKey => KeyRule::SourceKey,
+                        KafkaKey::Path(p) => match Shaper::input_path(&t.id, p) {
+                            Ok(s) => KeyRule::Path(s),
+                            Err(e) => {
+                                problems.push(Problem {
+                                    at: format!("{at}.key"),
+                                    message: e.to_string(),
+                                });
+                                continue;
+                            }
+                        },
+                    },
+                    _ => KeyRule::None,
+                };
+                targets.push(PlanTarget {
+                    config: t.clone(),
+                    shaper,
+                    key,
+                });
+            }
+            if enabled {
+                rules.push(PlanRule {
+                    name: Arc::from(r.name.as_str()),
+                    arn: Arc::from(bus.rule_arn(&r.name).as_str()),
+                    targets,
+                });
+            }
+        }
+        let automaton = match builder.build() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                problems.push(Problem {
+                    at: "rules".into(),
+                    message: e.to_string(),
+                });
+                None
+            }
+        };
+        match automaton {
+            Some(automaton) if problems.is_empty() => Ok(Plan {
+                config,
+                bus,
+                automaton,
+                rules,
+                disabled,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+pub struct RouteRule {
+    pub name: Arc<str>,
+    pub arn: Arc<str>,
+    /// Indices into [`Routes::targets`].
+    pub targets: std::ops::Range<usize>,
+    pub matched: IntCounter,
+}
+
+pub struct TargetSlot {
+    pub rule: usize,
+    pub id: Arc<str>,
+    pub shaper: Shaper,
+    pub key: KeyRule,
+    pub dead_letter: Option<usize>,
+    sender: TargetSender,
+}
+
+impl TargetSlot {
+    pub fn send(&self, tb: TargetBatch) {
+        self.sender.send(tb);
+    }
+}
+
+pub struct SourceSlot {
+    pub id: Arc<str>,
+    /// `source` of envelopes wrapped around raw events.
+    pub event_source: String,
+    pub detail_type: String,
+    /// What a position in this source's input is called in messages.
+    pub position_name: &'static str,
+    pub dead_letter: Option<usize>,
+    pub received: IntCounter,
+    pub unmatched: IntCounter,
+    pub parse_failures: IntCounterVec,
+}
+
+/// The running rule set: the automaton and where each match goes.
+pub struct Routes {
+    pub bus: Bus,
+    pub automaton: Automaton,
+    pub rules: Vec<RouteRule>,
+    pub targets: Vec<TargetSlot>,
+    pub sources: Vec<SourceSlot>,
+    pub dead_letters: Vec<DeadLetterSender>,
+    dropped: IntCounterVec,
+    /// Running tasks by the settings they were started with, for reuse.
+    registry: HashMap<String, TargetSender>,
+    dl_registry: HashMap<String, DeadLetterSender>,
+}
+
+impl Routes {
+    /// Start (or reuse from `prev`) every target and dead-letter task of `plan`.
+    pub fn start(
+        plan: Plan,
+        ctx: &target::Context,
+        prev: Option<&Routes>,
+    ) -> Result<Routes, String> {
+        let m: &Metrics = &ctx.metrics;
+        let config = &plan.config;
+        let mut dl_index = HashMap::new();
+        let mut dead_letters = Vec::new();
+        let mut dl_registry = HashMap::new();
+        for (name, d) in &config.dead_letters {
+            let fp = format!("{name}|{d:?}");
+            let sender = match prev.and_then(|p| p.dl_registry.get(&fp)) {
+                Some(s) => s.clone(),
+                None => target::dead_letter::spawn(name, d, ctx)?,
+            };
+            dl_registry.insert(fp, sender.clone());
+            dl_index.insert(name.clone(), dead_letters.len());
+            dead_letters.push(sender);
+        }
+        let mut targets = Vec::new();
+        let mut rules = Vec::new();
+        let mut registry = HashMap::new();
+        for r in plan.rules {
+            let first = targets.len();
+            for t in r.targets {
+                let c = &t.config;
+                let fp = format!(
+                    "{}|{}|{:?}|{:?}|{:?}",
+                    r.name, c.id, c.kind, c.retry, c.dead_letter
+                );
+                let dead_letter = c
+                    .dead_letter
+                    .as_ref()
+                    .and_then(|d| dl_index.get(d).copied());
+                let sender = match prev.and_then(|p| p.registry.get(&fp)) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let info = target::TargetInfo::new(
+                            r.name.clone(),
+                            r.arn.clone(),
+                            Arc::from(c.id.as_str()),
+                            c.retry,
+                            dead_letter.map(|d| dead_letters[d].clone()),
+                            m,
+                        );
+                        target::spawn(&c.kind, info, ctx)?
+                    }
+                };
+                registry.insert(fp, sender.clone());
+                targets.push(TargetSlot {
+                    rule: rules.len(),
+                    id: Arc::from(c.id.as_str()),
+                    shaper: t.shaper,
+                    key: t.key,
+                    dead_letter,
+                    sender,
+                });
+            }
+            rules.push(RouteRule {
+                matched: m.events_matched.with_label_values(&[&r.name]),
+                name: r.name,
+                arn: r.arn,
+                targets: first..targets.len(),
+            });
+        }
+        let sources = config
+            .sources
+            .iter()
+            .map(|s| SourceSlot {
+                id: Arc::from(s.id.as_str()),
+                event_source: s
+                    .source
+                    .clone()
+                    .unwrap_or_else(|| format!("busbar.{}", s.id)),
+                detail_type: s.detail_type.clone(),
+                position_name: match s.kind {
+                    SourceKind::Kafka { .. } => "record",
+                    SourceKind::Http { .. } => "entry",
+                    SourceKind::Stdin => "line",
+                },
+                dead_letter: s
+                    .dead_letter
+                    .as_ref()
+                    .and_then(|d| dl_index.get(d).copied()),
+                received: m.events_received.with_label_values(&[&s.id]),
+                unmatched: m.events_unmatched.with_label_values(&[&s.id]),
+                parse_failures: m.parse_failures.clone(),
+            })
+            .collect();
+        m.rules_loaded.set(rules.len() as i64);
+        m.rules_loaded_timestamp.set(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+        );
+        Ok(Routes {
+            bus: plan.bus,
+            automaton: plan.automaton,
+            rules,
+            targets,
+            sources,
+            dead_letters,
+            dropped: m.dropped.clone(),
+            registry,
+            dl_registry,
+        })
+    }
+
+    /// Hand a dead letter to destination `d`, or count it as dropped when
+    /// none is configured (`usize::MAX`).
+    pub fn dead_letter(&self, d: usize, dl: DeadLetter) {
+        match self.dead_letters.get(d) {
+            Some(s) => s.send(dl),
+            None => {
+                let stage = dl.stage.as_str();
+                self.dropped
+                    .with_label_values(&[stage, &dl.rule, &dl.target, &dl.code])
+                    .inc();
+                tracing::warn!(
+                    stage,
+                    rule = %dl.rule,
+                    target = %dl.target,
+                    code = %dl.code,
+                    message = %dl.message,
+                    "no dead-letter destination configured; event dropped"
+                );
+                dl.event.done();
+            }
+        }
+    }
+}
+
+/// The Kafka key of one delivery.
+pub fn key_bytes<'a>(
+    rule: &KeyRule,
+    envelope: &[u8],
+    id: &'a [u8],
+    source_key: Option<&'a [u8]>,
+    scratch: &'a mut Vec<u8>,
+) -> Option<&'a [u8]> {
+    match rule {
+        KeyRule::None => None,
+        KeyRule::EventId => Some(id),
+        KeyRule::SourceKey => source_key,
+        KeyRule::Path(shaper) => {
+            let ctx = RenderContext {
+                rule_name: "",
+                rule_arn: "",
+                ingestion_time: "",
+            };
+            shaper.render(envelope, &ctx, scratch).ok()?;
+            // A JSON string without escapes is used as its text, anything
+            // else as its JSON.
+            let s: &[u8] = scratch;
+            if s.len() >= 2 && s[0] == b'"' && s[s.len() - 1] == b'"' && !s.contains(&b'\\') {
+                Some(&s[1..s.len() - 1])
+            } else {
+                Some(s)
+            }
+        }
+    }
+}

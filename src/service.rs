@@ -1,0 +1,375 @@
+//! `busbar run`: the process lifecycle, in the order it happens.
+//!
+//! 1. The configuration is compiled ([`Plan`]) before anything is bound.
+//! 2. Clients (the Kafka producer), targets and dead-letter destinations
+//!    start; the admin listener and the sources bind.
+//! 3. It runs until SIGTERM/SIGINT, or until every source has ended (stdin
+//!    at EOF). SIGHUP and a changed configuration file reload the rules:
+//!    validate, compile, swap; a bad file leaves the old rules running.
+//! 4. Shutdown: readiness drops, intake stops, in-flight events drain
+//!    within the grace period, producers flush, Kafka commits, exit 0.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::admin::{self, Readiness};
+use crate::config::{Config, DeadLetterConfig, EnvOverrides, SourceKind, TargetKind};
+use crate::engine::Limits;
+use crate::ingest::putevents::PutEventsLimits;
+use crate::metrics::Metrics;
+use crate::pipeline::{self, Plan, Routes, SharedRoutes};
+use crate::source::{self, Intake};
+use crate::target::{self, Producer};
+
+/// Options from the command line.
+pub struct Options {
+    pub config_path: PathBuf,
+    pub workers: Option<usize>,
+}
+
+/// Why `run` failed.
+#[derive(Debug)]
+pub enum RunError {
+    /// The configuration is invalid (exit 78).
+    Config(String),
+    /// Start-up failed: a port in use, a client that cannot be created.
+    Start(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Config(s) | RunError::Start(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Load, apply the environment and compile a configuration file.
+pub fn compile(path: &Path, env: &EnvOverrides) -> Result<Plan, String> {
+    let config = Config::load(path, env).map_err(|e| e.to_string())?;
+    let mut env_problems = env.problems();
+    match Plan::compile(config) {
+        Ok(p) if env_problems.is_empty() => Ok(p),
+        Ok(_) => Err(join(&env_problems)),
+        Err(mut problems) => {
+            problems.append(&mut env_problems);
+            Err(join(&problems))
+        }
+    }
+}
+
+fn join(p: &[crate::config::Problem]) -> String {
+    p.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Run the service until a signal or the end of every source.
+pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), RunError> {
+    let config = plan.config.clone();
+    let metrics = Arc::new(Metrics::new());
+    let needs_consumer = config
+        .sources
+        .iter()
+        .any(|s| matches!(s.kind, SourceKind::Kafka { .. }));
+    let needs_producer = config.rules.iter().any(|r| {
+        r.targets
+            .iter()
+            .any(|t| matches!(t.kind, TargetKind::Kafka { .. }))
+    }) || config
+        .dead_letters
+        .values()
+        .any(|d| matches!(d, DeadLetterConfig::Kafka { .. }));
+    let ready = Readiness::new(needs_consumer, needs_producer);
+
+    let producer = if needs_producer {
+        Some(
+            Producer::new(
+                &config.kafka.brokers,
+                &[&config.kafka.settings, &config.kafka.producer],
+            )
+            .map_err(RunError::Start)?,
+        )
+    } else {
+        None
+    };
+    let ctx = target::Context::new(metrics.clone(), producer.clone());
+    let routes = Routes::start(plan, &ctx, None).map_err(RunError::Start)?;
+    let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));
+    ready.rules_compiled.store(true, Ordering::Release);
+
+    let admin_listener = tokio::net::TcpListener::bind(&config.admin.listen)
+        .await
+        .map_err(|e| RunError::Start(format!("admin.listen `{}`: {e}", config.admin.listen)))?;
+    tracing::info!(addr = %config.admin.listen, "admin listening (/metrics, /healthz, /readyz)");
+    tokio::spawn(admin::serve(admin_listener, metrics.clone(), ready.clone()));
+
+    if let Some(p) = producer.clone() {
+        let ready = ready.clone();
+        tokio::task::spawn_blocking(move || {
+            while !p.connected() {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            ready.producer_connected.store(true, Ordering::Release);
+        });
+    }
+
+    let workers = opts
+        .workers
+        .or(config.workers)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (batch_tx, batch_rx) = mpsc::channel(workers * 2);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let intake = Intake::new(
+        batch_tx,
+        config.limits.max_in_flight_events,
+        config.limits.max_in_flight_bytes,
+        &metrics,
+        shutdown_rx,
+    );
+    let (worker_threads, dispatcher) = pipeline::start(workers, batch_rx, routes.clone());
+    tracing::info!(workers, rules = config.rules.len(), "pipeline started");
+
+    // Sources. Each reports its end on `ended`.
+    let (ended_tx, mut ended_rx) = mpsc::unbounded_channel::<Result<(), String>>();
+    let mut finite = 0usize;
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    for (i, s) in config.sources.iter().enumerate() {
+        match &s.kind {
+            SourceKind::Stdin => {
+                finite += 1;
+                let intake = intake.clone();
+                let rt = tokio::runtime::Handle::current();
+                let ended = ended_tx.clone();
+                let max = config.limits.max_event_bytes;
+                std::thread::Builder::new()
+                    .name("busbar-stdin".into())
+                    .spawn(move || {
+                        let r = source::stdin::run(i, std::io::stdin(), intake, max, rt)
+                            .map(|_| ())
+                            .map_err(|e| format!("stdin: {e}"));
+                        let _ = ended.send(r);
+                    })
+                    .map_err(|e| RunError::Start(e.to_string()))?;
+            }
+            SourceKind::Http {
+                listen,
+                max_request_bytes,
+            } => {
+                let l = source::http::bind(listen).await.map_err(|e| {
+                    RunError::Start(format!("sources[{i}] ({}).listen `{listen}`: {e}", s.id))
+                })?;
+                tracing::info!(source = %s.id, addr = %listen, "http ingest listening (PutEvents on POST /, NDJSON on POST /events)");
+                let settings = source::http::Settings {
+                    source: i,
+                    max_request_bytes: *max_request_bytes,
+                    bus: crate::envelope::Bus {
+                        name: config.bus.name.clone(),
+                        account: config.bus.account.clone(),
+                        region: config.bus.region.clone(),
+                    },
+                    put_limits: PutEventsLimits {
+                        max_request_entry_bytes: config.limits.max_event_bytes,
+                        max_detail_depth: config.limits.max_event_depth,
+                        ..PutEventsLimits::default()
+                    },
+                    engine_limits: Limits {
+                        wildcard_complexity: config.limits.wildcard_complexity,
+                        ..Limits::default()
+                    },
+                    requests: metrics.http_requests.clone(),
+                    backpressure: metrics.backpressure.with_label_values(&[&s.id]),
+                    dropped: metrics.dropped.with_label_values(&[
+                        "source",
+                        "",
+                        &s.id,
+                        "OTHER_EVENT_BUS",
+                    ]),
+                };
+                tokio::spawn(source::http::serve(l, settings, intake.clone()));
+            }
+            SourceKind::Kafka {
+                topics,
+                group_id,
+                start,
+                settings,
+            } => {
+                let k = source::kafka::Settings {
+                    source: i,
+                    id: Arc::from(s.id.as_str()),
+                    topics: topics.clone(),
+                    group_id: group_id.clone(),
+                    start: *start,
+                    brokers: config.kafka.brokers.clone(),
+                    settings: vec![
+                        config.kafka.settings.clone(),
+                        config.kafka.consumer.clone(),
+                        settings.clone(),
+                    ],
+                    drain_timeout: grace,
+                    lag: metrics.consumer_lag.clone(),
+                    backpressure: metrics.backpressure.with_label_values(&[&s.id]),
+                    ready: ready.clone(),
+                };
+                let intake = intake.clone();
+                let ended = ended_tx.clone();
+                tokio::spawn(async move {
+                    let r = source::kafka::run(k, intake).await;
+                    let _ = ended.send(r);
+                });
+            }
+        }
+    }
+    let all_finite = finite == config.sources.len();
+    drop(ended_tx);
+
+    // Reloads: SIGHUP and file changes.
+    let reload = {
+        let routes = routes.clone();
+        let metrics = metrics.clone();
+        let path = opts.config_path.clone();
+        let watch_file = config.watch_config;
+        let old_config = config.clone();
+        async move {
+            let mut hup =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for SIGHUP");
+                        return;
+                    }
+                };
+            let mut seen = mtime(&path);
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => {}
+                    _ = tick.tick() => {
+                        if !watch_file { continue; }
+                        let now = mtime(&path);
+                        if now == seen { continue; }
+                        seen = now;
+                    }
+                }
+                reload_once(&path, &env, &ctx, &routes, &metrics, &old_config);
+            }
+        }
+    };
+    let reload_task = tokio::spawn(reload);
+
+    // Wait for a signal, or for every (finite) source to end.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| RunError::Start(format!("SIGTERM handler: {e}")))?;
+    let mut ended = 0usize;
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: draining"); break; }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: draining"); break; }
+            r = ended_rx.recv() => match r {
+                Some(Ok(())) => {
+                    ended += 1;
+                    if all_finite && ended == config.sources.len() { break; }
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "source failed");
+                    failure = Some(e);
+                    break;
+                }
+                None => if all_finite { break } else { std::future::pending::<()>().await },
+            }
+        }
+    }
+
+    // Shutdown.
+    ready.draining.store(true, Ordering::Release);
+    let _ = shutdown_tx.send(true);
+    reload_task.abort();
+    let deadline = tokio::time::Instant::now() + grace;
+    while intake.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Kafka sources drain their partitions and commit before they end.
+    if needs_consumer {
+        let wait_sources = async {
+            while let Some(r) = ended_rx.recv().await {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "source ended with an error");
+                }
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline + Duration::from_secs(5), wait_sources).await;
+    }
+    let left = intake.in_flight();
+    drop(intake);
+    if left > 0 {
+        tracing::warn!(left, "grace period over with events in flight");
+    }
+    if let Some(p) = &producer {
+        let p = p.clone();
+        let _ = tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(10))).await;
+    }
+    drop(routes);
+    dispatcher.abort();
+    drop(worker_threads);
+    tracing::info!("stopped");
+    match failure {
+        Some(e) => Err(RunError::Start(e)),
+        None => Ok(()),
+    }
+}
+
+fn reload_once(
+    path: &Path,
+    env: &EnvOverrides,
+    ctx: &target::Context,
+    routes: &SharedRoutes,
+    metrics: &Metrics,
+    running: &Config,
+) {
+    let plan = match compile(path, env) {
+        Ok(p) => p,
+        Err(e) => {
+            metrics.config_reloads.with_label_values(&["failed"]).inc();
+            tracing::error!(error = %e, "reload failed; the running rules stay");
+            return;
+        }
+    };
+    let c = &plan.config;
+    if format!("{:?}{:?}{:?}{:?}", c.sources, c.kafka, c.admin, c.bus)
+        != format!(
+            "{:?}{:?}{:?}{:?}",
+            running.sources, running.kafka, running.admin, running.bus
+        )
+    {
+        tracing::warn!("sources, kafka, admin or bus settings changed: they apply on restart; rules, targets and dead letters reload now");
+    }
+    let prev = match routes.read() {
+        Ok(r) => r.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    match Routes::start(plan, ctx, Some(&prev)) {
+        Ok(new) => {
+            let n = new.rules.len();
+            match routes.write() {
+                Ok(mut w) => *w = Arc::new(new),
+                Err(p) => *p.into_inner() = Arc::new(new),
+            }
+            metrics.config_reloads.with_label_values(&["ok"]).inc();
+            tracing::info!(rules = n, "configuration reloaded");
+        }
+        Err(e) => {
+            metrics.config_reloads.with_label_values(&["failed"]).inc();
+            tracing::error!(error = %e, "reload failed; the running rules stay");
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Sources: stdin, HTTP ingest (PutEvents and NDJSON) and Kafka consumer
+//! groups. Each turns its input into [`Batch`]es of raw events, takes the
+//! batch's share of the in-flight budget ([`Intake`]) and hands it to the
+//! workers. Sources never match or produce.
+//!
+//! The in-flight budget is what bounds memory: when it is spent, stdin
+//! stops reading, Kafka partitions are paused, and HTTP ingest answers
+//! with throttling. It comes back as targets finish their deliveries.
+
+pub mod http;
+pub mod kafka;
+pub mod stdin;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use prometheus::{IntCounter, IntGauge};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::pipeline::batch::Permits;
+use crate::pipeline::Batch;
+
+/// The door into the pipeline, shared by every source.
+#[derive(Clone)]
+pub struct Intake {
+    tx: mpsc::Sender<Batch>,
+    events: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
+    max_events: usize,
+    max_bytes: usize,
+    gauges: (IntGauge, IntGauge),
+    lanes: Arc<AtomicU64>,
+    /// Becomes `true` when the process starts shutting down: stop intake.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The pipeline is gone (shutdown).
+#[derive(Debug)]
+pub struct Closed;
+
+impl Intake {
+    pub fn new(
+        tx: mpsc::Sender<Batch>,
+        max_events: usize,
+        max_bytes: usize,
+        metrics: &crate::metrics::Metrics,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let max_events = max_events
+            .min(Semaphore::MAX_PERMITS)
+            .min(u32::MAX as usize);
+        let max_bytes = max_bytes.min(Semaphore::MAX_PERMITS).min(u32::MAX as usize);
+        Intake {
+            tx,
+            events: Arc::new(Semaphore::new(max_events)),
+            bytes: Arc::new(Semaphore::new(max_bytes)),
+            max_events,
+            max_bytes,
+            gauges: (
+                metrics.in_flight_events.clone(),
+                metrics.in_flight_bytes.clone(),
+            ),
+            lanes: Arc::new(AtomicU64::new(0)),
+            shutdown,
+        }
+    }
+
+    /// A new ordering domain.
+    pub fn new_lane(&self) -> u64 {
+        self.lanes.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn amounts(&self, b: &Batch) -> (u32, u32) {
+        (
+            b.len().clamp(1, self.max_events) as u32,
+            b.weight().clamp(1, self.max_bytes) as u32,
+        )
+    }
+
+    fn permits(
+        &self,
+        b: &Batch,
+        e: tokio::sync::OwnedSemaphorePermit,
+        y: tokio::sync::OwnedSemaphorePermit,
+    ) -> Permits {
+        let counted = (b.len() as i64, b.buf.len() as i64);
+        self.gauges.0.add(counted.0);
+        self.gauges.1.add(counted.1);
+        Permits {
+            events: e,
+            bytes: y,
+            gauges: self.gauges.clone(),
+            counted,
+        }
+    }
+
+    /// Wait for budget, then hand the batch to the workers.
+    pub async fn send(&self, mut b: Batch) -> Result<(), Closed> {
+        let (n, w) = self.amounts(&b);
+        let e = self
+            .events
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map_err(|_| Closed)?;
+        let y = self
+            .bytes
+            .clone()
+            .acquire_many_owned(w)
+            .await
+            .map_err(|_| Closed)?;
+        b.permits = Some(self.permits(&b, e, y));
+        self.tx.send(b).await.map_err(|_| Closed)
+    }
+
+    /// Hand the batch over only if budget is free now; otherwise give it back.
+    pub async fn try_send(&self, mut b: Batch) -> Result<(), Batch> {
+        let (n, w) = self.amounts(&b);
+        let Ok(e) = self.events.clone().try_acquire_many_owned(n) else {
+            return Err(b);
+        };
+        let Ok(y) = self.bytes.clone().try_acquire_many_owned(w) else {
+            return Err(b);
+        };
+        b.permits = Some(self.permits(&b, e, y));
+        match self.tx.send(b).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendError(mut b)) => {
+                b.permits = None;
+                Err(b)
+            }
+        }
+    }
+
+    /// Whether a batch of this size would have to wait now.
+    pub fn would_wait(&self, events: usize, bytes: usize) -> bool {
+        self.events.available_permits() < events.min(self.max_events)
+            || self.bytes.available_permits() < bytes.min(self.max_bytes)
+    }
+
+    /// Events accepted and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.max_events - self.events.available_permits()
+    }
+}
+
+/// Counted when a source had to wait or refuse for lack of budget.
+pub type BackpressureCounter = IntCounter;

@@ -1,0 +1,337 @@
+//! Targets: where matched events go (Kafka topics, stdout, files, HTTP
+//! endpoints), with the retry policy and the dead-letter hand-off.
+//!
+//! Each target runs as one task fed in lane order by the dispatcher; it
+//! delivers a batch's items in order, retries retryable failures under the
+//! target's [`RetryPolicy`](retry::RetryPolicy), and hands an event it gives
+//! up on to the target's dead-letter destination, or counts it as dropped
+//! when none is configured. Every finished delivery counts its event down
+//! ([`EventRef::done`](crate::pipeline::EventRef::done)), which is what lets
+//! the Kafka source commit.
+//!
+//! A slow target does not grow memory: its queue holds batches that still
+//! hold their in-flight permits, so the sources stop taking input instead.
+
+pub mod dead_letter;
+mod http;
+mod kafka;
+pub mod retry;
+mod stream;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus::{Histogram, IntCounter, IntCounterVec};
+use tokio::sync::mpsc;
+
+use crate::config::{RetryConfig, TargetKind};
+use crate::metrics::Metrics;
+use crate::pipeline::{EventRef, Routed};
+use retry::{Decision, DeliveryErrorCode, RetryPolicy};
+
+pub use dead_letter::{DeadLetter, DeadLetterSender, Stage};
+pub use kafka::Producer;
+
+/// One event for one target, as the worker shaped it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Event index in the routed batch.
+    pub index: u32,
+    /// The rendered input in [`TargetBatch::rendered`]; `None`: the envelope.
+    pub payload: Option<std::ops::Range<u32>>,
+    /// The Kafka key in [`TargetBatch::rendered`].
+    pub key: Option<std::ops::Range<u32>>,
+}
+
+/// A routed batch's deliveries for one target, in lane order.
+pub struct TargetBatch {
+    pub routed: Arc<Routed>,
+    pub rendered: Vec<u8>,
+    pub items: Vec<Delivery>,
+}
+
+impl TargetBatch {
+    pub fn payload(&self, d: &Delivery) -> &[u8] {
+        match &d.payload {
+            Some(r) => &self.rendered[r.start as usize..r.end as usize],
+            None => self.routed.envelope(d.index as usize),
+        }
+    }
+
+    pub fn key(&self, d: &Delivery) -> Option<&[u8]> {
+        d.key
+            .as_ref()
+            .map(|r| &self.rendered[r.start as usize..r.end as usize])
+    }
+
+    pub fn event(&self, d: &Delivery) -> EventRef {
+        EventRef {
+            routed: self.routed.clone(),
+            index: d.index,
+        }
+    }
+}
+
+/// The handle the pipeline holds to a running target task.
+#[derive(Clone)]
+pub struct TargetSender {
+    tx: mpsc::UnboundedSender<TargetBatch>,
+    info: Arc<TargetInfo>,
+}
+
+impl TargetSender {
+    pub fn send(&self, tb: TargetBatch) {
+        if let Err(mpsc::error::SendError(tb)) = self.tx.send(tb) {
+            // The task is gone (it only ends when every sender is dropped,
+            // so this is a bug); never lose the events silently.
+            tracing::error!(rule = %self.info.rule, target = %self.info.id, "target task ended; dead-lettering its events");
+            for d in &tb.items {
+                self.info.give_up(
+                    tb.event(d),
+                    Failed {
+                        code: "INTERNAL_FAILURE",
+                        message: "target task ended".into(),
+                        exhausted: None,
+                        attempts: 0,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// What every target task knows about itself.
+pub struct TargetInfo {
+    pub rule: Arc<str>,
+    pub rule_arn: Arc<str>,
+    pub id: Arc<str>,
+    pub policy: RetryPolicy,
+    pub dead_letter: Option<DeadLetterSender>,
+    pub deliveries: IntCounter,
+    pub retries: IntCounter,
+    failures: IntCounterVec,
+    dead_letters: IntCounterVec,
+    dropped: IntCounterVec,
+    latency: Option<Histogram>,
+    latency_vec: prometheus::HistogramVec,
+}
+
+impl TargetInfo {
+    pub fn new(
+        rule: Arc<str>,
+        rule_arn: Arc<str>,
+        id: Arc<str>,
+        retry: RetryConfig,
+        dead_letter: Option<DeadLetterSender>,
+        m: &Metrics,
+    ) -> Arc<TargetInfo> {
+        Arc::new(TargetInfo {
+            deliveries: m.deliveries.with_label_values(&[&rule, &id]),
+            retries: m.delivery_retries.with_label_values(&[&rule, &id]),
+            failures: m.delivery_failures.clone(),
+            dead_letters: m.dead_letters.clone(),
+            dropped: m.dropped.clone(),
+            latency: None,
+            latency_vec: m.delivery_latency.clone(),
+            policy: RetryPolicy {
+                maximum_retry_attempts: retry.maximum_retry_attempts,
+                maximum_event_age: Duration::from_secs(retry.maximum_event_age_seconds),
+                ..RetryPolicy::default()
+            },
+            rule,
+            rule_arn,
+            id,
+            dead_letter,
+        })
+    }
+
+    fn latency(&self, kind: &str) -> Histogram {
+        self.latency
+            .clone()
+            .unwrap_or_else(|| self.latency_vec.with_label_values(&[kind]))
+    }
+
+    fn failed(&self, code: &str) {
+        self.failures
+            .with_label_values(&[&self.rule, &self.id, code])
+            .inc();
+    }
+
+    /// The event could not be delivered: dead-letter it, or drop and count.
+    pub fn give_up(&self, event: EventRef, f: Failed) {
+        let dl = DeadLetter {
+            event,
+            stage: Stage::Target,
+            rule: self.rule.clone(),
+            rule_arn: self.rule_arn.clone(),
+            target: self.id.clone(),
+            code: f.code.to_string(),
+            message: f.message,
+            exhausted: f.exhausted,
+            attempts: f.attempts,
+        };
+        match &self.dead_letter {
+            Some(d) => {
+                self.dead_letters
+                    .with_label_values(&["target", &self.rule, &self.id, f.code])
+                    .inc();
+                d.send(dl)
+            }
+            None => {
+                self.dropped
+                    .with_label_values(&["target", &self.rule, &self.id, f.code])
+                    .inc();
+                tracing::warn!(rule = %self.rule, target = %self.id, code = f.code,
+                    message = %dl.message, "delivery failed and no dead_letter is configured; event dropped");
+                dl.event.done();
+            }
+        }
+    }
+}
+
+/// A delivery that will not be retried any more.
+#[derive(Debug)]
+pub struct Failed {
+    pub code: &'static str,
+    pub message: String,
+    /// `MaximumRetryAttempts` / `MaximumEventAgeInSeconds`, or `None` for a
+    /// failure that is not retryable.
+    pub exhausted: Option<&'static str>,
+    pub attempts: u32,
+}
+
+/// One failed attempt.
+#[derive(Debug)]
+pub struct AttemptError {
+    pub code: DeliveryErrorCode,
+    pub message: String,
+    /// The target's own word on when to try again (HTTP `Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+/// Run `attempt` under the target's retry policy until it succeeds or the
+/// policy gives up.
+pub async fn with_retry<F, Fut>(
+    info: &TargetInfo,
+    accepted_at: Instant,
+    mut attempt: F,
+) -> Result<u32, Failed>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), AttemptError>>,
+{
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let e = match attempt().await {
+            Ok(()) => return Ok(attempts),
+            Err(e) => e,
+        };
+        info.failed(e.code.as_str());
+        if !e.code.retryable() {
+            return Err(Failed {
+                code: e.code.as_str(),
+                message: e.message,
+                exhausted: None,
+                attempts,
+            });
+        }
+        match info
+            .policy
+            .decide(attempts, accepted_at.elapsed(), e.retry_after, random_u64())
+        {
+            Decision::RetryIn(d) => {
+                info.retries.inc();
+                tracing::debug!(rule = %info.rule, target = %info.id, code = e.code.as_str(),
+                    message = %e.message, wait_ms = d.as_millis() as u64, "delivery failed; retrying");
+                tokio::time::sleep(d).await;
+            }
+            Decision::Exhausted(c) => {
+                return Err(Failed {
+                    code: e.code.as_str(),
+                    message: e.message,
+                    exhausted: Some(c.as_str()),
+                    attempts,
+                })
+            }
+        }
+    }
+}
+
+/// Jitter source: cheap, not cryptographic.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// Shared clients and handles targets are started with.
+pub struct Context {
+    pub metrics: Arc<Metrics>,
+    pub producer: Option<Producer>,
+    pub http: http::Client,
+}
+
+impl Context {
+    pub fn new(metrics: Arc<Metrics>, producer: Option<Producer>) -> Self {
+        Context {
+            metrics,
+            producer,
+            http: http::client(),
+        }
+    }
+}
+
+/// Start the task of one target.
+pub fn spawn(
+    kind: &TargetKind,
+    info: Arc<TargetInfo>,
+    ctx: &Context,
+) -> Result<TargetSender, String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    match kind {
+        TargetKind::Stdout => stream::spawn_stdout(rx, info.clone(), info.latency("stdout")),
+        TargetKind::File { path } => {
+            stream::spawn_file(path, rx, info.clone(), info.latency("file"))?
+        }
+        TargetKind::Http {
+            url,
+            method,
+            headers,
+            rate_limit_per_second,
+            timeout_seconds,
+        } => http::spawn(
+            http::Settings {
+                url: url.clone(),
+                method: method.clone(),
+                headers: headers.clone(),
+                rate_limit_per_second: *rate_limit_per_second,
+                timeout: Duration::from_secs_f64(*timeout_seconds),
+            },
+            ctx.http.clone(),
+            rx,
+            info.clone(),
+            info.latency("http"),
+        )?,
+        TargetKind::Kafka { topic, .. } => {
+            let producer = ctx
+                .producer
+                .clone()
+                .ok_or_else(|| "kafka target without a Kafka producer".to_string())?;
+            kafka::spawn(
+                topic.clone(),
+                producer,
+                rx,
+                info.clone(),
+                info.latency("kafka"),
+            )
+        }
+    }
+    Ok(TargetSender { tx, info })
+}

@@ -1,0 +1,174 @@
+//! `busbar run` with a stdin source: the bundled example configuration,
+//! envelopes and raw objects in, shaped matches out, invalid lines to the
+//! dead-letter destination, exit 0 at EOF; plus `busbar validate`.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn run_with_stdin(config: &std::path::Path, input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("BUSBAR_ADMIN_ADDR", "127.0.0.1:0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("busbar runs");
+    let mut w = child.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let t = std::thread::spawn(move || {
+        let _ = w.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("busbar exits");
+    t.join().expect("writer");
+    out
+}
+
+fn manifest(p: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+#[test]
+fn bundled_stdin_example_routes_shapes_and_dead_letters() {
+    let events = std::fs::read(manifest("config/example-events.ndjson")).unwrap();
+    let out = run_with_stdin(&manifest("config/stdin.yaml"), &events);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    // Two targets write independently: order between them is not defined.
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            r#"{"key":"images/cat.jpg","size":48213}"#,
+            r#"{"rule": "big-orders", "order": "o-1", "total": 1250.5}"#,
+        ],
+        "{stdout}"
+    );
+    // The invalid line is dead-lettered to stderr as a JSON record.
+    let dl = stderr
+        .lines()
+        .find(|l| l.starts_with('{') && l.contains("\"stage\":\"source\""))
+        .unwrap_or_else(|| panic!("no dead letter in:\n{stderr}"));
+    let v: serde_json::Value = serde_json::from_str(dl).unwrap();
+    assert_eq!(v["error_code"], "invalid_json");
+    assert_eq!(v["input"], "this line is not an event");
+    assert!(
+        v["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 6: byte 1:"),
+        "{v}"
+    );
+}
+
+#[test]
+fn raw_objects_are_wrapped_in_an_envelope_and_every_target_gets_the_same_id() {
+    let dir = support::temp_dir("wrap");
+    let cfg = dir.join("c.yaml");
+    std::fs::write(
+        &cfg,
+        r#"
+bus: {name: orders, account: "123456789012", region: eu-central-1}
+sources:
+  - {id: in, kind: stdin, source: my.app, detail_type: Thing}
+rules:
+  - name: everything
+    event_pattern: {"source": [{"prefix": ""}]}
+    targets:
+      - {id: a, kind: stdout}
+      - {id: b, kind: stdout, input_path: $.id}
+admin: {listen: "127.0.0.1:0"}
+watch_config: false
+"#,
+    )
+    .unwrap();
+    let out = run_with_stdin(&cfg, b"{\"n\":1}\n\n   \n{\"n\":2}\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let envelopes: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.starts_with('"'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(envelopes.len(), 2, "{stdout}");
+    assert_eq!(ids.len(), 2, "{stdout}");
+    for (n, e) in envelopes.iter().enumerate() {
+        let keys: Vec<&String> = e.as_object().unwrap().keys().collect();
+        assert_eq!(e["version"], "0");
+        assert_eq!(e["source"], "my.app");
+        assert_eq!(e["detail-type"], "Thing");
+        assert_eq!(e["account"], "123456789012");
+        assert_eq!(e["region"], "eu-central-1");
+        assert_eq!(e["resources"], serde_json::json!([]));
+        assert_eq!(e["detail"]["n"], n as u64 + 1);
+        assert_eq!(keys.len(), 9);
+        assert!(
+            ids.contains(&e["id"].as_str().unwrap().to_string()),
+            "{stdout}"
+        );
+    }
+    assert_ne!(envelopes[0]["id"], envelopes[1]["id"]);
+}
+
+#[test]
+fn validate_reports_every_problem_and_exits_78() {
+    let dir = support::temp_dir("validate");
+    let cfg = dir.join("bad.yaml");
+    std::fs::write(
+        &cfg,
+        r#"
+sources: [{id: in, kind: stdin}]
+rules:
+  - name: r1
+    event_pattern: '{"source": [{"prefix": 5}]}'
+    targets: [{id: t, kind: stdout, input_transformer: {input_template: '{"a": <nope>}'}}]
+  - name: r2
+    event_pattern: '{"detail": {"n": [{"numeric": [">", "x"]}]}}'
+    targets: [{id: t, kind: file, path: /tmp/x, dead_letter: nowhere}]
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["validate", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "rules[0] (r1).event_pattern",
+        "prefix match pattern must be a string",
+        "InputTemplate for target t contains invalid placeholder nope.",
+        "rules[1] (r2).event_pattern",
+        "`nowhere` is not defined under `dead_letters`",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    let ok = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["validate", "--config"])
+        .arg(manifest("config/stdin.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("ok (2 rules enabled, 1 disabled, 1 sources)")
+    );
+}
