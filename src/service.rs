@@ -271,11 +271,14 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
         .map_err(|e| RunError::Start(format!("SIGTERM handler: {e}")))?;
     let mut ended = 0usize;
     let mut failure = None;
+    // Sources that run until stopped (HTTP, Kafka) never report an end;
+    // once every reporter is gone only a signal stops the process.
+    let mut sources_open = true;
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: draining"); break; }
             _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: draining"); break; }
-            r = ended_rx.recv() => match r {
+            r = ended_rx.recv(), if sources_open => match r {
                 Some(Ok(())) => {
                     ended += 1;
                     if all_finite && ended == config.sources.len() { break; }
@@ -285,7 +288,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
                     failure = Some(e);
                     break;
                 }
-                None => if all_finite { break } else { std::future::pending::<()>().await },
+                None => if all_finite { break } else { sources_open = false },
             }
         }
     }

@@ -196,6 +196,9 @@ pub fn consumer_config(s: &Settings) -> ClientConfig {
     c.set("queued.max.messages.kbytes", "16384");
     c.set("statistics.interval.ms", "5000");
     c.set("session.timeout.ms", "45000");
+    // Commit the stored positions every second (librdkafka: 5 s): after a
+    // crash, at most about a second of deliveries is repeated.
+    c.set("auto.commit.interval.ms", "1000");
     for m in &s.settings {
         for (k, v) in m {
             c.set(k, v);

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntCounterVec};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use tokio::sync::mpsc;
@@ -139,10 +139,17 @@ fn base64(bytes: &[u8]) -> String {
 #[derive(Clone)]
 pub struct DeadLetterSender {
     tx: mpsc::UnboundedSender<DeadLetter>,
+    /// `busbar_dead_letters_total`, counted here because every dead letter
+    /// passes through here: the targets' give-ups and the pipeline's own
+    /// (input that is not an event, input a target could not be shaped for).
+    counted: IntCounterVec,
 }
 
 impl DeadLetterSender {
     pub fn send(&self, dl: DeadLetter) {
+        self.counted
+            .with_label_values(&[dl.stage.as_str(), &dl.rule, &dl.target, &dl.code])
+            .inc();
         if let Err(mpsc::error::SendError(dl)) = self.tx.send(dl) {
             tracing::error!(code = %dl.code, "dead-letter task ended; event dropped");
             dl.event.done();
@@ -204,7 +211,10 @@ pub fn spawn(name: &str, d: &DeadLetterConfig, ctx: &Context) -> Result<DeadLett
                 .map_err(|e| format!("cannot start a thread: {e}"))?;
         }
     }
-    Ok(DeadLetterSender { tx })
+    Ok(DeadLetterSender {
+        tx,
+        counted: ctx.metrics.dead_letters.clone(),
+    })
 }
 
 fn write_loop(

@@ -110,7 +110,6 @@ pub struct TargetInfo {
     pub deliveries: IntCounter,
     pub retries: IntCounter,
     failures: IntCounterVec,
-    dead_letters: IntCounterVec,
     dropped: IntCounterVec,
     latency: Option<Histogram>,
     latency_vec: prometheus::HistogramVec,
@@ -129,7 +128,6 @@ impl TargetInfo {
             deliveries: m.deliveries.with_label_values(&[&rule, &id]),
             retries: m.delivery_retries.with_label_values(&[&rule, &id]),
             failures: m.delivery_failures.clone(),
-            dead_letters: m.dead_letters.clone(),
             dropped: m.dropped.clone(),
             latency: None,
             latency_vec: m.delivery_latency.clone(),
@@ -171,12 +169,8 @@ impl TargetInfo {
             attempts: f.attempts,
         };
         match &self.dead_letter {
-            Some(d) => {
-                self.dead_letters
-                    .with_label_values(&["target", &self.rule, &self.id, f.code])
-                    .inc();
-                d.send(dl)
-            }
+            // The sender counts it (`busbar_dead_letters_total`).
+            Some(d) => d.send(dl),
             None => {
                 self.dropped
                     .with_label_values(&["target", &self.rule, &self.id, f.code])

@@ -58,17 +58,20 @@ impl Busbar {
     /// Wait until `/readyz` answers 200.
     pub fn wait_ready(&mut self, within: Duration) {
         let t = Instant::now();
+        let mut last = String::new();
         while t.elapsed() < within {
             if let Ok(Some(st)) = self.child.try_wait() {
                 panic!("busbar exited early ({st}); stderr:\n{}", self.stderr());
             }
-            if let Ok((200, _)) = http(&self.admin, "GET", "/readyz", &[], b"") {
-                return;
+            match http(&self.admin, "GET", "/readyz", &[], b"") {
+                Ok((200, _)) => return,
+                Ok((s, b)) => last = format!("{s} {}", String::from_utf8_lossy(&b)),
+                Err(e) => last = e.to_string(),
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!(
-            "busbar not ready within {within:?}; stderr:\n{}",
+            "busbar not ready within {within:?} (last /readyz: {last}); stderr:\n{}",
             self.stderr()
         );
     }

@@ -1,0 +1,429 @@
+//! `busbar run` as a Kafka bridge against a real Kafka-protocol broker
+//! (tansu, started by `.ci/run`; see ../shared notes in tests/clients/README.md).
+//! Events are produced and read back by an outside client (confluent-kafka).
+//!
+//! Broker settings these tests depend on, and why:
+//! - producers of input topics send one record per batch (`--one-per-batch`):
+//!   tansu's memory engine only serves batches that start at or after the
+//!   fetch offset, so a group resuming mid-batch would skip records;
+//! - busbar's consumer gets `fetch.wait.max.ms: 10`: tansu holds every fetch
+//!   for that long even when data waits (librdkafka's default is 500 ms);
+//! - topics are created up front (tansu does not auto-create them).
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn topics_for(test: &str) -> String {
+    format!("t{}-{test}", std::process::id())
+}
+
+fn create(bootstrap: &str, partitions: u32, topics: &[&str]) {
+    let mut args = vec!["create-topics", "--bootstrap", bootstrap, "--partitions"];
+    let p = partitions.to_string();
+    args.push(&p);
+    args.extend_from_slice(topics);
+    let out = support::run_client("kafka_client.py", &args, b"");
+    assert!(
+        out.status.success(),
+        "create-topics: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn produce(bootstrap: &str, topic: &str, lines: &str, headers: &[&str]) {
+    let mut args = vec![
+        "produce",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--one-per-batch",
+    ];
+    for h in headers {
+        args.push("--header");
+        args.push(h);
+    }
+    let out = support::run_client("kafka_client.py", &args, lines.as_bytes());
+    assert!(
+        out.status.success(),
+        "produce: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn consume(bootstrap: &str, topic: &str, n: usize, timeout_s: u32) -> Vec<Value> {
+    let n_s = n.to_string();
+    let t_s = timeout_s.to_string();
+    let out = support::run_client(
+        "kafka_client.py",
+        &[
+            "consume",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--count",
+            &n_s,
+            "--timeout",
+            &t_s,
+            "--from-beginning",
+        ],
+        b"",
+    );
+    let v: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("consume prints JSON"))
+        .collect();
+    assert!(
+        out.status.success(),
+        "consume {topic}: got {} of {n}: {}",
+        v.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    v
+}
+
+/// The bundled bridge configuration with this test's topic names and the
+/// broker settings the tests need.
+fn bridge_config(prefix: &str, group: &str) -> String {
+    let base = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/bridge.yaml"),
+    )
+    .unwrap();
+    base.replace("busbar.in", &format!("{prefix}.in"))
+        .replace("busbar.out.", &format!("{prefix}.out."))
+        .replace("busbar.dlq", &format!("{prefix}.dlq"))
+        .replace("group_id: busbar ", &format!("group_id: {group} "))
+        .replace(
+            "  consumer: {}",
+            "  consumer: {fetch.wait.max.ms: \"10\", statistics.interval.ms: \"200\"}",
+        )
+        .replace(
+            "admin:\n  listen: 127.0.0.1:9464",
+            "admin:\n  listen: 127.0.0.1:0",
+        )
+}
+
+#[test]
+fn bridge_routes_to_topics_with_keys_headers_and_dead_letters() {
+    let bootstrap = need!(support::kafka(), "a Kafka broker (KAFKA_BOOTSTRAP)");
+    need!(
+        support::python(),
+        "python with confluent-kafka (BUSBAR_TEST_PYTHON)"
+    );
+    let p = topics_for("bridge");
+    let (input, archive, orders, big, dlq) = (
+        format!("{p}.in"),
+        format!("{p}.out.archive"),
+        format!("{p}.out.orders"),
+        format!("{p}.out.big-orders"),
+        format!("{p}.dlq"),
+    );
+    create(&bootstrap, 3, &[&input]);
+    create(&bootstrap, 1, &[&archive, &orders, &big, &dlq]);
+
+    let events = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example-events.ndjson"),
+    )
+    .unwrap();
+    let mut lines = String::new();
+    for (i, l) in events.lines().enumerate() {
+        lines.push_str(&format!("key-{i}\t{l}\n"));
+    }
+    // A raw object (becomes an envelope's detail) and a record without a key.
+    lines.push_str("key-raw\t{\"order-id\":\"o-9\"}\n");
+    produce(&bootstrap, &input, &lines, &["trace=abc", "tenant=t1"]);
+
+    let dir = support::temp_dir("bridge");
+    let admin = support::free_port();
+    let mut b = support::Busbar::start(
+        &dir,
+        &bridge_config(&p, &format!("{p}-g")),
+        admin,
+        &[("BUSBAR_BROKERS", &bootstrap)],
+    );
+    b.wait_ready(Duration::from_secs(30));
+
+    let valid = events.lines().filter(|l| l.starts_with('{')).count();
+    let got = consume(&bootstrap, &archive, valid + 1, 60);
+    let mut ids = HashSet::new();
+    for m in &got {
+        let env: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
+        let h = &m["headers"];
+        assert_eq!(h["trace"], "abc", "{m}");
+        assert_eq!(h["tenant"], "t1", "{m}");
+        assert_eq!(h["busbar-rule"], "archive", "{m}");
+        assert_eq!(h["busbar-event-id"], env["id"], "{m}");
+        assert!(
+            m["key"].as_str().unwrap().starts_with("key-"),
+            "source key kept: {m}"
+        );
+        ids.insert(env["id"].as_str().unwrap().to_string());
+        if m["key"] == "key-raw" {
+            assert_eq!(env["source"], "busbar.in");
+            assert_eq!(env["detail"]["order-id"], "o-9");
+        } else {
+            // Envelopes pass through byte for byte.
+            let k: usize = m["key"].as_str().unwrap()[4..].parse().unwrap();
+            assert_eq!(m["value"].as_str().unwrap(), events.lines().nth(k).unwrap());
+        }
+    }
+    assert_eq!(ids.len(), valid + 1);
+
+    let shop = events
+        .lines()
+        .filter(|l| l.contains("\"shop.orders\""))
+        .count();
+    let got = consume(&bootstrap, &orders, shop, 30);
+    for m in &got {
+        let env: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            m["key"], env["detail"]["order-id"],
+            "key from $.detail.order-id: {m}"
+        );
+    }
+    let got = consume(&bootstrap, &big, 1, 30);
+    assert_eq!(got[0]["value"], r#"{"order": "o-1", "total": 1250.5}"#);
+    assert!(
+        ids.contains(got[0]["key"].as_str().unwrap()),
+        "key is the event id"
+    );
+
+    let got = consume(&bootstrap, &dlq, 1, 30);
+    let h = &got[0]["headers"];
+    assert_eq!(h["STAGE"], "source");
+    assert_eq!(h["ERROR_CODE"], "invalid_json");
+    assert_eq!(h["SOURCE"], "in");
+    assert_eq!(h["trace"], "abc");
+    assert!(
+        h["ERROR_MESSAGE"].as_str().unwrap().contains("byte 1"),
+        "{h}"
+    );
+    assert_eq!(got[0]["value"], "this line is not an event");
+
+    // Metrics, then a clean shutdown that commits.
+    let m = b.metrics();
+    assert_eq!(
+        support::sample(&m, "busbar_events_received_total{source=\"in\"}"),
+        Some((events.lines().count() + 1) as f64),
+        "{m}"
+    );
+    assert_eq!(
+        support::sample(&m, "busbar_events_matched_total{rule=\"archive\"}"),
+        Some((valid + 1) as f64)
+    );
+    assert_eq!(
+        support::sample(
+            &m,
+            "busbar_deliveries_total{rule=\"archive\",target=\"archive\"}"
+        ),
+        Some((valid + 1) as f64)
+    );
+    assert_eq!(
+        support::sample(
+            &m,
+            "busbar_parse_failures_total{reason=\"invalid_json\",source=\"in\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(support::sample(&m, "busbar_in_flight_events"), Some(0.0));
+    // Lag per partition comes from librdkafka's statistics (every 200 ms here).
+    let t = std::time::Instant::now();
+    loop {
+        let m = b.metrics();
+        let lag = format!("busbar_consumer_lag{{partition=\"0\",source=\"in\",topic=\"{input}\"}}");
+        if support::sample(&m, &lag) == Some(0.0) {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no lag of 0 for partition 0:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = b.stop();
+    assert!(st.success(), "{st}: {}", b.stderr());
+
+    // Restarted in the same group, nothing is delivered twice: all committed.
+    let mut b2 = support::Busbar::start(
+        &dir,
+        &bridge_config(&p, &format!("{p}-g")),
+        support::free_port(),
+        &[("BUSBAR_BROKERS", &bootstrap)],
+    );
+    b2.wait_ready(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    let m = b2.metrics();
+    assert_eq!(
+        support::sample(&m, "busbar_events_received_total{source=\"in\"}"),
+        Some(0.0),
+        "{m}"
+    );
+    assert!(b2.stop().success());
+}
+
+/// Every event id on a topic, with counts (duplicates), reading until all
+/// of `expect` ids were seen or `timeout_s` passed.
+fn ids_on(bootstrap: &str, topic: &str, expect: usize, timeout_s: u32) -> HashMap<String, usize> {
+    // Ask for more than can arrive: duplicates count too; the client stops
+    // at its timeout and prints what it got.
+    let n_s = (expect * 3).to_string();
+    let t_s = timeout_s.to_string();
+    let out = support::run_client(
+        "kafka_client.py",
+        &[
+            "consume",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--count",
+            &n_s,
+            "--timeout",
+            &t_s,
+            "--from-beginning",
+        ],
+        b"",
+    );
+    let mut seen = HashMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let m: Value = serde_json::from_str(l).expect("consume prints JSON");
+        let v: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
+        *seen
+            .entry(v["id"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    seen
+}
+
+fn events(n: usize) -> String {
+    let mut s = String::with_capacity(n * 200);
+    for i in 0..n {
+        s.push_str(&format!(
+            "k{i}\t{{\"version\":\"0\",\"id\":\"ev-{i}\",\"detail-type\":\"T\",\"source\":\"load\",\"account\":\"111122223333\",\"time\":\"2026-11-23T10:00:00Z\",\"region\":\"eu-west-1\",\"resources\":[],\"detail\":{{\"n\":{i},\"pad\":\"{}\"}}}}\n",
+            "x".repeat(100)
+        ));
+    }
+    s
+}
+
+fn copy_config(prefix: &str) -> String {
+    format!(
+        r#"
+bus: {{account: "111122223333", region: eu-west-1}}
+sources:
+  - {{id: in, kind: kafka, topics: [{prefix}.in], group_id: {prefix}-g, start: earliest}}
+rules:
+  - name: all
+    event_pattern: {{"source": [{{"prefix": ""}}]}}
+    targets:
+      - {{id: out, kind: kafka, topic: {prefix}.out, key: source}}
+kafka:
+  # A killed member holds its partitions until its session times out:
+  # keep that short so the restarted process takes over quickly.
+  consumer: {{fetch.wait.max.ms: "10", session.timeout.ms: "6000", heartbeat.interval.ms: "1000"}}
+admin: {{listen: "127.0.0.1:0"}}
+shutdown_grace_seconds: 10
+"#
+    )
+}
+
+/// At-least-once: kill -9 mid-stream, restart; every event id arrives.
+#[test]
+fn kill_9_mid_stream_loses_nothing() {
+    let bootstrap = need!(support::kafka(), "a Kafka broker (KAFKA_BOOTSTRAP)");
+    need!(
+        support::python(),
+        "python with confluent-kafka (BUSBAR_TEST_PYTHON)"
+    );
+    let n: usize = std::env::var("BUSBAR_E2E_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let p = topics_for("kill9");
+    create(&bootstrap, 3, &[&format!("{p}.in")]);
+    create(&bootstrap, 3, &[&format!("{p}.out")]);
+    produce(&bootstrap, &format!("{p}.in"), &events(n), &[]);
+
+    let dir = support::temp_dir("kill9");
+    let cfg = copy_config(&p);
+    let mut b = support::Busbar::start(
+        &dir,
+        &cfg,
+        support::free_port(),
+        &[("BUSBAR_BROKERS", &bootstrap)],
+    );
+    b.wait_ready(Duration::from_secs(30));
+    // Kill once some, not all, have been delivered.
+    let t = std::time::Instant::now();
+    loop {
+        let m = b.metrics();
+        let d = support::sample(&m, "busbar_deliveries_total{rule=\"all\",target=\"out\"}")
+            .unwrap_or(0.0);
+        if d >= (n / 4) as f64 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "too slow: {d} delivered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.signal("KILL");
+    b.wait(Duration::from_secs(10));
+
+    let mut b2 = support::Busbar::start(
+        &dir,
+        &cfg,
+        support::free_port(),
+        &[("BUSBAR_BROKERS", &bootstrap)],
+    );
+    b2.wait_ready(Duration::from_secs(30));
+    // Everything arrives; duplicates only from the uncommitted tail.
+    // Wait until the restarted process has caught up, then read everything.
+    let t = std::time::Instant::now();
+    loop {
+        let m = b2.metrics();
+        let lag_free = support::sample(&m, "busbar_in_flight_events") == Some(0.0);
+        let d = support::sample(&m, "busbar_deliveries_total{rule=\"all\",target=\"out\"}")
+            .unwrap_or(0.0);
+        if lag_free && d > 0.0 && t.elapsed() > Duration::from_secs(3) {
+            let d2 = {
+                std::thread::sleep(Duration::from_secs(2));
+                support::sample(
+                    &b2.metrics(),
+                    "busbar_deliveries_total{rule=\"all\",target=\"out\"}",
+                )
+                .unwrap_or(0.0)
+            };
+            if d2 == d {
+                break;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(240),
+            "restarted busbar did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let seen = ids_on(&bootstrap, &format!("{p}.out"), n, 20);
+    let total: usize = seen.values().sum();
+    let missing: Vec<usize> = (0..n)
+        .filter(|i| !seen.contains_key(&format!("ev-{i}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} ids missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    eprintln!(
+        "kill -9: {n} events, {} duplicates",
+        total.saturating_sub(n)
+    );
+    assert!(b2.stop().success(), "{}", b2.stderr());
+}
