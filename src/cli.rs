@@ -59,8 +59,8 @@ pub struct RunArgs {
     #[arg(long, short = 'c')]
     pub config: PathBuf,
     /// Matching workers (default: `workers` in the file, else the CPU count).
-    #[arg(long)]
-    pub workers: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
 }
 
 /// Check a configuration file and report every problem in it.
@@ -130,7 +130,7 @@ fn run_service(a: RunArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| fail(format!("cannot start the runtime: {e}")))?;
     let opts = busbar::service::Options {
         config_path: a.config.clone(),
-        workers: a.workers,
+        workers: a.workers.map(usize::from),
     };
     let r = rt.block_on(busbar::service::run(plan, opts, env));
     rt.shutdown_timeout(std::time::Duration::from_secs(1));

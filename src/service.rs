@@ -105,7 +105,6 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
     let ctx = target::Context::new(metrics.clone(), producer.clone());
     let routes = Routes::start(plan, &ctx, None).map_err(RunError::Start)?;
     let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));
-    ready.rules_compiled.store(true, Ordering::Release);
 
     let admin_listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
@@ -230,6 +229,8 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
         }
     }
     let all_finite = finite == config.sources.len();
+    // Rules compiled and every listener bound: ready (Kafka conditions aside).
+    ready.rules_compiled.store(true, Ordering::Release);
     drop(ended_tx);
 
     // Reloads: SIGHUP and file changes.
@@ -339,7 +340,7 @@ fn reload_once(
     metrics: &Metrics,
     running: &Config,
 ) {
-    let plan = match compile(path, env) {
+    let mut plan = match compile(path, env) {
         Ok(p) => p,
         Err(e) => {
             metrics.config_reloads.with_label_values(&["failed"]).inc();
@@ -356,6 +357,15 @@ fn reload_once(
     {
         tracing::warn!("sources, kafka, admin or bus settings changed: they apply on restart; rules, targets and dead letters reload now");
     }
+    // Batches name their source by position in the running configuration,
+    // and the listeners and clients were started from it: keep it.
+    plan.config.sources = running.sources.clone();
+    plan.config.bus = running.bus.clone();
+    plan.bus = crate::envelope::Bus {
+        name: running.bus.name.clone(),
+        account: running.bus.account.clone(),
+        region: running.bus.region.clone(),
+    };
     let prev = match routes.read() {
         Ok(r) => r.clone(),
         Err(p) => p.into_inner().clone(),

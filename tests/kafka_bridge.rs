@@ -12,79 +12,15 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
+use support::kafka::{consume, create, events, ids_on, produce};
+
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value;
 
 fn topics_for(test: &str) -> String {
     format!("t{}-{test}", std::process::id())
-}
-
-fn create(bootstrap: &str, partitions: u32, topics: &[&str]) {
-    let mut args = vec!["create-topics", "--bootstrap", bootstrap, "--partitions"];
-    let p = partitions.to_string();
-    args.push(&p);
-    args.extend_from_slice(topics);
-    let out = support::run_client("kafka_client.py", &args, b"");
-    assert!(
-        out.status.success(),
-        "create-topics: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn produce(bootstrap: &str, topic: &str, lines: &str, headers: &[&str]) {
-    let mut args = vec![
-        "produce",
-        "--bootstrap",
-        bootstrap,
-        "--topic",
-        topic,
-        "--one-per-batch",
-    ];
-    for h in headers {
-        args.push("--header");
-        args.push(h);
-    }
-    let out = support::run_client("kafka_client.py", &args, lines.as_bytes());
-    assert!(
-        out.status.success(),
-        "produce: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn consume(bootstrap: &str, topic: &str, n: usize, timeout_s: u32) -> Vec<Value> {
-    let n_s = n.to_string();
-    let t_s = timeout_s.to_string();
-    let out = support::run_client(
-        "kafka_client.py",
-        &[
-            "consume",
-            "--bootstrap",
-            bootstrap,
-            "--topic",
-            topic,
-            "--count",
-            &n_s,
-            "--timeout",
-            &t_s,
-            "--from-beginning",
-        ],
-        b"",
-    );
-    let v: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("consume prints JSON"))
-        .collect();
-    assert!(
-        out.status.success(),
-        "consume {topic}: got {} of {n}: {}",
-        v.len(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    v
 }
 
 /// The bundled bridge configuration with this test's topic names and the
@@ -264,51 +200,6 @@ fn bridge_routes_to_topics_with_keys_headers_and_dead_letters() {
         "{m}"
     );
     assert!(b2.stop().success());
-}
-
-/// Every event id on a topic, with counts (duplicates), reading until all
-/// of `expect` ids were seen or `timeout_s` passed.
-fn ids_on(bootstrap: &str, topic: &str, expect: usize, timeout_s: u32) -> HashMap<String, usize> {
-    // Ask for more than can arrive: duplicates count too; the client stops
-    // at its timeout and prints what it got.
-    let n_s = (expect * 3).to_string();
-    let t_s = timeout_s.to_string();
-    let out = support::run_client(
-        "kafka_client.py",
-        &[
-            "consume",
-            "--bootstrap",
-            bootstrap,
-            "--topic",
-            topic,
-            "--count",
-            &n_s,
-            "--timeout",
-            &t_s,
-            "--from-beginning",
-        ],
-        b"",
-    );
-    let mut seen = HashMap::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        let m: Value = serde_json::from_str(l).expect("consume prints JSON");
-        let v: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
-        *seen
-            .entry(v["id"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
-    }
-    seen
-}
-
-fn events(n: usize) -> String {
-    let mut s = String::with_capacity(n * 200);
-    for i in 0..n {
-        s.push_str(&format!(
-            "k{i}\t{{\"version\":\"0\",\"id\":\"ev-{i}\",\"detail-type\":\"T\",\"source\":\"load\",\"account\":\"111122223333\",\"time\":\"2026-11-23T10:00:00Z\",\"region\":\"eu-west-1\",\"resources\":[],\"detail\":{{\"n\":{i},\"pad\":\"{}\"}}}}\n",
-            "x".repeat(100)
-        ));
-    }
-    s
 }
 
 fn copy_config(prefix: &str) -> String {

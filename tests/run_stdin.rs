@@ -172,3 +172,48 @@ rules:
         String::from_utf8_lossy(&ok.stdout).contains("ok (2 rules enabled, 1 disabled, 1 sources)")
     );
 }
+
+#[test]
+fn an_event_over_the_size_limit_is_dead_lettered_as_too_large() {
+    let dir = support::temp_dir("toolarge");
+    let cfg = dir.join("c.yaml");
+    std::fs::write(
+        &cfg,
+        r#"
+sources: [{id: in, kind: stdin, dead_letter: dl}]
+rules:
+  - {name: all, event_pattern: '{"source": [{"prefix": ""}]}', targets: [{id: out, kind: stdout, input_path: $.detail.n}]}
+dead_letters: {dl: {kind: stderr}}
+limits: {max_event_bytes: 100, max_in_flight_bytes: 1000000}  # the input limit; envelopes may add their keys
+admin: {listen: "127.0.0.1:0"}
+watch_config: false
+"#,
+    )
+    .unwrap();
+    let big = format!("{{\"n\":2,\"pad\":\"{}\"}}", "x".repeat(500));
+    let out = run_with_stdin(
+        &cfg,
+        format!("{{\"n\":1}}\n{big}\n{{\"n\":3}}\n").as_bytes(),
+    );
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut got: Vec<&str> = stdout.lines().collect();
+    got.sort();
+    assert_eq!(got, vec!["1", "3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let dl: serde_json::Value = serde_json::from_str(
+        stderr
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .expect("a dead letter"),
+    )
+    .unwrap();
+    assert_eq!(dl["error_code"], "too_large");
+    assert!(
+        dl["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2: event is more than 100 bytes, over the limit of 100 (setting limits.max_event_bytes)"),
+        "{dl}"
+    );
+}

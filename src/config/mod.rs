@@ -645,8 +645,13 @@ impl Config {
     pub fn engine_limits(&self) -> crate::engine::Limits {
         crate::engine::Limits {
             wildcard_complexity: self.limits.wildcard_complexity,
-            max_event_bytes: self.limits.max_event_bytes,
-            max_depth: self.limits.max_event_depth,
+            // The limit applies to the input; the envelope busbar wraps
+            // around a raw event adds its keys (a few hundred bytes).
+            max_event_bytes: self
+                .limits
+                .max_event_bytes
+                .saturating_add(ENVELOPE_HEADROOM),
+            max_depth: self.limits.max_event_depth + 1,
             ..crate::engine::Limits::default()
         }
     }
@@ -734,8 +739,19 @@ impl Config {
                     }
                 }
                 SourceKind::Kafka {
-                    topics, group_id, ..
+                    topics,
+                    group_id,
+                    settings,
+                    ..
                 } => {
+                    for key in settings.keys() {
+                        if MANAGED_KAFKA_KEYS.contains(&key.as_str()) {
+                            push(
+                                format!("{at}.settings.{key}"),
+                                "busbar sets this itself (group_id and start are settings of the source; delivery guarantees depend on the rest); remove it".into(),
+                            );
+                        }
+                    }
                     if topics.is_empty() {
                         push(format!("{at}.topics"), "name at least one topic".into());
                     }
@@ -1017,10 +1033,14 @@ impl Config {
     }
 }
 
+/// Bytes an envelope may add around a raw event of the largest accepted size.
+pub const ENVELOPE_HEADROOM: usize = 4096;
+
 /// librdkafka properties busbar owns: at-least-once depends on them.
 pub const MANAGED_KAFKA_KEYS: &[&str] = &[
     "bootstrap.servers",
     "group.id",
+    "enable.auto.commit",
     "enable.auto.offset.store",
     "enable.idempotence",
     "auto.offset.reset",

@@ -145,6 +145,27 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
     #[allow(clippy::needless_range_loop)] // `i` indexes the batch, counts and meta alike
     for i in 0..n {
         let raw = batch.event(i);
+        if raw.len() > routes.max_event_bytes {
+            let code = "too_large";
+            meta.push(EnvelopeMeta::default());
+            source
+                .parse_failures
+                .with_label_values(&[&source.id, code])
+                .inc();
+            failures.push(Failure::source(
+                i,
+                code.to_string(),
+                format!(
+                    "{} {}: event is {}{} bytes, over the limit of {} (setting limits.max_event_bytes)",
+                    source.position_name,
+                    batch.events[i].position,
+                    if raw.len() == routes.max_event_bytes + 1 { "more than " } else { "" },
+                    if raw.len() == routes.max_event_bytes + 1 { routes.max_event_bytes } else { raw.len() },
+                    routes.max_event_bytes
+                ),
+            ));
+            continue;
+        }
         let norm = envelope::normalise(
             raw,
             &routes.bus,

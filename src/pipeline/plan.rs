@@ -195,6 +195,9 @@ pub struct SourceSlot {
 /// The running rule set: the automaton and where each match goes.
 pub struct Routes {
     pub bus: Bus,
+    /// Largest accepted event (`limits.max_event_bytes`), checked before
+    /// anything parses it.
+    pub max_event_bytes: usize,
     pub automaton: Automaton,
     pub rules: Vec<RouteRule>,
     pub targets: Vec<TargetSlot>,
@@ -306,6 +309,7 @@ impl Routes {
                 .unwrap_or(0.0),
         );
         Ok(Routes {
+            max_event_bytes: config.limits.max_event_bytes,
             bus: plan.bus,
             automaton: plan.automaton,
             rules,

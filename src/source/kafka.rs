@@ -212,9 +212,6 @@ pub fn consumer_config(s: &Settings) -> ClientConfig {
     c
 }
 
-/// Most events per batch.
-const BATCH_EVENTS: usize = 1024;
-
 /// Consume until shutdown; then drain, commit and leave the group.
 pub async fn run(s: Settings, intake: Intake) -> Result<(), String> {
     let shared = Arc::new(Shared {
@@ -243,22 +240,24 @@ pub async fn run(s: Settings, intake: Intake) -> Result<(), String> {
     let mut shutdown = intake.shutdown.clone();
     let mut topic_names: HashMap<String, Arc<str>> = HashMap::new();
 
+    let (batch_events, batch_bytes) = intake.batch_limits();
     'outer: loop {
         let first = tokio::select! {
             m = consumer.recv() => m,
             _ = shutdown.changed() => break,
         };
         let mut next = Some(first);
-        let mut taken = 0;
+        let (mut taken, mut bytes) = (0, 0);
         while let Some(m) = next.take() {
             match m {
                 Ok(m) => {
-                    add(&m, &mut open, &mut topic_names, s.source);
+                    bytes += add(&m, &mut open, &mut topic_names, s.source);
                     taken += 1;
                 }
                 Err(e) => tracing::warn!(source = %s.id, error = %e, "kafka consumer error"),
             }
-            if taken >= BATCH_EVENTS * 4 {
+            // Every open batch stays within one batch's share of the budget.
+            if taken >= batch_events || bytes >= batch_bytes {
                 break;
             }
             // Take what is already fetched without waiting.
@@ -328,7 +327,7 @@ fn add(
     open: &mut BTreeMap<Key, Batch>,
     names: &mut HashMap<String, Arc<str>>,
     source: usize,
-) {
+) -> usize {
     let topic = match names.get(m.topic()) {
         Some(t) => t.clone(),
         None => {
@@ -366,6 +365,7 @@ fn add(
         }
     }
     let h1 = b.headers.len() as u32;
+    let added = b.buf.len() - start as usize;
     b.events.push(RawEvent {
         range: start..end,
         position: m.offset() as u64,
@@ -376,4 +376,5 @@ fn add(
             headers: h0..h1,
         }),
     });
+    added
 }

@@ -65,6 +65,12 @@ impl Intake {
         }
     }
 
+    /// The most events and bytes one batch may hold: a batch never takes
+    /// more than the whole in-flight budget, so the budget is a real bound.
+    pub fn batch_limits(&self) -> (usize, usize) {
+        (self.max_events.min(1024), self.max_bytes.min(1 << 20))
+    }
+
     /// A new ordering domain.
     pub fn new_lane(&self) -> u64 {
         self.lanes.fetch_add(1, Ordering::Relaxed)

@@ -9,10 +9,6 @@ use std::io::{BufRead, BufReader, Read};
 use super::Intake;
 use crate::pipeline::Batch;
 
-/// Most events per batch, and bytes per batch before it is sent.
-const BATCH_EVENTS: usize = 1024;
-const BATCH_BYTES: usize = 1 << 20;
-
 /// Run until EOF (or shutdown); returns the number of lines read.
 pub fn run(
     source: usize,
@@ -26,6 +22,7 @@ pub fn run(
     let mut seq = 0u64;
     let mut line_no = 0u64;
     let mut batch = Batch::new(source);
+    let (batch_events, batch_bytes) = intake.batch_limits();
     let send = |mut b: Batch, seq: &mut u64| -> bool {
         b.lane = lane;
         b.seq = *seq;
@@ -59,8 +56,8 @@ pub fn run(
             position: line_no,
             kafka: None,
         });
-        if batch.len() >= BATCH_EVENTS
-            || batch.buf.len() >= BATCH_BYTES
+        if batch.len() >= batch_events
+            || batch.buf.len() >= batch_bytes
             || reader.buffer().is_empty()
         {
             let full = std::mem::replace(&mut batch, Batch::new(source));

@@ -4,6 +4,8 @@
 //! from `.ci/venv`, see tests/clients/README.md).
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,128 @@
+//! Kafka helpers for the end-to-end tests: topics, producing and reading
+//! back through the outside client (tests/clients/kafka_client.py).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+pub fn create(bootstrap: &str, partitions: u32, topics: &[&str]) {
+    let mut args = vec!["create-topics", "--bootstrap", bootstrap, "--partitions"];
+    let p = partitions.to_string();
+    args.push(&p);
+    args.extend_from_slice(topics);
+    let out = super::run_client("kafka_client.py", &args, b"");
+    assert!(
+        out.status.success(),
+        "create-topics: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn produce(bootstrap: &str, topic: &str, lines: &str, headers: &[&str]) {
+    let mut args = vec![
+        "produce",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--one-per-batch",
+    ];
+    for h in headers {
+        args.push("--header");
+        args.push(h);
+    }
+    let out = super::run_client("kafka_client.py", &args, lines.as_bytes());
+    assert!(
+        out.status.success(),
+        "produce: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn consume(bootstrap: &str, topic: &str, n: usize, timeout_s: u32) -> Vec<Value> {
+    let n_s = n.to_string();
+    let t_s = timeout_s.to_string();
+    let out = super::run_client(
+        "kafka_client.py",
+        &[
+            "consume",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--count",
+            &n_s,
+            "--timeout",
+            &t_s,
+            "--from-beginning",
+        ],
+        b"",
+    );
+    let v: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("consume prints JSON"))
+        .collect();
+    assert!(
+        out.status.success(),
+        "consume {topic}: got {} of {n}: {}",
+        v.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    v
+}
+
+/// Every event id on a topic, with counts (duplicates), reading until all
+/// of `expect` ids were seen or `timeout_s` passed.
+pub fn ids_on(
+    bootstrap: &str,
+    topic: &str,
+    expect: usize,
+    timeout_s: u32,
+) -> HashMap<String, usize> {
+    // Ask for more than can arrive: duplicates count too; the client stops
+    // at its timeout and prints what it got.
+    let n_s = (expect * 3).to_string();
+    let t_s = timeout_s.to_string();
+    let out = super::run_client(
+        "kafka_client.py",
+        &[
+            "consume",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--count",
+            &n_s,
+            "--timeout",
+            &t_s,
+            "--from-beginning",
+        ],
+        b"",
+    );
+    let mut seen = HashMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let m: Value = serde_json::from_str(l).expect("consume prints JSON");
+        let v: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
+        *seen
+            .entry(v["id"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    seen
+}
+
+/// `key<TAB>envelope` lines with ids `ev-0` .. `ev-{n-1}`.
+pub fn events(n: usize) -> String {
+    events_range(0..n)
+}
+
+/// `key<TAB>envelope` lines with ids `ev-{i}` for `i` in `range`.
+pub fn events_range(range: std::ops::Range<usize>) -> String {
+    let mut s = String::with_capacity(range.len() * 200);
+    for i in range {
+        s.push_str(&format!(
+            "k{i}\t{{\"version\":\"0\",\"id\":\"ev-{i}\",\"detail-type\":\"T\",\"source\":\"load\",\"account\":\"111122223333\",\"time\":\"2026-11-23T10:00:00Z\",\"region\":\"eu-west-1\",\"resources\":[],\"detail\":{{\"n\":{i},\"pad\":\"{}\"}}}}\n",
+            "x".repeat(100)
+        ));
+    }
+    s
+}
