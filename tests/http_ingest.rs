@@ -494,7 +494,7 @@ fn raw_protocol_unknown_operations_and_ndjson() {
     assert_eq!(d["error_code"], "invalid_json", "{d}");
     assert_eq!(d["input"], "this is not json", "{d}");
     let msg = d["error_message"].as_str().unwrap_or_default();
-    assert!(msg.contains(" 5: "), "names the line: {d}");
+    assert!(msg.contains("line 5: "), "names the line: {d}");
     let d = &dl[1];
     assert_eq!(d["stage"], "source", "{d}");
     assert_eq!(

@@ -287,10 +287,11 @@ impl Routes {
                     .clone()
                     .unwrap_or_else(|| format!("busbar.{}", s.id)),
                 detail_type: s.detail_type.clone(),
+                // PutEvents entries are validated before they enter the
+                // pipeline, so an HTTP source's failures are NDJSON lines.
                 position_name: match s.kind {
-                    SourceKind::Kafka { .. } => "record",
-                    SourceKind::Http { .. } => "entry",
-                    SourceKind::Stdin => "line",
+                    SourceKind::Kafka { .. } => "record at offset",
+                    SourceKind::Http { .. } | SourceKind::Stdin => "line",
                 },
                 dead_letter: s
                     .dead_letter
