@@ -582,6 +582,10 @@ fn a_full_pipeline_throttles_producers_and_loses_nothing() {
         "{head}"
     );
     throttled += 1;
+    // A request that could never fit the budget is refused for good, not throttled.
+    let (status, _, body) = run.ndjson("{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("limits.max_in_flight_events 2"));
 
     let m = run.busbar.metrics();
     assert_eq!(

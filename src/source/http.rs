@@ -269,6 +269,19 @@ impl Conn {
             }
         }
         let count = b.len();
+        let (max_events, max_bytes) = self.intake.budget();
+        if count > max_events || b.weight() > max_bytes {
+            // It could never fit: throttling would make the client retry forever.
+            return reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "application/json",
+                format!(
+                    "{{\"message\":\"{count} events ({} bytes) is more than the pipeline holds at once (limits.max_in_flight_events {max_events}, limits.max_in_flight_bytes {max_bytes}); send smaller requests\"}}",
+                    b.weight()
+                )
+                .into_bytes(),
+            );
+        }
         if count > 0 && !self.offer(b).await {
             let mut r = reply(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -71,6 +71,11 @@ impl Intake {
         (self.max_events.min(1024), self.max_bytes.min(1 << 20))
     }
 
+    /// The whole budget: (events, bytes).
+    pub fn budget(&self) -> (usize, usize) {
+        (self.max_events, self.max_bytes)
+    }
+
     /// A new ordering domain.
     pub fn new_lane(&self) -> u64 {
         self.lanes.fetch_add(1, Ordering::Relaxed)

@@ -36,6 +36,9 @@ impl Producer {
         // Low latency by default; throughput comes from batching under load.
         c.set("linger.ms", "5");
         c.set("compression.type", "lz4");
+        // librdkafka would queue up to 1 GiB; the in-flight budget already
+        // bounds what busbar hands it, so keep its own queue near that.
+        c.set("queue.buffering.max.kbytes", "65536");
         for s in settings {
             for (k, v) in s.iter() {
                 c.set(k, v);
