@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::kafka::{consume, create, events_range, ids_on, produce};
+use support::kafka::{consume, create, events_range, ids_on, produce, produce_to};
 
 fn prefix(test: &str) -> String {
     format!("g{}-{test}", std::process::id())
@@ -134,7 +134,9 @@ fn a_blocked_target_pauses_the_partitions_and_loses_nothing() {
     let held = http_server::Server::start(|_| http_server::Reply::Held);
     let p = prefix("pause");
     create(&bootstrap, 2, &[&format!("{p}.in")]);
-    produce(&bootstrap, &format!("{p}.in"), &events_range(0..600), &[]);
+    // Partition 0 holds ev-0..300, partition 1 ev-300..600, each in order.
+    produce_to(&bootstrap, &format!("{p}.in"), 0, &events_range(0..300));
+    produce_to(&bootstrap, &format!("{p}.in"), 1, &events_range(300..600));
     let cfg = format!(
         r#"
 sources:
@@ -177,12 +179,21 @@ admin: {{listen: "127.0.0.1:0"}}
     wait_until("all 600 delivered", Duration::from_secs(60), || {
         deliveries(&b, "slow", "held") >= 600.0
     });
-    let ids: std::collections::HashSet<String> = held
+    let order: Vec<usize> = held
         .requests()
         .iter()
-        .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .map(|r| r.json()["id"].as_str().unwrap()[3..].parse().unwrap())
         .collect();
+    let ids: std::collections::HashSet<usize> = order.iter().copied().collect();
     assert_eq!(ids.len(), 600);
+    // Each partition's events reached the target in partition order.
+    for part in [0..300, 300..600] {
+        let seq: Vec<usize> = order.iter().copied().filter(|i| part.contains(i)).collect();
+        assert!(
+            seq.windows(2).all(|w| w[0] < w[1]),
+            "out of order in {part:?}: {seq:?}"
+        );
+    }
     assert!(b.stop().success());
 }
 

@@ -18,6 +18,27 @@ pub fn create(bootstrap: &str, partitions: u32, topics: &[&str]) {
     );
 }
 
+/// Produce `key<TAB>value` lines to one partition, one record per batch.
+pub fn produce_to(bootstrap: &str, topic: &str, partition: i32, lines: &str) {
+    let p = partition.to_string();
+    let args = [
+        "produce",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--one-per-batch",
+        "--partition",
+        &p,
+    ];
+    let out = super::run_client("kafka_client.py", &args, lines.as_bytes());
+    assert!(
+        out.status.success(),
+        "produce: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn produce(bootstrap: &str, topic: &str, lines: &str, headers: &[&str]) {
     let mut args = vec![
         "produce",
