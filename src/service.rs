@@ -366,6 +366,9 @@ fn reload_once(
         account: running.bus.account.clone(),
         region: running.bus.region.clone(),
     };
+    for r in &mut plan.rules {
+        r.arn = Arc::from(plan.bus.rule_arn(&r.name).as_str());
+    }
     let prev = match routes.read() {
         Ok(r) => r.clone(),
         Err(p) => p.into_inner().clone(),
