@@ -217,3 +217,50 @@ watch_config: false
         "{dl}"
     );
 }
+
+#[test]
+fn a_closed_stdout_does_not_hang_the_pipeline() {
+    use std::io::{BufRead, BufReader};
+    let dir = support::temp_dir("epipe");
+    let cfg = dir.join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "sources: [{id: in, kind: stdin}]\nrules:\n  - {name: all, event_pattern: '{\"source\": [{\"prefix\": \"\"}]}', targets: [{id: out, kind: stdout}]}\nadmin: {listen: \"127.0.0.1:0\"}\nwatch_config: false\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        for i in 0..200_000 {
+            if writeln!(input, "{{\"n\":{i}}}").is_err() {
+                break;
+            }
+        }
+    });
+    // Read one line, then close the pipe like `| head -1` does.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("\"detail\":{\"n\":"), "{first}");
+    drop(out);
+    feeder.join().unwrap();
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "busbar hangs on a closed stdout"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}

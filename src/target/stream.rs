@@ -124,7 +124,9 @@ fn write_with_retry(
         };
         let code = match e.kind() {
             io::ErrorKind::PermissionDenied => DeliveryErrorCode::NoPermissions,
-            io::ErrorKind::NotFound => DeliveryErrorCode::NoResource,
+            // The reader of a pipe is gone (`busbar run ... | head`): it
+            // will not come back, so do not hold the pipeline for a day.
+            io::ErrorKind::NotFound | io::ErrorKind::BrokenPipe => DeliveryErrorCode::NoResource,
             // A closed pipe (the reader went away) or a full disk may
             // recover; retrying is what the policy is for.
             _ => DeliveryErrorCode::ServerError,
