@@ -439,6 +439,183 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// Like [`normalise`], but without validating the JSON: only the top-level
+/// structure is read, to find the envelope keys. For the pipeline, which
+/// validates every event fully while matching it (one pass instead of two).
+///
+/// `None` means "not decided here" (reordering needed, keys with escapes,
+/// or text that does not look like one JSON object): call [`normalise`],
+/// which validates and gives the precise error. A `Some` result is only
+/// as valid as the input: the caller must validate `out` before trusting it.
+pub fn normalise_unchecked(
+    line: &[u8],
+    bus: &Bus,
+    defaults: &RawDefaults,
+    now_secs: i64,
+    new_id: &mut dyn FnMut() -> uuid::Uuid,
+    out: &mut Vec<u8>,
+) -> Option<Normalised> {
+    out.clear();
+    let lead = line.iter().position(|b| !is_ws(*b)).unwrap_or(line.len());
+    let trail = line[lead..]
+        .iter()
+        .rposition(|b| !is_ws(*b))
+        .map_or(lead, |p| lead + p + 1);
+    let text = &line[lead..trail];
+    if text.first() != Some(&b'{') {
+        return None;
+    }
+    let mut scan = Scan::default();
+    if !skim(text, &mut scan) {
+        return None;
+    }
+    let is_envelope = scan.vals[DETAIL_TYPE].is_some()
+        && scan.vals[SOURCE].is_some()
+        && scan.vals[DETAIL].is_some();
+    if !is_envelope {
+        let id = new_id();
+        let id_range = write_envelope_head(
+            out,
+            &id,
+            defaults.detail_type,
+            defaults.source,
+            bus,
+            now_secs,
+        );
+        out.extend_from_slice(b"[],\"detail\":");
+        out.extend_from_slice(text);
+        out.push(b'}');
+        return Some(Normalised {
+            id: id_range,
+            wrapped: true,
+        });
+    }
+    if scan.dup.is_some() || !(scan.in_order && scan.vals.iter().all(Option::is_some)) {
+        return None;
+    }
+    if check_types(text, &scan).is_err() {
+        // Rare; the validating path tells a type error from invalid JSON.
+        return None;
+    }
+    out.extend_from_slice(text);
+    let id = scan.vals[ID]
+        .clone()
+        .map_or(0..0, |r| r.start + 1..r.end - 1);
+    Some(Normalised { id, wrapped: false })
+}
+
+/// The top-level members of `text` (which starts with `{`) by structure
+/// alone: strings are skipped to their closing quote, objects and arrays
+/// by bracket depth, scalars to the next delimiter. Nothing is validated.
+/// `false` for anything unexpected, and for keys with escapes.
+fn skim(text: &[u8], scan: &mut Scan) -> bool {
+    let n = text.len();
+    let ws = |mut i: usize| {
+        while i < n && is_ws(text[i]) {
+            i += 1;
+        }
+        i
+    };
+    scan.in_order = true;
+    let mut i = ws(1);
+    if i < n && text[i] == b'}' {
+        return ws(i + 1) == n;
+    }
+    loop {
+        if i >= n || text[i] != b'"' {
+            return false;
+        }
+        let ks = i + 1;
+        let ke = match memchr::memchr2(b'"', b'\\', &text[ks..]) {
+            Some(p) if text[ks + p] == b'"' => ks + p,
+            _ => return false,
+        };
+        i = ws(ke + 1);
+        if i >= n || text[i] != b':' {
+            return false;
+        }
+        let vs = ws(i + 1);
+        let Some(ve) = skip_value(text, vs) else {
+            return false;
+        };
+        let m = scan.members;
+        scan.members += 1;
+        match KEYS.iter().position(|k| k.as_bytes() == &text[ks..ke]) {
+            Some(k) => {
+                if m != k {
+                    scan.in_order = false;
+                }
+                if scan.vals[k].is_some() {
+                    scan.dup.get_or_insert((k, vs));
+                } else {
+                    scan.vals[k] = Some(vs..ve);
+                }
+            }
+            None => {
+                if m < KEYS.len() {
+                    scan.in_order = false;
+                }
+                scan.others = true;
+            }
+        }
+        i = ws(ve);
+        match text.get(i) {
+            Some(b',') => i = ws(i + 1),
+            Some(b'}') => return ws(i + 1) == n,
+            _ => return false,
+        }
+    }
+}
+
+/// End of the JSON value starting at `i`, by structure only.
+fn skip_value(text: &[u8], i: usize) -> Option<usize> {
+    match *text.get(i)? {
+        b'"' => skip_string(text, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < text.len() {
+                match text[j] {
+                    b'"' => {
+                        j = skip_string(text, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let e = text[i..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']') || is_ws(*b))
+                .map_or(text.len(), |p| i + p);
+            (e > i).then_some(e)
+        }
+    }
+}
+
+/// End (after the closing quote) of the string starting at `i`.
+fn skip_string(text: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        let p = memchr::memchr2(b'"', b'\\', text.get(j..)?)?;
+        if text[j + p] == b'\\' {
+            j += p + 2;
+        } else {
+            return Some(j + p + 1);
+        }
+    }
+}
+
 /// What one pass over the top-level members found. Fixed size: no
 /// allocation per line.
 #[derive(Debug, Default)]
@@ -1102,5 +1279,60 @@ mod tests {
             .unwrap();
         }
         assert_eq!(out.capacity(), cap);
+    }
+
+    /// `normalise_unchecked` agrees with `normalise` wherever it decides:
+    /// same bytes and id for valid input; for invalid input its envelope is
+    /// rejected by the matcher's validation (which the pipeline runs).
+    #[test]
+    fn unchecked_agrees_with_checked_or_leaves_invalid_input_to_the_matcher() {
+        let seeds = [
+            r#"{"version":"0","id":"e-1","detail-type":"T","source":"s","account":"1","time":"t","region":"r","resources":["a"],"detail":{"a":[1,{"b":"x\"}"}],"c":null}}"#,
+            r#"{"order":7,"tags":["a","b"],"nested":{"x":{"y":[true,false,-1.5e3]}}}"#,
+            r#"  {"detail-type":"T","source":"s","detail":{}}  "#,
+            r#"{"version":"0","id":"e-1","detail-type":"T","source":"s","account":"1","time":"t","region":"r","resources":[],"detail":{},"extra":1}"#,
+            r#"{"k\u0065y":1}"#,
+            r#"{}"#,
+        ];
+        let engine = crate::engine::RuleSetBuilder::new(crate::engine::Limits::default())
+            .build()
+            .unwrap();
+        let mut cache = engine.cache();
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for seed in seeds {
+            let b = seed.as_bytes();
+            cases.push(b.to_vec());
+            for cut in 0..b.len() {
+                cases.push(b[..cut].to_vec());
+                let mut flip = b.to_vec();
+                for x in [b'"', b'}', b']', b',', b'x', b'\\', b' ', b'{', b'['] {
+                    flip[cut] = x;
+                    cases.push(flip.clone());
+                }
+            }
+        }
+        let mut decided = 0;
+        for case in &cases {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let fast = normalise_unchecked(case, &bus(), &DEFAULTS, 7, &mut fixed_id, &mut a);
+            let slow = normalise(case, &bus(), &DEFAULTS, 7, &mut fixed_id, &mut b);
+            let shown = String::from_utf8_lossy(case);
+            match (fast, slow) {
+                (None, _) => {}
+                (Some(f), Ok(s)) => {
+                    decided += 1;
+                    assert_eq!(a, b, "{shown}");
+                    assert_eq!(f, s, "{shown}");
+                }
+                (Some(_), Err(_)) => {
+                    decided += 1;
+                    assert!(
+                        engine.find_checked(&a, &mut cache).is_err(),
+                        "passes unvalidated: {shown}"
+                    );
+                }
+            }
+        }
+        assert!(decided > 100, "the fast path decides most cases: {decided}");
     }
 }

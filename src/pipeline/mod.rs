@@ -166,14 +166,30 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
             ));
             continue;
         }
-        let norm = envelope::normalise(
+        // Most input needs only its top level read here: the matcher
+        // validates the whole envelope as it flattens it, so each event is
+        // parsed once. The rest is validated now, precisely.
+        let (norm, validated) = match envelope::normalise_unchecked(
             raw,
             &routes.bus,
             &defaults,
             now,
             &mut new_id,
             &mut s.envelope,
-        );
+        ) {
+            Some(n) => (Ok(n), false),
+            None => (
+                envelope::normalise(
+                    raw,
+                    &routes.bus,
+                    &defaults,
+                    now,
+                    &mut new_id,
+                    &mut s.envelope,
+                ),
+                true,
+            ),
+        };
         let norm = match norm {
             Ok(n) => n,
             Err(e) => {
@@ -201,10 +217,28 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
             None => continue,
         };
         s.matches.clear();
-        match routes.automaton.find(&s.envelope, cache) {
+        let found = if validated {
+            routes.automaton.find(&s.envelope, cache)
+        } else {
+            routes.automaton.find_checked(&s.envelope, cache)
+        };
+        match found {
             Ok(ids) => s.matches.extend_from_slice(ids),
             Err(e) => {
-                let code = "event_limit";
+                // Say what is wrong with the input itself where it is not
+                // valid JSON (offsets into the input, not the envelope);
+                // otherwise it broke a matching limit (depth, size).
+                let (code, why) = match envelope::normalise(
+                    raw,
+                    &routes.bus,
+                    &defaults,
+                    now,
+                    &mut new_id,
+                    &mut s.render,
+                ) {
+                    Err(e2) if !validated => (e2.reason_code(), e2.to_string()),
+                    _ => ("event_limit", e.to_string()),
+                };
                 source
                     .parse_failures
                     .with_label_values(&[&source.id, code])
@@ -212,7 +246,10 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                 failures.push(Failure::source(
                     i,
                     code.to_string(),
-                    format!("{} {}: {e}", source.position_name, batch.events[i].position),
+                    format!(
+                        "{} {}: {why}",
+                        source.position_name, batch.events[i].position
+                    ),
                 ));
                 continue;
             }
