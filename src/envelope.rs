@@ -466,7 +466,12 @@ pub fn normalise_unchecked(
         return None;
     }
     let mut scan = Scan::default();
-    if !skim(text, &mut scan) {
+    // Without the bytes `"detail-type"` (and without any escape that could
+    // spell them otherwise) the line cannot be an envelope: wrap it without
+    // reading its structure.
+    let plainly_raw = memchr::memmem::find(text, b"\"detail-type\"").is_none()
+        && memchr::memchr(b'\\', text).is_none();
+    if !plainly_raw && !skim(text, &mut scan) {
         return None;
     }
     let is_envelope = scan.vals[DETAIL_TYPE].is_some()
@@ -539,6 +544,14 @@ fn skim(text: &[u8], scan: &mut Scan) -> bool {
             return false;
         };
         let m = scan.members;
+        if m == DETAIL && scan.in_order && &text[ks..ke] == b"detail" {
+            // The ninth key of a canonical envelope: whatever follows is
+            // copied as it is, so its extent need not be found here (the
+            // matcher validates it).
+            scan.members += 1;
+            scan.vals[DETAIL] = Some(vs..n - 1);
+            return text.get(vs) == Some(&b'{') && text[n - 1] == b'}';
+        }
         scan.members += 1;
         match KEYS.iter().position(|k| k.as_bytes() == &text[ks..ke]) {
             Some(k) => {
