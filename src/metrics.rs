@@ -46,7 +46,7 @@ pub struct Metrics {
     pub in_flight_events: IntGauge,
     /// Bytes of those events.
     pub in_flight_bytes: IntGauge,
-    /// Times a source had to wait (Kafka partitions paused) or refuse
+    /// Times a source had to wait (Kafka consumer stopped) or refuse
     /// (HTTP throttled) because the pipeline was full.
     pub backpressure: IntCounterVec,
     /// Enabled rules in the running rule set.
@@ -173,7 +173,7 @@ impl Metrics {
         let backpressure = counter(
             &r,
             "busbar_backpressure_total",
-            "Times a source waited (Kafka paused) or refused (HTTP throttled) because the pipeline was full.",
+            "Times a source waited (Kafka) or refused (HTTP throttled) because the pipeline was full.",
             &["source"],
         );
         let rules_loaded = IntGauge::new(

@@ -1,6 +1,6 @@
 //! `busbar run` in a consumer group against the real broker: two processes
 //! split the partitions and one stopping hands its partitions over without
-//! loss; a blocked target pauses consumption instead of growing memory; a
+//! loss; a blocked target stops consumption instead of growing memory; a
 //! target that cannot deliver dead-letters to a Kafka topic with the
 //! reason in headers. Broker settings as in tests/kafka_bridge.rs.
 
@@ -125,7 +125,7 @@ fn two_processes_split_the_partitions_and_a_stopped_one_hands_over_without_loss(
 }
 
 #[test]
-fn a_blocked_target_pauses_the_partitions_and_loses_nothing() {
+fn a_blocked_target_stops_consumption_and_loses_nothing() {
     let bootstrap = need!(support::kafka(), "a Kafka broker (KAFKA_BOOTSTRAP)");
     need!(
         support::python(),
@@ -134,7 +134,10 @@ fn a_blocked_target_pauses_the_partitions_and_loses_nothing() {
     let held = http_server::Server::start(|_| http_server::Reply::Held);
     let p = prefix("pause");
     create(&bootstrap, 2, &[&format!("{p}.in")]);
-    // Partition 0 holds ev-0..300, partition 1 ev-300..600, each in order.
+    // Partition 0 holds ev-0..300, partition 1 ev-300..600, each in order,
+    // in multi-record batches: stopping and resuming consumption must not
+    // skip the rest of a batch (it did when partitions were `pause`d, with
+    // tansu serving fetches only from batch starts).
     produce_to(&bootstrap, &format!("{p}.in"), 0, &events_range(0..300));
     produce_to(&bootstrap, &format!("{p}.in"), 1, &events_range(300..600));
     let cfg = format!(

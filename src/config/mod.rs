@@ -410,7 +410,7 @@ pub struct LimitsConfig {
     #[serde(default = "default_wildcard")]
     pub wildcard_complexity: usize,
     /// Events accepted but not yet delivered everywhere; a full pipeline
-    /// pauses Kafka partitions and throttles HTTP ingest.
+    /// stops Kafka consumption and throttles HTTP ingest.
     #[serde(default = "default_in_flight_events")]
     pub max_in_flight_events: usize,
     #[serde(default = "default_in_flight_bytes")]

@@ -10,9 +10,10 @@
 //! before letting the partitions go. Each partition is one lane, so each
 //! target sees a partition's events in order.
 //!
-//! When the in-flight budget is spent the assigned partitions are paused
-//! until it comes back; librdkafka's own prefetch is bounded by
-//! `queued.max.messages.kbytes` (default lowered to 16 MiB).
+//! When the in-flight budget is spent the source stops consuming until it
+//! comes back; librdkafka's own prefetch is bounded by
+//! `queued.max.messages.kbytes` (default lowered to 16 MiB), so fetching
+//! stops too (see `run` for why partitions are not `pause`d).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -283,18 +284,19 @@ pub async fn run(s: Settings, intake: Intake) -> Result<(), String> {
                 }
             }
             if intake.would_wait(b.len(), b.weight()) {
+                // Stop consuming until budget comes back. librdkafka's
+                // prefetch fills its bounded queue and then stops fetching.
+                // The partitions are deliberately not `pause`d: a pause
+                // drops the prefetched messages and a resume fetches again
+                // from the next unconsumed offset, which a broker that only
+                // serves whole batches from their start (tansu's memory
+                // engine) answers with the batch after it: the rest of the
+                // batch would never be seen.
                 s.backpressure.inc();
-                let assignment = consumer.assignment().ok();
-                if let Some(a) = &assignment {
-                    let _ = consumer.pause(a);
-                }
                 let sent = tokio::select! {
                     r = intake.send(b) => r.is_ok(),
                     _ = shutdown.changed() => false,
                 };
-                if let Some(a) = &assignment {
-                    let _ = consumer.resume(a);
-                }
                 if !sent {
                     break 'outer;
                 }

@@ -4,7 +4,7 @@
 //! workers. Sources never match or produce.
 //!
 //! The in-flight budget is what bounds memory: when it is spent, stdin
-//! stops reading, Kafka partitions are paused, and HTTP ingest answers
+//! stops reading, the Kafka consumer stops polling, and HTTP ingest answers
 //! with throttling. It comes back as targets finish their deliveries.
 
 pub mod http;

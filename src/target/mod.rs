@@ -72,16 +72,27 @@ impl TargetBatch {
     }
 }
 
-/// The handle the pipeline holds to a running target task.
+/// Where a target's batches go: its own task, or a shared stream sink.
+#[derive(Clone)]
+enum Tx {
+    Own(mpsc::UnboundedSender<TargetBatch>),
+    Sink(mpsc::UnboundedSender<stream::Job>),
+}
+
+/// The handle the pipeline holds to a running target.
 #[derive(Clone)]
 pub struct TargetSender {
-    tx: mpsc::UnboundedSender<TargetBatch>,
+    tx: Tx,
     info: Arc<TargetInfo>,
 }
 
 impl TargetSender {
     pub fn send(&self, tb: TargetBatch) {
-        if let Err(mpsc::error::SendError(tb)) = self.tx.send(tb) {
+        let unsent = match &self.tx {
+            Tx::Own(tx) => tx.send(tb).err().map(|e| e.0),
+            Tx::Sink(tx) => tx.send((tb, self.info.clone())).err().map(|e| (e.0).0),
+        };
+        if let Some(tb) = unsent {
             // The task is gone (it only ends when every sender is dropped,
             // so this is a bug); never lose the events silently.
             tracing::error!(rule = %self.info.rule, target = %self.info.id, "target task ended; dead-lettering its events");
@@ -270,6 +281,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub producer: Option<Producer>,
     pub http: http::Client,
+    /// Shared stdout/file writers.
+    pub sinks: stream::Sinks,
 }
 
 impl Context {
@@ -278,54 +291,62 @@ impl Context {
             metrics,
             producer,
             http: http::client(),
+            sinks: stream::Sinks::default(),
         }
     }
 }
 
-/// Start the task of one target.
+/// Start the task of one target (or attach it to its shared sink).
 pub fn spawn(
     kind: &TargetKind,
     info: Arc<TargetInfo>,
     ctx: &Context,
 ) -> Result<TargetSender, String> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    match kind {
-        TargetKind::Stdout => stream::spawn_stdout(rx, info.clone(), info.latency("stdout")),
-        TargetKind::File { path } => {
-            stream::spawn_file(path, rx, info.clone(), info.latency("file"))?
-        }
+    let tx = match kind {
+        TargetKind::Stdout => Tx::Sink(ctx.sinks.get(None)?),
+        TargetKind::File { path } => Tx::Sink(
+            ctx.sinks
+                .get(Some(path))
+                .map_err(|e| format!("target `{}`: {e}", info.id))?,
+        ),
         TargetKind::Http {
             url,
             method,
             headers,
             rate_limit_per_second,
             timeout_seconds,
-        } => http::spawn(
-            http::Settings {
-                url: url.clone(),
-                method: method.clone(),
-                headers: headers.clone(),
-                rate_limit_per_second: *rate_limit_per_second,
-                timeout: Duration::from_secs_f64(*timeout_seconds),
-            },
-            ctx.http.clone(),
-            rx,
-            info.clone(),
-            info.latency("http"),
-        )?,
+        } => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            http::spawn(
+                http::Settings {
+                    url: url.clone(),
+                    method: method.clone(),
+                    headers: headers.clone(),
+                    rate_limit_per_second: *rate_limit_per_second,
+                    timeout: Duration::from_secs_f64(*timeout_seconds),
+                },
+                ctx.http.clone(),
+                rx,
+                info.clone(),
+                info.latency("http"),
+            )?;
+            Tx::Own(tx)
+        }
         TargetKind::Kafka { topic, .. } => {
             let producer = ctx
                 .producer
                 .clone()
                 .ok_or_else(|| "kafka target without a Kafka producer".to_string())?;
+            let (tx, rx) = mpsc::unbounded_channel();
             kafka::spawn(
                 topic.clone(),
                 producer,
                 rx,
                 info.clone(),
                 info.latency("kafka"),
-            )
+            );
+            Tx::Own(tx)
         }
-    }
+    };
     Ok(TargetSender { tx, info })
 }

@@ -1,21 +1,32 @@
 //! `stdout` and `file` targets: NDJSON, one line per delivery.
 //!
-//! Each runs on its own thread with blocking writes (a terminal or a pipe
-//! that is slow is the usual backpressure of a shell pipeline), writes a
-//! whole batch with one `write_all`, and for stdout holds the process-wide
-//! lock while doing so, so lines of two targets never interleave.
+//! Every target that writes to the same place shares one writer thread
+//! (stdout is one sink, each file path one more): a rule set with a
+//! thousand stdout targets has one thread and one buffer, not a thousand,
+//! and lines of different targets never interleave. The thread writes a
+//! batch with one `write_all` (a slow terminal or pipe is the natural
+//! backpressure of a shell pipeline) and applies the target's retry policy.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus::Histogram;
 use tokio::sync::mpsc;
 
 use super::retry::{Decision, DeliveryErrorCode};
 use super::{Failed, TargetBatch, TargetInfo};
+
+/// What a sink thread receives: a batch and the target it is for.
+pub type Job = (TargetBatch, Arc<TargetInfo>);
+
+/// The running sinks by place (`None`: stdout), shared by every rule set.
+#[derive(Default)]
+pub struct Sinks {
+    running: Mutex<HashMap<Option<PathBuf>, mpsc::UnboundedSender<Job>>>,
+}
 
 enum Sink {
     Stdout,
@@ -35,77 +46,80 @@ impl Sink {
     }
 }
 
-pub fn spawn_stdout(
-    rx: mpsc::UnboundedReceiver<TargetBatch>,
-    info: Arc<TargetInfo>,
-    latency: Histogram,
-) {
-    run(Sink::Stdout, rx, info, latency);
+impl Sinks {
+    /// The sink for `path` (`None`: stdout), started on first use.
+    pub fn get(&self, path: Option<&Path>) -> Result<mpsc::UnboundedSender<Job>, String> {
+        let mut running = match self.running.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let key = path.map(Path::to_path_buf);
+        if let Some(tx) = running.get(&key).filter(|tx| !tx.is_closed()) {
+            return Ok(tx.clone());
+        }
+        let sink = match path {
+            None => Sink::Stdout,
+            Some(p) => Sink::File(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| format!("cannot open `{}`: {e}", p.display()))?,
+            ),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let name = match path {
+            None => "busbar-stdout".to_string(),
+            Some(_) => format!("busbar-file-{}", running.len()),
+        };
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || run(sink, rx))
+            .map_err(|e| format!("cannot start a writer thread: {e}"))?;
+        running.insert(key, tx.clone());
+        Ok(tx)
+    }
 }
 
-pub fn spawn_file(
-    path: &Path,
-    rx: mpsc::UnboundedReceiver<TargetBatch>,
-    info: Arc<TargetInfo>,
-    latency: Histogram,
-) -> Result<(), String> {
-    let f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| {
-            format!(
-                "target `{}`: cannot open `{}`: {e}",
-                info.id,
-                path.display()
-            )
-        })?;
-    run(Sink::File(f), rx, info, latency);
-    Ok(())
-}
-
-fn run(
-    mut sink: Sink,
-    mut rx: mpsc::UnboundedReceiver<TargetBatch>,
-    info: Arc<TargetInfo>,
-    latency: Histogram,
-) {
-    let name = format!("busbar-target-{}", info.id);
-    let spawned = std::thread::Builder::new().name(name).spawn(move || {
-        let mut buf = Vec::with_capacity(1 << 20);
-        while let Some(tb) = rx.blocking_recv() {
-            buf.clear();
-            for d in &tb.items {
-                buf.extend_from_slice(tb.payload(d));
-                buf.push(b'\n');
-            }
-            match write_with_retry(&mut sink, &buf, &info, tb.routed.batch.accepted_at) {
-                Ok(()) => {
-                    let secs = tb.routed.batch.accepted_at.elapsed().as_secs_f64();
-                    for d in &tb.items {
-                        latency.observe(secs);
-                        tb.event(d).done();
-                    }
-                    info.deliveries.inc_by(tb.items.len() as u64);
+fn run(mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut buf = Vec::with_capacity(1 << 16);
+    while let Some((tb, info)) = rx.blocking_recv() {
+        buf.clear();
+        for d in &tb.items {
+            buf.extend_from_slice(tb.payload(d));
+            buf.push(b'\n');
+        }
+        match write_with_retry(&mut sink, &buf, &info, tb.routed.batch.accepted_at) {
+            Ok(()) => {
+                let secs = tb.routed.batch.accepted_at.elapsed().as_secs_f64();
+                let latency = info.latency(match sink {
+                    Sink::Stdout => "stdout",
+                    Sink::File(_) => "file",
+                });
+                for d in &tb.items {
+                    latency.observe(secs);
+                    tb.event(d).done();
                 }
-                Err(f) => {
-                    for d in &tb.items {
-                        info.give_up(
-                            tb.event(d),
-                            Failed {
-                                code: f.code,
-                                message: f.message.clone(),
-                                exhausted: f.exhausted,
-                                attempts: f.attempts,
-                            },
-                        );
-                    }
+                info.deliveries.inc_by(tb.items.len() as u64);
+            }
+            Err(f) => {
+                for d in &tb.items {
+                    info.give_up(
+                        tb.event(d),
+                        Failed {
+                            code: f.code,
+                            message: f.message.clone(),
+                            exhausted: f.exhausted,
+                            attempts: f.attempts,
+                        },
+                    );
                 }
             }
         }
-    });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start a target thread");
+        // Do not keep a large batch's buffer around.
+        if buf.capacity() > 4 << 20 {
+            buf = Vec::with_capacity(1 << 16);
+        }
     }
 }
 
@@ -127,8 +141,7 @@ fn write_with_retry(
             // The reader of a pipe is gone (`busbar run ... | head`): it
             // will not come back, so do not hold the pipeline for a day.
             io::ErrorKind::NotFound | io::ErrorKind::BrokenPipe => DeliveryErrorCode::NoResource,
-            // A closed pipe (the reader went away) or a full disk may
-            // recover; retrying is what the policy is for.
+            // A full disk may recover; retrying is what the policy is for.
             _ => DeliveryErrorCode::ServerError,
         };
         info.failed(code.as_str());

@@ -18,7 +18,8 @@ pub fn create(bootstrap: &str, partitions: u32, topics: &[&str]) {
     );
 }
 
-/// Produce `key<TAB>value` lines to one partition, one record per batch.
+/// Produce `key<TAB>value` lines to one partition in the client's normal
+/// batches (many records per batch).
 pub fn produce_to(bootstrap: &str, topic: &str, partition: i32, lines: &str) {
     let p = partition.to_string();
     let args = [
@@ -27,7 +28,6 @@ pub fn produce_to(bootstrap: &str, topic: &str, partition: i32, lines: &str) {
         bootstrap,
         "--topic",
         topic,
-        "--one-per-batch",
         "--partition",
         &p,
     ];
