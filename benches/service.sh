@@ -134,12 +134,16 @@ if [[ " $PARTS " == *" 1 "* ]]; then
   row "| command | wall s | CPU s | events/s | events/CPU-s | MB/s | max RSS MiB | |"
   row "|---|---:|---:|---:|---:|---:|---:|---|"
   f=$(best_of $B filter --rules "$dir/r100.json" "$dir/events.ndjson")
-  fmt "filter --rules" "$f" "reference (1 thread)"
+  fmt "filter --rules" "$f" "reference (1 thread; lines no rule can match are not parsed)"
+  # `run` validates every event (bad input is dead-lettered), as `filter --validate` does.
+  fv=$(best_of $B filter --validate --rules "$dir/r100.json" "$dir/events.ndjson")
+  fmt "filter --validate --rules" "$fv" "reference for the same work (1 thread, every line parsed)"
   r1=$(best_of sh -c "$B run --config $dir/r100.yaml --workers 1 < $dir/events.ndjson")
-  fmt "run --workers 1" "$r1" "$(printf '%.0f%% of filter' "$(calc "${f%% *} / ${r1%% *} * 100")")"
+  fmt "run --workers 1" "$r1" "$(printf '%.0f%% of filter, %.0f%% of filter --validate' \
+    "$(calc "${f%% *} / ${r1%% *} * 100")" "$(calc "${fv%% *} / ${r1%% *} * 100")")"
   r2=$(best_of sh -c "$B run --config $dir/r100.yaml --workers 2 < $dir/events.ndjson")
-  fmt "run --workers 2" "$r2" "$(printf '%.0f%% of filter; %.2fx workers 1' \
-    "$(calc "${f%% *} / ${r2%% *} * 100")" "$(calc "${r1%% *} / ${r2%% *}")")"
+  fmt "run --workers 2" "$r2" "$(printf '%.0f%% of filter, %.0f%% of filter --validate; %.2fx workers 1' \
+    "$(calc "${f%% *} / ${r2%% *} * 100")" "$(calc "${fv%% *} / ${r2%% *} * 100")" "$(calc "${r1%% *} / ${r2%% *}")")"
   # The same file as bare objects: busbar wraps each in a new envelope (id, time, ...).
   $B gen-citylots --count "$EVENTS" >"$dir/raw.ndjson"
   rr=$(best_of sh -c "$B run --config $dir/r100-raw.yaml --workers 2 < $dir/raw.ndjson")

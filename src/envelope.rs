@@ -540,9 +540,6 @@ fn skim(text: &[u8], scan: &mut Scan) -> bool {
             return false;
         }
         let vs = ws(i + 1);
-        let Some(ve) = skip_value(text, vs) else {
-            return false;
-        };
         let m = scan.members;
         if m == DETAIL && scan.in_order && &text[ks..ke] == b"detail" {
             // The ninth key of a canonical envelope: whatever follows is
@@ -552,6 +549,9 @@ fn skim(text: &[u8], scan: &mut Scan) -> bool {
             scan.vals[DETAIL] = Some(vs..n - 1);
             return text.get(vs) == Some(&b'{') && text[n - 1] == b'}';
         }
+        let Some(ve) = skip_value(text, vs) else {
+            return false;
+        };
         scan.members += 1;
         match KEYS.iter().position(|k| k.as_bytes() == &text[ks..ke]) {
             Some(k) => {
