@@ -471,7 +471,14 @@ pub fn normalise_unchecked(
     // reading its structure.
     let plainly_raw = memchr::memmem::find(text, b"\"detail-type\"").is_none()
         && memchr::memchr(b'\\', text).is_none();
-    if !plainly_raw && !skim(text, &mut scan) {
+    if plainly_raw {
+        // Wrapped as `detail`, the text must be one object, not an object
+        // followed by more members (`{"a":1},"source":"x"` would become
+        // top-level keys of the envelope).
+        if object_end(text, 0) != Some(text.len()) {
+            return None;
+        }
+    } else if !skim(text, &mut scan) {
         return None;
     }
     let is_envelope = scan.vals[DETAIL_TYPE].is_some()
@@ -547,7 +554,9 @@ fn skim(text: &[u8], scan: &mut Scan) -> bool {
             // matcher validates it).
             scan.members += 1;
             scan.vals[DETAIL] = Some(vs..n - 1);
-            return text.get(vs) == Some(&b'{') && text[n - 1] == b'}';
+            // `detail` must close the envelope: members after it could
+            // repeat envelope keys, which the validating path rejects.
+            return object_end(text, vs).is_some_and(|e| ws(e) == n - 1) && text[n - 1] == b'}';
         }
         let Some(ve) = skip_value(text, vs) else {
             return false;
@@ -580,6 +589,35 @@ fn skim(text: &[u8], scan: &mut Scan) -> bool {
     }
 }
 
+/// End of the object starting at `i` (a `{`), counting braces outside
+/// strings with a vectorised search; brackets need no tracking because
+/// the text is validated as JSON afterwards.
+fn object_end(text: &[u8], i: usize) -> Option<usize> {
+    if text.get(i) != Some(&b'{') {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut j = i;
+    loop {
+        let p = memchr::memchr3(b'"', b'{', b'}', text.get(j..)?)?;
+        j += p;
+        match text[j] {
+            b'"' => {
+                j = skip_string(text, j)?;
+                continue;
+            }
+            b'{' => depth += 1,
+            _ => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(j + 1);
+                }
+            }
+        }
+        j += 1;
+    }
+}
+
 /// End of the JSON value starting at `i`, by structure only.
 fn skip_value(text: &[u8], i: usize) -> Option<usize> {
     match *text.get(i)? {
@@ -595,7 +633,7 @@ fn skip_value(text: &[u8], i: usize) -> Option<usize> {
                     }
                     b'{' | b'[' => depth += 1,
                     b'}' | b']' => {
-                        depth -= 1;
+                        depth = depth.checked_sub(1)?;
                         if depth == 0 {
                             return Some(j + 1);
                         }
@@ -1306,6 +1344,8 @@ mod tests {
             r#"{"version":"0","id":"e-1","detail-type":"T","source":"s","account":"1","time":"t","region":"r","resources":[],"detail":{},"extra":1}"#,
             r#"{"k\u0065y":1}"#,
             r#"{}"#,
+            r#"{"a":1},"source":"aws.s3","detail":{"b":2}"#,
+            r#"{"version":"0","id":"e","detail-type":"T","source":"s","account":"1","time":"t","region":"r","resources":[],"detail":{},"source":"x"}"#,
         ];
         let engine = crate::engine::RuleSetBuilder::new(crate::engine::Limits::default())
             .build()

@@ -258,7 +258,10 @@ fn server_errors_exhaust_the_retry_attempts_and_dead_letter_the_envelope() {
     assert_eq!(d["error_code"], "SERVER_ERROR");
     assert_eq!(d["error_message"], "HTTP 500");
     assert_eq!(d["exhausted_retry_condition"], "MaximumRetryAttempts");
-    assert_eq!(d["retry_attempts"], 3);
+    assert_eq!(
+        d["retry_attempts"], 2,
+        "retries, as EventBridge counts them"
+    );
     assert_eq!(d["event_id"], ID1);
     assert_eq!(d["event"]["id"], ID1);
     assert_eq!(d["event"]["source"], "shop");
@@ -325,7 +328,7 @@ fn client_errors_are_not_retried() {
         assert_eq!(d["rule_arn"], format!("{RULE_ARN_PREFIX}to-bad"));
         assert_eq!(d["error_code"], code, "{d}");
         assert_eq!(d["error_message"], format!("HTTP {status}"), "{d}");
-        assert_eq!(d["retry_attempts"], 1, "{d}");
+        assert_eq!(d["retry_attempts"], 0, "{d}");
         assert!(d.get("exhausted_retry_condition").is_none(), "{d}");
         assert_eq!(d["event"]["id"], ID2, "{d}");
     }
@@ -390,7 +393,7 @@ fn a_target_that_does_not_answer_times_out() {
         d["exhausted_retry_condition"], "MaximumRetryAttempts",
         "{d}"
     );
-    assert_eq!(d["retry_attempts"], 1, "{d}");
+    assert_eq!(d["retry_attempts"], 0, "{d}");
     let d = &dl[0];
     assert_eq!(d["target"], "mute", "{d}");
     assert_eq!(d["error_code"], "TIMEOUT", "{d}");
@@ -398,7 +401,7 @@ fn a_target_that_does_not_answer_times_out() {
         d["exhausted_retry_condition"], "MaximumRetryAttempts",
         "{d}"
     );
-    assert_eq!(d["retry_attempts"], 2, "{d}");
+    assert_eq!(d["retry_attempts"], 1, "{d}");
     assert_eq!(
         run.metric(
             "busbar_delivery_failures_total{reason=\"TIMEOUT\",rule=\"to-mute\",target=\"mute\"}"

@@ -257,7 +257,7 @@ admin: {{listen: "127.0.0.1:0"}}
         assert_eq!(h["TARGET_ID"], "api");
         assert_eq!(h["ERROR_CODE"], "CONNECTION_FAILURE");
         assert_eq!(h["EXHAUSTED_RETRY_CONDITION"], "MaximumRetryAttempts");
-        assert_eq!(h["RETRY_ATTEMPTS"], "2");
+        assert_eq!(h["RETRY_ATTEMPTS"], "1", "retries, not attempts");
         assert_eq!(h["EVENT_ID"], env["id"]);
         assert_eq!(h["trace"], "t1", "source headers kept");
         assert!(

@@ -1006,10 +1006,13 @@ impl Config {
                         );
                     }
                 }
-                if !(timeout_seconds.is_finite() && *timeout_seconds > 0.0) {
+                if !(timeout_seconds.is_finite()
+                    && *timeout_seconds > 0.0
+                    && *timeout_seconds <= 3600.0)
+                {
                     push(
                         format!("{at}.timeout_seconds"),
-                        format!("{timeout_seconds} must be a positive number"),
+                        format!("{timeout_seconds} must be a number of seconds in (0, 3600]"),
                     );
                 }
             }

@@ -96,7 +96,30 @@ fn worker(
             Ok(r) => r.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        let routed = route(batch, current, &mut scratch);
+        let (lane, seq) = (batch.lane, batch.seq);
+        let keep = current.clone();
+        let routed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            route(batch, current, &mut scratch)
+        }))
+        .unwrap_or_else(|_| {
+            // A bug, not bad input (that is dead-lettered). Keep the lane
+            // moving: the batch's events are not acknowledged, so a Kafka
+            // source does not commit past them and they come again after a
+            // restart.
+            tracing::error!(
+                lane,
+                seq,
+                "routing a batch panicked; its events are not acknowledged"
+            );
+            scratch = Scratch::default();
+            RoutedBatch {
+                lane,
+                seq,
+                routes: keep,
+                targets: Vec::new(),
+                dead_letters: Vec::new(),
+            }
+        });
         if out.send(routed).is_err() {
             return;
         }
@@ -145,7 +168,7 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
     #[allow(clippy::needless_range_loop)] // `i` indexes the batch, counts and meta alike
     for i in 0..n {
         let raw = batch.event(i);
-        if raw.len() > routes.max_event_bytes {
+        if raw.len() > routes.max_event_bytes + source.slack {
             let code = "too_large";
             meta.push(EnvelopeMeta::default());
             source

@@ -186,6 +186,10 @@ pub struct SourceSlot {
     pub detail_type: String,
     /// What a position in this source's input is called in messages.
     pub position_name: &'static str,
+    /// Bytes allowed over `limits.max_event_bytes`: PutEvents entries
+    /// arrive as envelopes built by busbar, and the entry limit excludes
+    /// the envelope's own keys.
+    pub slack: usize,
     pub dead_letter: Option<usize>,
     pub received: IntCounter,
     pub unmatched: IntCounter,
@@ -238,9 +242,18 @@ impl Routes {
             let first = targets.len();
             for t in r.targets {
                 let c = &t.config;
+                // Everything the task was started with, including what its
+                // dead-letter destination is (not only its name).
                 let fp = format!(
-                    "{}|{}|{:?}|{:?}|{:?}",
-                    r.name, c.id, c.kind, c.retry, c.dead_letter
+                    "{}|{}|{:?}|{:?}|{:?}|{:?}",
+                    r.name,
+                    c.id,
+                    c.kind,
+                    c.retry,
+                    c.dead_letter,
+                    c.dead_letter
+                        .as_ref()
+                        .and_then(|d| config.dead_letters.get(d))
                 );
                 let dead_letter = c
                     .dead_letter
@@ -292,6 +305,10 @@ impl Routes {
                 position_name: match s.kind {
                     SourceKind::Kafka { .. } => "record at offset",
                     SourceKind::Http { .. } | SourceKind::Stdin => "line",
+                },
+                slack: match s.kind {
+                    SourceKind::Http { .. } => crate::config::ENVELOPE_HEADROOM,
+                    _ => 0,
                 },
                 dead_letter: s
                     .dead_letter

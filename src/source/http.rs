@@ -10,8 +10,8 @@
 //! A reply is sent once the events are in the pipeline. When the in-flight
 //! budget is spent the request is refused as a whole, with EventBridge's
 //! `ThrottlingException` (SDKs retry it with backoff) or `429` with
-//! `Retry-After` on `/events`: throttled, never dropped. Each connection is
-//! one lane, so a producer's requests on one connection stay in order.
+//! `Retry-After` on `/events`: throttled, never dropped. The source is one
+//! lane: requests reach each target in the order they were accepted.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -54,6 +54,11 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
 
 pub async fn serve(listener: TcpListener, s: Settings, intake: Intake) {
     let s = Arc::new(s);
+    // One lane for the whole source: requests are numbered in the order
+    // they are accepted into the pipeline, whichever connection they come
+    // on (a lane per connection would grow the dispatcher's table with
+    // every short-lived client).
+    let lane = Arc::new((intake.new_lane(), Mutex::new(0u64)));
     let mut shutdown = intake.shutdown.clone();
     loop {
         let (stream, _) = tokio::select! {
@@ -70,8 +75,7 @@ pub async fn serve(listener: TcpListener, s: Settings, intake: Intake) {
         let conn = Arc::new(Conn {
             s: s.clone(),
             intake: intake.clone(),
-            lane: intake.new_lane(),
-            seq: Mutex::new(0),
+            lane: lane.clone(),
         });
         let mut shutdown = intake.shutdown.clone();
         tokio::spawn(async move {
@@ -96,8 +100,8 @@ pub async fn serve(listener: TcpListener, s: Settings, intake: Intake) {
 struct Conn {
     s: Arc<Settings>,
     intake: Intake,
-    lane: u64,
-    seq: Mutex<u64>,
+    /// The source's lane and its next sequence number.
+    lane: Arc<(u64, Mutex<u64>)>,
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
@@ -216,8 +220,10 @@ impl Conn {
 
     /// Send a batch in this connection's lane, or say it was throttled.
     async fn offer(&self, mut b: Batch) -> bool {
-        let mut seq = self.seq.lock().await;
-        b.lane = self.lane;
+        // Numbered and handed over under one lock, so sequence numbers
+        // reach the dispatcher without gaps and in order.
+        let mut seq = self.lane.1.lock().await;
+        b.lane = self.lane.0;
         b.seq = *seq;
         match self.intake.try_send(b).await {
             Ok(()) => {

@@ -79,7 +79,20 @@ impl Shared {
     }
 
     /// Wait until `keys` have nothing in flight, or the drain timeout.
+    /// Called from librdkafka's rebalance callback, which runs inside
+    /// `recv()` on a runtime worker: tell the runtime, so the targets that
+    /// finish those events keep running on the other threads (with one
+    /// worker thread they could not run at all).
     fn drain(&self, keys: &[Key]) -> bool {
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.drain_blocking(keys))
+            }
+            _ => self.drain_blocking(keys),
+        }
+    }
+
+    fn drain_blocking(&self, keys: &[Key]) -> bool {
         let deadline = Instant::now() + self.drain_timeout;
         loop {
             let left: usize = {
@@ -185,8 +198,16 @@ impl SourceAck for Ack {
         };
         let key = (topic.clone(), k.partition);
         let mut t = self.shared.tracker();
+        let before = t.committable(&key);
         if t.complete(&key, k.offset) {
-            self.shared.store_advanced(&mut t, &*self.consumer);
+            let after = t.committable(&key);
+            if after != before {
+                if let Some(pos) = after.filter(|p| *p > 0) {
+                    if let Err(e) = self.consumer.store_offset(&key.0, key.1, pos - 1) {
+                        tracing::debug!(topic = %key.0, partition = key.1, error = %e, "offset not stored (partition no longer assigned?)");
+                    }
+                }
+            }
         }
     }
 }
@@ -197,6 +218,10 @@ pub fn consumer_config(s: &Settings) -> ClientConfig {
     c.set("queued.max.messages.kbytes", "16384");
     c.set("statistics.interval.ms", "5000");
     c.set("session.timeout.ms", "45000");
+    // busbar stops polling while its in-flight budget is spent (a slow or
+    // dead target): stay in the group for an hour of that rather than
+    // librdkafka's 5 minutes, after which the partitions would move.
+    c.set("max.poll.interval.ms", "3600000");
     // Commit the stored positions every second (librdkafka: 5 s): after a
     // crash, at most about a second of deliveries is repeated.
     c.set("auto.commit.interval.ms", "1000");

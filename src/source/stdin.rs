@@ -35,8 +35,7 @@ pub fn run(
             break;
         }
         let start = batch.buf.len();
-        let n = reader.read_until(b'\n', &mut batch.buf)?;
-        if n == 0 {
+        if !read_line(&mut reader, &mut batch.buf, max_event_bytes)? {
             break;
         }
         line_no += 1;
@@ -44,8 +43,6 @@ pub fn run(
         while end > start && matches!(batch.buf[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
             end -= 1;
         }
-        // Keep one byte over the limit so the error says "too large"
-        // without holding an unbounded line in memory.
         end = end.min(start + max_event_bytes + 1);
         batch.buf.truncate(end);
         if end == start {
@@ -70,4 +67,60 @@ pub fn run(
         send(batch, &mut seq);
     }
     Ok(line_no)
+}
+
+/// Append the next line (with its newline) to `buf`, keeping at most
+/// `limit + 1` bytes of it plus line-end whitespace and discarding the rest:
+/// one byte over the limit is enough for the error to say "too large", and
+/// a line of any length (or input without newlines) never has to fit in
+/// memory. `false` at EOF with nothing read.
+fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<bool> {
+    let room = limit.saturating_add(3);
+    let mut kept = 0usize;
+    let mut any = false;
+    loop {
+        let avail = match reader.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(any);
+        }
+        any = true;
+        let (take, done) = match memchr::memchr(b'\n', avail) {
+            Some(p) => (p + 1, true),
+            None => (avail.len(), false),
+        };
+        let copy = take.min(room - kept);
+        buf.extend_from_slice(&avail[..copy]);
+        kept += copy;
+        reader.consume(take);
+        if done {
+            return Ok(true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_line;
+
+    #[test]
+    fn long_lines_are_cut_and_the_rest_discarded() {
+        let long = "x".repeat(10_000);
+        let input = format!("short\n{long}\nlast");
+        let mut r = std::io::BufReader::with_capacity(64, input.as_bytes());
+        let mut buf = Vec::new();
+        assert!(read_line(&mut r, &mut buf, 100).unwrap());
+        assert_eq!(buf, b"short\n");
+        buf.clear();
+        assert!(read_line(&mut r, &mut buf, 100).unwrap());
+        assert_eq!(buf.len(), 103, "limit + 1 byte + room for a line end");
+        buf.clear();
+        assert!(read_line(&mut r, &mut buf, 100).unwrap());
+        assert_eq!(buf, b"last");
+        buf.clear();
+        assert!(!read_line(&mut r, &mut buf, 100).unwrap());
+    }
 }

@@ -89,7 +89,11 @@ impl DeadLetter {
             o.insert("exhausted_retry_condition".into(), s(x));
         }
         if self.stage == Stage::Target {
-            o.insert("retry_attempts".into(), self.attempts.into());
+            // EventBridge's RETRY_ATTEMPTS counts retries, not the first try.
+            o.insert(
+                "retry_attempts".into(),
+                self.attempts.saturating_sub(1).into(),
+            );
             o.insert(
                 "event_id".into(),
                 s(&String::from_utf8_lossy(self.event.id())),
@@ -171,19 +175,32 @@ pub fn spawn(name: &str, d: &DeadLetterConfig, ctx: &Context) -> Result<DeadLett
             tokio::spawn(async move {
                 while let Some(dl) = rx.recv().await {
                     let mut wait = Duration::from_millis(100);
+                    let mut with_body = true;
                     loop {
                         let r = producer
                             .inner()
-                            .send(kafka_record(&topic, &dl), Duration::from_secs(30))
+                            .send(
+                                kafka_record(&topic, &dl, with_body),
+                                Duration::from_secs(30),
+                            )
                             .await;
-                        match r {
+                        let e = match r {
                             Ok(_) => break,
-                            Err((e, _)) => {
-                                failures.inc();
-                                tracing::warn!(dead_letter = %name, error = %e, "writing a dead letter failed; retrying");
-                                tokio::time::sleep(wait).await;
-                                wait = (wait * 2).min(Duration::from_secs(30));
-                            }
+                            Err((e, _)) => e,
+                        };
+                        failures.inc();
+                        if super::kafka::error_code(&e).retryable() {
+                            tracing::warn!(dead_letter = %name, error = %e, "writing a dead letter failed; retrying");
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2).min(Duration::from_secs(30));
+                        } else if with_body {
+                            // The record itself is refused (too large, for
+                            // one): keep the reason, say the body is gone.
+                            tracing::error!(dead_letter = %name, error = %e, "dead letter refused; writing it without its body");
+                            with_body = false;
+                        } else {
+                            tracing::error!(dead_letter = %name, error = %e, code = %dl.code, "dead letter refused even without its body; dropped");
+                            break;
                         }
                     }
                     dl.event.done();
@@ -238,8 +255,13 @@ fn write_loop(
     }
 }
 
-fn kafka_record<'a>(topic: &'a str, dl: &'a DeadLetter) -> FutureRecord<'a, [u8], [u8]> {
-    let attempts = dl.attempts.to_string();
+fn kafka_record<'a>(
+    topic: &'a str,
+    dl: &'a DeadLetter,
+    with_body: bool,
+) -> FutureRecord<'a, [u8], [u8]> {
+    // EventBridge's RETRY_ATTEMPTS counts retries, not the first try.
+    let attempts = dl.attempts.saturating_sub(1).to_string();
     let mut h = OwnedHeaders::new();
     for (name, value) in dl.event.routed.kafka_headers(dl.event.index as usize) {
         h = h.insert(Header {
@@ -269,7 +291,14 @@ fn kafka_record<'a>(topic: &'a str, dl: &'a DeadLetter) -> FutureRecord<'a, [u8]
         }
         Stage::Source => add("SOURCE", dl.target.as_bytes()),
     }
-    let mut r = FutureRecord::to(topic).payload(dl.body()).headers(h);
+    if !with_body {
+        add(
+            "BODY_DROPPED",
+            b"the broker refused the record with its body",
+        );
+    }
+    let body: &[u8] = if with_body { dl.body() } else { b"" };
+    let mut r = FutureRecord::to(topic).payload(body).headers(h);
     if let Some(k) = dl.event.routed.kafka_key(dl.event.index as usize) {
         r = r.key(k);
     }
