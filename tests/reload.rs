@@ -147,3 +147,70 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
     );
     assert!(b.stop().success(), "{}", b.stderr());
 }
+
+/// SIGTERM drains what is in flight (here: a delivery the target holds
+/// until after the signal) and exits 0; with a target that never answers
+/// it exits 0 once `shutdown_grace_seconds` is over.
+#[test]
+fn sigterm_drains_in_flight_deliveries_within_the_grace_period() {
+    #[path = "support/http_server.rs"]
+    mod http_server;
+    let held = http_server::Server::start(|_| http_server::Reply::Held);
+    let dir = support::temp_dir("drain");
+    let http = support::free_port();
+    let cfg = format!(
+        r#"
+sources: [{{id: api, kind: http, listen: "127.0.0.1:{http}"}}]
+rules:
+  - {{name: r, event_pattern: '{{"source": ["a"]}}', targets: [{{id: t, kind: http, url: "{}", timeout_seconds: 30}}]}}
+admin: {{listen: "127.0.0.1:0"}}
+shutdown_grace_seconds: 3
+"#,
+        held.url("/x")
+    );
+    let mut b = support::Busbar::start(&dir, &cfg, support::free_port(), &[]);
+    b.wait_ready(Duration::from_secs(20));
+    send(http, "a", 1);
+    held.wait_for(1, Duration::from_secs(10));
+    b.signal("TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    // Draining: not ready any more, still running, the delivery pending.
+    let (status, _) = support::http(&b.admin, "GET", "/readyz", &[], b"").unwrap();
+    assert_eq!(status, 503);
+    assert!(
+        b.child.try_wait().unwrap().is_none(),
+        "exited before the delivery finished"
+    );
+    held.release();
+    let t = Instant::now();
+    let st = b.wait(Duration::from_secs(10));
+    assert!(st.success(), "{st}: {}", b.stderr());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "exited once drained, not at the grace limit"
+    );
+
+    // A target that never answers: exit 0 when the grace period is over.
+    let silent =
+        http_server::Server::start(|_| http_server::Reply::Silent(Duration::from_secs(60)));
+    let cfg = cfg.replace(&held.url("/x"), &silent.url("/x"));
+    let mut b = support::Busbar::start(&dir, &cfg, support::free_port(), &[]);
+    b.wait_ready(Duration::from_secs(20));
+    send(http, "a", 2);
+    silent.wait_for(1, Duration::from_secs(10));
+    let t = Instant::now();
+    b.signal("TERM");
+    let st = b.wait(Duration::from_secs(15));
+    assert!(st.success(), "{st}");
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(2500) && took < Duration::from_secs(8),
+        "exit after the 3 s grace period, took {took:?}"
+    );
+    assert!(
+        b.stderr()
+            .contains("grace period over with events in flight"),
+        "{}",
+        b.stderr()
+    );
+}
