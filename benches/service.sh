@@ -144,6 +144,14 @@ if [[ " $PARTS " == *" 1 "* ]]; then
   r2=$(best_of sh -c "$B run --config $dir/r100.yaml --workers 2 < $dir/events.ndjson")
   fmt "run --workers 2" "$r2" "$(printf '%.0f%% of filter, %.0f%% of filter --validate; %.2fx workers 1' \
     "$(calc "${f%% *} / ${r2%% *} * 100")" "$(calc "${fv%% *} / ${r2%% *} * 100")" "$(calc "${r1%% *} / ${r2%% *}")")"
+  # Cores, not workers: the whole process pinned to one core vs given two
+  # (workers default to the cores it may use).
+  if command -v taskset >/dev/null; then
+    c1=$(best_of sh -c "taskset -c 0 $B run --config $dir/r100.yaml < $dir/events.ndjson")
+    fmt "run on 1 core (taskset -c 0)" "$c1" "reference for core scaling"
+    c2=$(best_of sh -c "taskset -c 0,1 $B run --config $dir/r100.yaml < $dir/events.ndjson")
+    fmt "run on 2 cores (taskset -c 0,1)" "$c2" "$(printf '%.2fx one core' "$(calc "${c1%% *} / ${c2%% *}")")"
+  fi
   # The same file as bare objects: busbar wraps each in a new envelope (id, time, ...).
   $B gen-citylots --count "$EVENTS" >"$dir/raw.ndjson"
   rr=$(best_of sh -c "$B run --config $dir/r100-raw.yaml --workers 2 < $dir/raw.ndjson")
