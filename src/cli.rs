@@ -136,11 +136,7 @@ fn run_service(a: RunArgs) -> Result<ExitCode, Failure> {
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     match r {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(busbar::service::RunError::Config(e)) => {
-            eprintln!("{e}");
-            Ok(ExitCode::from(busbar::config::EXIT_CONFIG))
-        }
-        Err(busbar::service::RunError::Start(e)) => {
+        Err(busbar::service::RunError(e)) => {
             tracing::error!(error = %e, "busbar stopped");
             eprintln!("busbar: {e}");
             Ok(ExitCode::from(1))

@@ -31,20 +31,14 @@ pub struct Options {
     pub workers: Option<usize>,
 }
 
-/// Why `run` failed.
+/// Why `run` failed after the configuration was compiled: a port in use,
+/// a client that cannot be created, a source that stopped with an error.
 #[derive(Debug)]
-pub enum RunError {
-    /// The configuration is invalid (exit 78).
-    Config(String),
-    /// Start-up failed: a port in use, a client that cannot be created.
-    Start(String),
-}
+pub struct RunError(pub String);
 
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RunError::Config(s) | RunError::Start(s) => f.write_str(s),
-        }
+        f.write_str(&self.0)
     }
 }
 
@@ -97,18 +91,18 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
                 &config.kafka.brokers,
                 &[&config.kafka.settings, &config.kafka.producer],
             )
-            .map_err(RunError::Start)?,
+            .map_err(RunError)?,
         )
     } else {
         None
     };
     let ctx = target::Context::new(metrics.clone(), producer.clone());
-    let routes = Routes::start(plan, &ctx, None).map_err(RunError::Start)?;
+    let routes = Routes::start(plan, &ctx, None).map_err(RunError)?;
     let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));
 
     let admin_listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
-        .map_err(|e| RunError::Start(format!("admin.listen `{}`: {e}", config.admin.listen)))?;
+        .map_err(|e| RunError(format!("admin.listen `{}`: {e}", config.admin.listen)))?;
     tracing::info!(addr = %config.admin.listen, "admin listening (/metrics, /healthz, /readyz)");
     tokio::spawn(admin::serve(admin_listener, metrics.clone(), ready.clone()));
 
@@ -158,14 +152,14 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
                             .map_err(|e| format!("stdin: {e}"));
                         let _ = ended.send(r);
                     })
-                    .map_err(|e| RunError::Start(e.to_string()))?;
+                    .map_err(|e| RunError(e.to_string()))?;
             }
             SourceKind::Http {
                 listen,
                 max_request_bytes,
             } => {
                 let l = source::http::bind(listen).await.map_err(|e| {
-                    RunError::Start(format!("sources[{i}] ({}).listen `{listen}`: {e}", s.id))
+                    RunError(format!("sources[{i}] ({}).listen `{listen}`: {e}", s.id))
                 })?;
                 tracing::info!(source = %s.id, addr = %listen, "http ingest listening (PutEvents on POST /, NDJSON on POST /events)");
                 let settings = source::http::Settings {
@@ -269,7 +263,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
 
     // Wait for a signal, or for every (finite) source to end.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| RunError::Start(format!("SIGTERM handler: {e}")))?;
+        .map_err(|e| RunError(format!("SIGTERM handler: {e}")))?;
     let mut ended = 0usize;
     let mut failure = None;
     // Sources that run until stopped (HTTP, Kafka) never report an end;
@@ -327,7 +321,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
     drop(worker_threads);
     tracing::info!("stopped");
     match failure {
-        Some(e) => Err(RunError::Start(e)),
+        Some(e) => Err(RunError(e)),
         None => Ok(()),
     }
 }

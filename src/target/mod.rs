@@ -122,8 +122,7 @@ pub struct TargetInfo {
     pub retries: IntCounter,
     failures: IntCounterVec,
     dropped: IntCounterVec,
-    latency: Option<Histogram>,
-    latency_vec: prometheus::HistogramVec,
+    latency: prometheus::HistogramVec,
 }
 
 impl TargetInfo {
@@ -140,8 +139,7 @@ impl TargetInfo {
             retries: m.delivery_retries.with_label_values(&[&rule, &id]),
             failures: m.delivery_failures.clone(),
             dropped: m.dropped.clone(),
-            latency: None,
-            latency_vec: m.delivery_latency.clone(),
+            latency: m.delivery_latency.clone(),
             policy: RetryPolicy {
                 maximum_retry_attempts: retry.maximum_retry_attempts,
                 maximum_event_age: Duration::from_secs(retry.maximum_event_age_seconds),
@@ -155,9 +153,7 @@ impl TargetInfo {
     }
 
     fn latency(&self, kind: &str) -> Histogram {
-        self.latency
-            .clone()
-            .unwrap_or_else(|| self.latency_vec.with_label_values(&[kind]))
+        self.latency.with_label_values(&[kind])
     }
 
     fn failed(&self, code: &str) {
