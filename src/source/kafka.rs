@@ -53,6 +53,9 @@ pub struct Settings {
 /// State shared by the poll loop, librdkafka's callbacks and the acks.
 struct Shared {
     tracker: Mutex<OffsetTracker<Key>>,
+    /// Partitions revoked since they were last assigned: messages of theirs
+    /// fetched before the revoke are left to the new owner.
+    revoked: Mutex<std::collections::HashSet<Key>>,
     drain_timeout: Duration,
     ready: Arc<Readiness>,
     id: Arc<str>,
@@ -146,6 +149,9 @@ impl ConsumerContext for Ctx {
         if let Rebalance::Revoke(tpl) = r {
             let ks = keys(tpl);
             tracing::info!(source = %self.shared.id, partitions = ks.len(), "partitions revoked; draining");
+            if let Ok(mut r) = self.shared.revoked.lock() {
+                r.extend(ks.iter().cloned());
+            }
             self.shared.drain(&ks);
             let mut t = self.shared.tracker();
             self.shared.store_advanced(&mut t, c);
@@ -172,6 +178,11 @@ impl ConsumerContext for Ctx {
         match r {
             Rebalance::Assign(tpl) => {
                 tracing::info!(source = %self.shared.id, partitions = tpl.count(), "partitions assigned");
+                if let Ok(mut r) = self.shared.revoked.lock() {
+                    for k in keys(tpl) {
+                        r.remove(&k);
+                    }
+                }
                 self.shared
                     .ready
                     .consumer_assigned
@@ -242,6 +253,7 @@ pub fn consumer_config(s: &Settings) -> ClientConfig {
 pub async fn run(s: Settings, intake: Intake) -> Result<(), String> {
     let shared = Arc::new(Shared {
         tracker: Mutex::new(OffsetTracker::new()),
+        revoked: Mutex::new(std::collections::HashSet::new()),
         drain_timeout: s.drain_timeout,
         ready: s.ready.clone(),
         id: s.id.clone(),
@@ -293,6 +305,14 @@ pub async fn run(s: Settings, intake: Intake) -> Result<(), String> {
         }
         // Hand every open batch over, in partition order.
         for (key, mut b) in std::mem::take(&mut open) {
+            // Fetched before a revoke that happened while taking more
+            // messages: the partition's new owner consumes them from the
+            // committed offset; tracking them here would only leave stale
+            // entries (and duplicates).
+            if shared.revoked.lock().is_ok_and(|r| r.contains(&key)) {
+                tracing::debug!(topic = %key.0, partition = key.1, events = b.len(), "dropping messages of a revoked partition");
+                continue;
+            }
             let lane = lanes
                 .entry(key.clone())
                 .or_insert_with(|| (intake.new_lane(), 0));
