@@ -117,6 +117,20 @@ fn bundled_sidecar_config_serves_putevents_and_prints_every_envelope() {
         "{dl}"
     );
 
+    // Three envelopes printed: the latency histogram saw three stdout deliveries.
+    let t = Instant::now();
+    loop {
+        let m = b.metrics();
+        let n = support::sample(&m, "busbar_delivery_latency_seconds_count{kind=\"stdout\"}");
+        if n == Some(3.0) {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "latency count {n:?}:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(b.stop().success(), "{}", b.stderr());
     // Logs are JSON lines when BUSBAR_LOG_FORMAT=json.
     let logs = b.stderr();
