@@ -317,12 +317,7 @@ pub fn normalise(
     out: &mut Vec<u8>,
 ) -> Result<Normalised, EnvelopeError> {
     out.clear();
-    let lead = line.iter().position(|b| !is_ws(*b)).unwrap_or(line.len());
-    let trail = line[lead..]
-        .iter()
-        .rposition(|b| !is_ws(*b))
-        .map_or(lead, |p| lead + p + 1);
-    let text = &line[lead..trail];
+    let (lead, text) = trim(line);
 
     if text.first() != Some(&b'{') {
         // Tell "not JSON at all" from "JSON, but not an object".
@@ -342,22 +337,7 @@ pub fn normalise(
         && scan.vals[SOURCE].is_some()
         && scan.vals[DETAIL].is_some();
     if !is_envelope {
-        let id = new_id();
-        let id_range = write_envelope_head(
-            out,
-            &id,
-            defaults.detail_type,
-            defaults.source,
-            bus,
-            now_secs,
-        );
-        out.extend_from_slice(b"[],\"detail\":");
-        out.extend_from_slice(text);
-        out.push(b'}');
-        return Ok(Normalised {
-            id: id_range,
-            wrapped: true,
-        });
+        return Ok(wrap(text, bus, defaults, now_secs, new_id, out));
     }
 
     if let Some((k, at)) = scan.dup {
@@ -439,6 +419,43 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// `line` without surrounding whitespace, and where it starts.
+fn trim(line: &[u8]) -> (usize, &[u8]) {
+    let lead = line.iter().position(|b| !is_ws(*b)).unwrap_or(line.len());
+    let trail = line[lead..]
+        .iter()
+        .rposition(|b| !is_ws(*b))
+        .map_or(lead, |p| lead + p + 1);
+    (lead, &line[lead..trail])
+}
+
+/// A new envelope around `text` as its `detail`.
+fn wrap(
+    text: &[u8],
+    bus: &Bus,
+    defaults: &RawDefaults,
+    now_secs: i64,
+    new_id: &mut dyn FnMut() -> uuid::Uuid,
+    out: &mut Vec<u8>,
+) -> Normalised {
+    let id = new_id();
+    let id_range = write_envelope_head(
+        out,
+        &id,
+        defaults.detail_type,
+        defaults.source,
+        bus,
+        now_secs,
+    );
+    out.extend_from_slice(b"[],\"detail\":");
+    out.extend_from_slice(text);
+    out.push(b'}');
+    Normalised {
+        id: id_range,
+        wrapped: true,
+    }
+}
+
 /// Like [`normalise`], but without validating the JSON: only the top-level
 /// structure is read, to find the envelope keys. For the pipeline, which
 /// validates every event fully while matching it (one pass instead of two).
@@ -456,12 +473,7 @@ pub fn normalise_unchecked(
     out: &mut Vec<u8>,
 ) -> Option<Normalised> {
     out.clear();
-    let lead = line.iter().position(|b| !is_ws(*b)).unwrap_or(line.len());
-    let trail = line[lead..]
-        .iter()
-        .rposition(|b| !is_ws(*b))
-        .map_or(lead, |p| lead + p + 1);
-    let text = &line[lead..trail];
+    let (_, text) = trim(line);
     if text.first() != Some(&b'{') {
         return None;
     }
@@ -485,22 +497,7 @@ pub fn normalise_unchecked(
         && scan.vals[SOURCE].is_some()
         && scan.vals[DETAIL].is_some();
     if !is_envelope {
-        let id = new_id();
-        let id_range = write_envelope_head(
-            out,
-            &id,
-            defaults.detail_type,
-            defaults.source,
-            bus,
-            now_secs,
-        );
-        out.extend_from_slice(b"[],\"detail\":");
-        out.extend_from_slice(text);
-        out.push(b'}');
-        return Some(Normalised {
-            id: id_range,
-            wrapped: true,
-        });
+        return Some(wrap(text, bus, defaults, now_secs, new_id, out));
     }
     if scan.dup.is_some() || !(scan.in_order && scan.vals.iter().all(Option::is_some)) {
         return None;

@@ -159,18 +159,13 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
     let mut meta = Vec::with_capacity(n);
     let mut counts = vec![0u32; n];
     let mut per_target: BTreeMap<usize, (Vec<u8>, Vec<Delivery>)> = BTreeMap::new();
-    // (event, dead-letter destination, stage, rule, target, code, message)
     let mut failures: Vec<Failure> = Vec::new();
     let mut matched = vec![0u64; routes.rules.len()];
     let mut unmatched = 0u64;
     let mut new_id = uuid::Uuid::new_v4;
-
-    #[allow(clippy::needless_range_loop)] // `i` indexes the batch, counts and meta alike
-    for i in 0..n {
-        let raw = batch.event(i);
-        if raw.len() > routes.max_event_bytes + source.slack {
-            let code = "too_large";
-            meta.push(EnvelopeMeta::default());
+    // Input that is not an event: counted, and dead-lettered with its position.
+    let invalid =
+        |failures: &mut Vec<Failure>, i: usize, code: &str, why: &dyn std::fmt::Display| {
             source
                 .parse_failures
                 .with_label_values(&[&source.id, code])
@@ -179,53 +174,55 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                 i,
                 code.to_string(),
                 format!(
-                    "{} {}: event is {}{} bytes, over the limit of {} (setting limits.max_event_bytes)",
-                    source.position_name,
-                    batch.events[i].position,
-                    if raw.len() == routes.max_event_bytes + 1 { "more than " } else { "" },
-                    if raw.len() == routes.max_event_bytes + 1 { routes.max_event_bytes } else { raw.len() },
-                    routes.max_event_bytes
+                    "{} {}: {why}",
+                    source.position_name, batch.events[i].position
                 ),
             ));
+        };
+
+    #[allow(clippy::needless_range_loop)] // `i` indexes the batch, counts and meta alike
+    for i in 0..n {
+        let raw = batch.event(i);
+        if raw.len() > routes.max_event_bytes + source.slack {
+            meta.push(EnvelopeMeta::default());
+            // stdin keeps one byte over the limit of an over-long line.
+            let cut = raw.len() == routes.max_event_bytes + 1;
+            let why = format!(
+                "event is {}{} bytes, over the limit of {} (setting limits.max_event_bytes)",
+                if cut { "more than " } else { "" },
+                if cut {
+                    routes.max_event_bytes
+                } else {
+                    raw.len()
+                },
+                routes.max_event_bytes
+            );
+            invalid(&mut failures, i, "too_large", &why);
             continue;
         }
         // Most input needs only its top level read here: the matcher
         // validates the whole envelope as it flattens it, so each event is
         // parsed once. The rest is validated now, precisely.
+        let bus = &routes.bus;
         let (norm, validated) = match envelope::normalise_unchecked(
             raw,
-            &routes.bus,
+            bus,
             &defaults,
             now,
             &mut new_id,
             &mut s.envelope,
         ) {
             Some(n) => (Ok(n), false),
-            None => (
-                envelope::normalise(
-                    raw,
-                    &routes.bus,
-                    &defaults,
-                    now,
-                    &mut new_id,
-                    &mut s.envelope,
-                ),
-                true,
-            ),
+            None => {
+                let n = envelope::normalise(raw, bus, &defaults, now, &mut new_id, &mut s.envelope);
+                (n, true)
+            }
         };
         let norm = match norm {
             Ok(n) => n,
             Err(e) => {
                 meta.push(EnvelopeMeta::default());
-                source
-                    .parse_failures
-                    .with_label_values(&[&source.id, e.reason_code()])
-                    .inc();
-                failures.push(Failure::source(
-                    i,
-                    e.reason_code().to_string(),
-                    format!("{} {}: {e}", source.position_name, batch.events[i].position),
-                ));
+                invalid(&mut failures, i, e.reason_code(), &e);
                 continue;
             }
         };
@@ -251,29 +248,10 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                 // Say what is wrong with the input itself where it is not
                 // valid JSON (offsets into the input, not the envelope);
                 // otherwise it broke a matching limit (depth, size).
-                let (code, why) = match envelope::normalise(
-                    raw,
-                    &routes.bus,
-                    &defaults,
-                    now,
-                    &mut new_id,
-                    &mut s.render,
-                ) {
-                    Err(e2) if !validated => (e2.reason_code(), e2.to_string()),
-                    _ => ("event_limit", e.to_string()),
-                };
-                source
-                    .parse_failures
-                    .with_label_values(&[&source.id, code])
-                    .inc();
-                failures.push(Failure::source(
-                    i,
-                    code.to_string(),
-                    format!(
-                        "{} {}: {why}",
-                        source.position_name, batch.events[i].position
-                    ),
-                ));
+                match envelope::normalise(raw, bus, &defaults, now, &mut new_id, &mut s.render) {
+                    Err(e2) if !validated => invalid(&mut failures, i, e2.reason_code(), &e2),
+                    _ => invalid(&mut failures, i, "event_limit", &e),
+                }
                 continue;
             }
         }
