@@ -60,7 +60,9 @@ pub fn produce(bootstrap: &str, topic: &str, lines: &str, headers: &[&str]) {
     );
 }
 
-pub fn consume(bootstrap: &str, topic: &str, n: usize, timeout_s: u32) -> Vec<Value> {
+/// Read up to `n` messages from the beginning of `topic` (all partitions,
+/// no group) within `timeout_s`; whether all `n` arrived, and the messages.
+fn read(bootstrap: &str, topic: &str, n: usize, timeout_s: u32) -> (bool, Vec<Value>, String) {
     let n_s = n.to_string();
     let t_s = timeout_s.to_string();
     let out = super::run_client(
@@ -79,50 +81,35 @@ pub fn consume(bootstrap: &str, topic: &str, n: usize, timeout_s: u32) -> Vec<Va
         ],
         b"",
     );
-    let v: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+    let v = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("consume prints JSON"))
         .collect();
-    assert!(
+    (
         out.status.success(),
-        "consume {topic}: got {} of {n}: {}",
-        v.len(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Exactly `n` messages from the beginning of `topic`; fails the test on timeout.
+pub fn consume(bootstrap: &str, topic: &str, n: usize, timeout_s: u32) -> Vec<Value> {
+    let (ok, v, err) = read(bootstrap, topic, n, timeout_s);
+    assert!(ok, "consume {topic}: got {} of {n}: {err}", v.len());
     v
 }
 
-/// Every event id on a topic, with counts (duplicates), reading until all
-/// of `expect` ids were seen or `timeout_s` passed.
+/// Every event id on a topic, with counts (duplicates), reading for
+/// `timeout_s` (asking for more than can arrive: duplicates count too).
 pub fn ids_on(
     bootstrap: &str,
     topic: &str,
     expect: usize,
     timeout_s: u32,
 ) -> HashMap<String, usize> {
-    // Ask for more than can arrive: duplicates count too; the client stops
-    // at its timeout and prints what it got.
-    let n_s = (expect * 3).to_string();
-    let t_s = timeout_s.to_string();
-    let out = super::run_client(
-        "kafka_client.py",
-        &[
-            "consume",
-            "--bootstrap",
-            bootstrap,
-            "--topic",
-            topic,
-            "--count",
-            &n_s,
-            "--timeout",
-            &t_s,
-            "--from-beginning",
-        ],
-        b"",
-    );
+    let (_, messages, _) = read(bootstrap, topic, expect * 3, timeout_s);
     let mut seen = HashMap::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        let m: Value = serde_json::from_str(l).expect("consume prints JSON");
+    for m in messages {
         let v: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
         *seen
             .entry(v["id"].as_str().unwrap().to_string())
