@@ -47,6 +47,10 @@ pub fn produce(bootstrap: &str, topic: &str, lines: &str, headers: &[&str]) {
         "--topic",
         topic,
         "--one-per-batch",
+        // One record per batch is slow on tansu (a few thousand a second):
+        // give a large input time to flush.
+        "--timeout",
+        "600",
     ];
     for h in headers {
         args.push("--header");
