@@ -343,24 +343,7 @@ impl Routes {
     /// Hand a dead letter to destination `d`, or count it as dropped when
     /// none is configured (`usize::MAX`).
     pub fn dead_letter(&self, d: usize, dl: DeadLetter) {
-        match self.dead_letters.get(d) {
-            Some(s) => s.send(dl),
-            None => {
-                let stage = dl.stage.as_str();
-                self.dropped
-                    .with_label_values(&[stage, &dl.rule, &dl.target, &dl.code])
-                    .inc();
-                tracing::warn!(
-                    stage,
-                    rule = %dl.rule,
-                    target = %dl.target,
-                    code = %dl.code,
-                    message = %dl.message,
-                    "no dead-letter destination configured; event dropped"
-                );
-                dl.event.done();
-            }
-        }
+        crate::target::dead_letter::hand_over(self.dead_letters.get(d), dl, &self.dropped);
     }
 }
 

@@ -161,6 +161,24 @@ impl DeadLetterSender {
     }
 }
 
+/// Hand `dl` to its destination, or, where none is configured, drop it:
+/// counted in `dropped` and logged, and the event counted down.
+pub fn hand_over(dest: Option<&DeadLetterSender>, dl: DeadLetter, dropped: &IntCounterVec) {
+    match dest {
+        // The sender counts it (`busbar_dead_letters_total`).
+        Some(d) => d.send(dl),
+        None => {
+            let stage = dl.stage.as_str();
+            dropped
+                .with_label_values(&[stage, &dl.rule, &dl.target, &dl.code])
+                .inc();
+            tracing::warn!(stage, rule = %dl.rule, target = %dl.target, code = %dl.code,
+                message = %dl.message, "no dead-letter destination configured; event dropped");
+            dl.event.done();
+        }
+    }
+}
+
 pub fn spawn(name: &str, d: &DeadLetterConfig, ctx: &Context) -> Result<DeadLetterSender, String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<DeadLetter>();
     let failures = ctx.metrics.dead_letter_failures.with_label_values(&[name]);

@@ -175,18 +175,7 @@ impl TargetInfo {
             exhausted: f.exhausted,
             attempts: f.attempts,
         };
-        match &self.dead_letter {
-            // The sender counts it (`busbar_dead_letters_total`).
-            Some(d) => d.send(dl),
-            None => {
-                self.dropped
-                    .with_label_values(&["target", &self.rule, &self.id, f.code])
-                    .inc();
-                tracing::warn!(rule = %self.rule, target = %self.id, code = f.code,
-                    message = %dl.message, "delivery failed and no dead_letter is configured; event dropped");
-                dl.event.done();
-            }
-        }
+        dead_letter::hand_over(self.dead_letter.as_ref(), dl, &self.dropped);
     }
 }
 
