@@ -102,7 +102,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Zero-padded decimal, at least `width` digits.
-fn push_digits(out: &mut Vec<u8>, mut n: u64, width: usize) {
+pub(crate) fn push_digits(out: &mut Vec<u8>, mut n: u64, width: usize) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {

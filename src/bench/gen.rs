@@ -217,18 +217,8 @@ fn parse_units(s: &str) -> u64 {
     v * UNIT + f
 }
 
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    crate::envelope::push_digits(out, v, 0);
 }
 
 /// `units` (10⁻¹⁵ degrees) with `decimals` decimals, truncated, never
