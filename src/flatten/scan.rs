@@ -58,6 +58,7 @@ pub fn scan<S: Sink>(
     }
     scratch.stack.clear();
     let mut s = Scanner {
+        failure: (EventErrorKind::UnexpectedEnd, 0),
         b: event,
         i: 0,
         trie,
@@ -68,16 +69,8 @@ pub fn scan<S: Sink>(
         strbuf: &mut scratch.strbuf,
         keybuf: &mut scratch.keybuf,
     };
-    s.ws();
-    if s.peek() != Some(b'{') {
-        return Err(s.err(EventErrorKind::NotAnObject));
-    }
-    s.object(0, sink)?;
-    s.ws();
-    if s.i != s.b.len() {
-        return Err(s.err(EventErrorKind::TrailingData));
-    }
-    Ok(())
+    let done = s.event(sink);
+    done.map_err(|Stop| EventError::new(s.failure.0, s.failure.1))
 }
 
 /// Byte classes for the string fast loop: 0 = plain ASCII, anything else
@@ -102,7 +95,16 @@ static STR_CLASS: [u8; 256] = {
     t
 };
 
+/// A failed scan: the kind and offset wait in [`Scanner::failure`]. Being
+/// zero-sized, it keeps every `Result` the scanner returns in registers; a
+/// `Result` carrying the whole `EventError` (a `String` inside) went through
+/// memory on every string and value (callgrind).
+struct Stop;
+
+type Scan<T> = Result<T, Stop>;
+
 struct Scanner<'a, 's> {
+    failure: (EventErrorKind, usize),
     b: &'a [u8],
     i: usize,
     trie: &'a PathTrie,
@@ -123,16 +125,34 @@ struct StrSpan {
 }
 
 impl<'a> Scanner<'a, '_> {
+    /// The whole event: one object and nothing after it.
+    fn event<S: Sink>(&mut self, sink: &mut S) -> Scan<()> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            return Err(self.err(EventErrorKind::NotAnObject));
+        }
+        self.object(0, sink)?;
+        self.ws();
+        if self.i != self.b.len() {
+            return Err(self.err(EventErrorKind::TrailingData));
+        }
+        Ok(())
+    }
+
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
-    fn err(&self, kind: EventErrorKind) -> EventError {
-        EventError::new(kind, self.i)
+    /// Records why the scan fails here, at `self.i`.
+    #[cold]
+    fn err(&mut self, kind: EventErrorKind) -> Stop {
+        self.failure = (kind, self.i);
+        Stop
     }
 
-    fn syntax(&self, what: &'static str) -> EventError {
+    #[cold]
+    fn syntax(&mut self, what: &'static str) -> Stop {
         if self.i >= self.b.len() {
             self.err(EventErrorKind::UnexpectedEnd)
         } else {
@@ -148,7 +168,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     #[inline]
-    fn enter(&mut self) -> Result<(), EventError> {
+    fn enter(&mut self) -> Scan<()> {
         self.depth += 1;
         if self.depth > self.max_depth {
             return Err(self.err(EventErrorKind::TooDeep {
@@ -160,7 +180,7 @@ impl<'a> Scanner<'a, '_> {
 
     /// An object whose keys may lead to rule paths. `node` is the trie node
     /// of the object's own path (0 for the top level).
-    fn object<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Result<(), EventError> {
+    fn object<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Scan<()> {
         self.i += 1;
         self.enter()?;
         let base = if node == 0 {
@@ -212,7 +232,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// A value whose path ends at trie node `node`.
-    fn value<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Result<(), EventError> {
+    fn value<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Scan<()> {
         let path = self.trie.path_at(node);
         match self.peek() {
             Some(b'{') => {
@@ -259,7 +279,7 @@ impl<'a> Scanner<'a, '_> {
     /// path, so they are handled in this loop rather than by recursion: an
     /// event of a thousand nested arrays costs no stack (objects can only
     /// nest as deep as the rules' paths).
-    fn array<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Result<(), EventError> {
+    fn array<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Scan<()> {
         let base = self.stack.len();
         let mut opening = true;
         loop {
@@ -319,7 +339,7 @@ impl<'a> Scanner<'a, '_> {
         word: &'static [u8],
         leaf: Option<(PathId, Leaf<'static>)>,
         sink: &mut S,
-    ) -> Result<(), EventError> {
+    ) -> Scan<()> {
         if self.b.get(self.i..self.i + word.len()) != Some(word) {
             return Err(self.syntax("expected a JSON value"));
         }
@@ -332,7 +352,7 @@ impl<'a> Scanner<'a, '_> {
 
     /// Validates a number token and moves past it.
     #[inline(always)]
-    fn number(&mut self) -> Result<(), EventError> {
+    fn number(&mut self) -> Scan<()> {
         match number_end(self.b, self.i) {
             Ok(end) => {
                 self.i = end;
@@ -347,7 +367,7 @@ impl<'a> Scanner<'a, '_> {
 
     /// Validates a string token (at `"`) and moves past it.
     #[inline]
-    fn string(&mut self) -> Result<StrSpan, EventError> {
+    fn string(&mut self) -> Scan<StrSpan> {
         let b = self.b;
         let start = self.i + 1;
         let mut j = start;
@@ -391,7 +411,7 @@ impl<'a> Scanner<'a, '_> {
 
     /// Validates the escape at `j` (a backslash); returns the index after it.
     /// Surrogates must pair up, so that decoding can never fail later.
-    fn escape(&mut self, j: usize) -> Result<usize, EventError> {
+    fn escape(&mut self, j: usize) -> Scan<usize> {
         let b = self.b;
         match b.get(j + 1) {
             Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(j + 2),
@@ -433,7 +453,7 @@ impl<'a> Scanner<'a, '_> {
     /// kept as bits (1 = object): skipped subtrees such as citylots'
     /// coordinate arrays are most of an event's bytes, and a recursive call
     /// per element cost twice as much (measured).
-    fn skip_value(&mut self) -> Result<(), EventError> {
+    fn skip_value(&mut self) -> Scan<()> {
         match self.peek() {
             Some(b'{' | b'[') => {}
             _ => return self.skip_scalar(),
@@ -520,7 +540,7 @@ impl<'a> Scanner<'a, '_> {
 
     /// An object key and its colon, then whitespace up to the value.
     #[inline]
-    fn key_colon(&mut self) -> Result<(), EventError> {
+    fn key_colon(&mut self) -> Scan<()> {
         if self.peek() != Some(b'"') {
             return Err(self.syntax("expected a string key"));
         }
@@ -535,7 +555,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     #[inline(always)]
-    fn skip_scalar(&mut self) -> Result<(), EventError> {
+    fn skip_scalar(&mut self) -> Scan<()> {
         match self.peek() {
             Some(b'"') => self.string().map(|_| ()),
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -547,7 +567,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// The plain recursive skipper, for nesting deeper than the bit stack.
-    fn skip_value_recursive(&mut self) -> Result<(), EventError> {
+    fn skip_value_recursive(&mut self) -> Scan<()> {
         let (c, close) = match self.peek() {
             Some(b'{') => (b'{', b'}'),
             Some(b'[') => (b'[', b']'),
@@ -581,7 +601,7 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    fn skip_word(&mut self, word: &[u8]) -> Result<(), EventError> {
+    fn skip_word(&mut self, word: &[u8]) -> Scan<()> {
         if self.b.get(self.i..self.i + word.len()) != Some(word) {
             return Err(self.syntax("expected a JSON value"));
         }
