@@ -20,6 +20,7 @@
 //! index) pairs that enclose it, which the engine needs for EventBridge's
 //! array-consistency rule.
 
+mod numbers;
 mod scan;
 mod trie;
 

@@ -1,6 +1,7 @@
 //! The scanner itself: one pass, validating, materialising only leaves on
 //! trie paths. Recursion depth is bounded by `max_depth`.
 
+use super::numbers::{self, Unsure};
 use super::trie::{NodeId, PathId, PathTrie};
 use super::{EventError, EventErrorKind, ScanLimits};
 
@@ -59,6 +60,7 @@ pub fn scan<S: Sink>(
     scratch.stack.clear();
     let mut s = Scanner {
         failure: (EventErrorKind::UnexpectedEnd, 0),
+        fast_unsure: 0,
         b: event,
         i: 0,
         trie,
@@ -105,6 +107,8 @@ type Scan<T> = Result<T, Stop>;
 
 struct Scanner<'a, 's> {
     failure: (EventErrorKind, usize),
+    /// [`numbers::array_end`] gave up before this offset.
+    fast_unsure: usize,
     b: &'a [u8],
     i: usize,
     trie: &'a PathTrie,
@@ -455,6 +459,7 @@ impl<'a> Scanner<'a, '_> {
     /// per element cost twice as much (measured).
     fn skip_value(&mut self) -> Scan<()> {
         match self.peek() {
+            Some(b'[') if self.numbers_fast() => return Ok(()),
             Some(b'{' | b'[') => {}
             _ => return self.skip_scalar(),
         }
@@ -463,45 +468,50 @@ impl<'a> Scanner<'a, '_> {
         let mut open = 0usize;
         loop {
             // Expecting a value at self.i (whitespace already skipped).
-            match self.peek() {
-                Some(c @ (b'{' | b'[')) => {
-                    self.enter()?;
-                    if open == WORDS * 64 {
-                        // Deeper than the bit stack: finish this subtree
-                        // recursively (only reachable with max_depth > 1024).
-                        self.depth -= 1;
-                        self.skip_value_recursive()?;
-                    } else {
-                        let (w, bit) = (open / 64, 1u64 << (open % 64));
-                        if c == b'{' {
-                            kinds[w] |= bit;
+            let c = self.peek();
+            if c == Some(b'[') && self.numbers_fast() {
+                // Skipped whole; on to the separator after it.
+            } else {
+                match c {
+                    Some(c @ (b'{' | b'[')) => {
+                        self.enter()?;
+                        if open == WORDS * 64 {
+                            // Deeper than the bit stack: finish this subtree
+                            // recursively (only reachable with max_depth > 1024).
+                            self.depth -= 1;
+                            self.skip_value_recursive()?;
                         } else {
-                            kinds[w] &= !bit;
-                        }
-                        open += 1;
-                        self.i += 1;
-                        self.ws();
-                        let close = if c == b'{' { b'}' } else { b']' };
-                        if self.peek() != Some(close) {
+                            let (w, bit) = (open / 64, 1u64 << (open % 64));
                             if c == b'{' {
-                                self.key_colon()?;
+                                kinds[w] |= bit;
+                            } else {
+                                kinds[w] &= !bit;
                             }
-                            continue;
+                            open += 1;
+                            self.i += 1;
+                            self.ws();
+                            let close = if c == b'{' { b'}' } else { b']' };
+                            if self.peek() != Some(close) {
+                                if c == b'{' {
+                                    self.key_colon()?;
+                                }
+                                continue;
+                            }
+                            // Empty container: fall through to closing below,
+                            // without consuming the closer here.
                         }
-                        // Empty container: fall through to closing below,
-                        // without consuming the closer here.
                     }
-                }
-                _ => {
-                    self.skip_scalar()?;
-                    if open > 0 && kinds[(open - 1) / 64] & (1u64 << ((open - 1) % 64)) == 0 {
-                        // Compact runs of numbers, the bulk of coordinate
-                        // arrays: no whitespace or container bookkeeping.
-                        match number_run(self.b, self.i) {
-                            Ok(end) => self.i = end,
-                            Err((at, what)) => {
-                                self.i = at;
-                                return Err(self.syntax(what));
+                    _ => {
+                        self.skip_scalar()?;
+                        if open > 0 && kinds[(open - 1) / 64] & (1u64 << ((open - 1) % 64)) == 0 {
+                            // Compact runs of numbers, the bulk of coordinate
+                            // arrays: no whitespace or container bookkeeping.
+                            match number_run(self.b, self.i) {
+                                Ok(end) => self.i = end,
+                                Err((at, what)) => {
+                                    self.i = at;
+                                    return Err(self.syntax(what));
+                                }
                             }
                         }
                     }
@@ -534,6 +544,32 @@ impl<'a> Scanner<'a, '_> {
                     (_, true) => return Err(self.syntax("expected ',' or '}' in an object")),
                     (_, false) => return Err(self.syntax("expected ',' or ']' in an array")),
                 }
+            }
+        }
+    }
+
+    /// Skips the array at `self.i` with the SIMD path of [`numbers`] when it
+    /// is an array of numbers; false (nothing consumed) when that path is not
+    /// sure, so the byte-by-byte path takes it and reports any error.
+    #[inline]
+    fn numbers_fast(&mut self) -> bool {
+        // Only arrays that start like one of numbers, and not again inside
+        // a region the fast path already gave up on (which would make nested
+        // arrays cost once per level).
+        if self.i < self.fast_unsure
+            || !matches!(self.b.get(self.i + 1), Some(b'[' | b'-' | b'0'..=b'9'))
+        {
+            return false;
+        }
+        let room = self.max_depth.saturating_sub(self.depth);
+        match numbers::array_end(self.b, self.i, room) {
+            Ok(end) => {
+                self.i = end;
+                true
+            }
+            Err(Unsure(at)) => {
+                self.fast_unsure = at;
+                false
             }
         }
     }

@@ -1,0 +1,518 @@
+//! Skipping arrays of numbers 64 bytes at a time, validating them as it goes.
+//!
+//! The bulk of a citylots-like event is `"coordinates":[[[-122.42,37.80,0.0],
+//! ...]]`, which most rule sets never look at. Skipping it byte by byte with
+//! the scanner's validating grammar cost about 11 instructions per byte, more
+//! than half of a full scan (callgrind, `equals_ignore_case` rules). Here the
+//! bytes are classified with SIMD compares into one bit mask per class
+//! (digit, `0`, `-`, `.`, `,`, `[`, `]`), and JSON's grammar for arrays of
+//! numbers becomes a handful of mask operations per block, in the manner of
+//! simdjson's stage 1 (Langdale & Lemire, "Parsing Gigabytes of JSON per
+//! Second", 2019):
+//!
+//! - each class may only follow certain classes (`,` only after a digit or
+//!   `]`, a digit never after `]`, `-` only where a value starts, ...); all of
+//!   JSON's constraints between neighbouring bytes in such an array are of
+//!   this form;
+//! - a number starting with `0` must not go on with a digit;
+//! - a run of digits after `.` must not end in another `.` (found with the
+//!   carry of an addition, so runs may cross block boundaries);
+//! - brackets are counted per block (popcount), bit by bit only in the block
+//!   where the array may end or the depth limit may be reached.
+//!
+//! This is a fast path with a fallback, never a second grammar: it answers
+//! only "valid, and the array ends here" or "not sure". Anything outside
+//! that small alphabet (whitespace, exponents, strings, objects, literals, an
+//! error) answers "not sure" and the scanner's byte-by-byte path, which
+//! produces the error message and offset, takes the array from its start. A
+//! property test checks that the two agree on every array the fast path
+//! accepts.
+
+/// One bit per byte of a 64-byte block, bit `i` for byte `i`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Masks {
+    /// `0`-`9`
+    digit: u64,
+    /// `0`
+    zero: u64,
+    /// `-`
+    minus: u64,
+    /// `.`
+    dot: u64,
+    /// `,`
+    comma: u64,
+    /// `[`
+    open: u64,
+    /// `]`
+    close: u64,
+}
+
+impl Masks {
+    /// Bytes of none of the classes: the fast path gives up on them.
+    #[inline(always)]
+    fn other(&self) -> u64 {
+        !(self.digit | self.minus | self.dot | self.comma | self.open | self.close)
+    }
+}
+
+/// Why [`array_end`] did not give an answer: the offset from which the
+/// caller should not try the fast path again (the first byte it could not
+/// vouch for), so that nested arrays are not rescanned from each level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Unsure(pub(super) usize);
+
+/// Where the array of numbers opening at `b[start]` (a `[`) ends: the index
+/// just after its closing `]`, when every byte up to there is valid JSON made
+/// of numbers and nested arrays, nested at most `room` levels deep (the
+/// opening bracket is level 1).
+pub(super) fn array_end(b: &[u8], start: usize, room: usize) -> Result<usize, Unsure> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        x86::array_end(b, start, room)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        array_end_with(b, start, room, classify_portable)
+    }
+}
+
+/// [`array_end`] over a given classifier, inlined into each instruction-set
+/// version so that the mask arithmetic gets that set too (`popcnt` above
+/// all, which baseline x86-64 lacks).
+#[inline(always)]
+fn array_end_with(
+    b: &[u8],
+    start: usize,
+    room: usize,
+    classify: impl Fn(&[u8]) -> Masks,
+) -> Result<usize, Unsure> {
+    debug_assert_eq!(b.get(start), Some(&b'['));
+    let mut pos = start;
+    // Relative depth before the current block.
+    let mut depth: usize = 0;
+    // Class bits of the byte before the block, as bit 0 of each mask. The
+    // byte before the array counts as a `,`: it may open an array.
+    let mut prev = Masks {
+        comma: 1,
+        ..Masks::default()
+    };
+    // A number that starts with `0` ended the previous block.
+    let mut zero_start_carry = 0u64;
+    // The previous block ended inside a run of fraction digits.
+    let mut frac_carry = false;
+    loop {
+        let m = match b.get(pos..pos + 64) {
+            Some(block) => classify(block),
+            None => {
+                // The last block, padded with bytes of no class: the fast
+                // path gives up on them unless the array ended before.
+                let rest = &b[pos.min(b.len())..];
+                let mut tail = [b' '; 64];
+                tail[..rest.len()].copy_from_slice(rest);
+                classify(&tail)
+            }
+        };
+        // Find where the array ends in this block, if it does.
+        let opens = m.open.count_ones() as usize;
+        let closes = m.close.count_ones() as usize;
+        let mut valid = u64::MAX;
+        let mut end = None;
+        if depth > closes && depth + opens <= room {
+            depth = depth + opens - closes;
+        } else {
+            let mut brackets = m.open | m.close;
+            while brackets != 0 {
+                let bit = brackets.trailing_zeros();
+                brackets &= brackets - 1;
+                if m.open >> bit & 1 == 1 {
+                    depth += 1;
+                    if depth > room {
+                        return Err(Unsure(pos + bit as usize));
+                    }
+                } else {
+                    // A `]` at depth 0 is caught by the class rules below
+                    // (it cannot follow the byte before the array).
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        valid = if bit == 63 {
+                            u64::MAX
+                        } else {
+                            (1u64 << (bit + 1)) - 1
+                        };
+                        end = Some(pos + bit as usize + 1);
+                        break;
+                    }
+                }
+            }
+        }
+
+        // Each byte's class against the class of the byte before it.
+        let p = |cur: u64, before: u64| cur << 1 | before;
+        let p_digit = p(m.digit, prev.digit);
+        let p_minus = p(m.minus, prev.minus);
+        let p_dot = p(m.dot, prev.dot);
+        let p_comma = p(m.comma, prev.comma);
+        let p_open = p(m.open, prev.open);
+        let p_close = p(m.close, prev.close);
+        let value_start = p_open | p_comma;
+        let mut bad = m.other()
+            | (m.open & !value_start)
+            | (m.minus & !value_start)
+            | (m.comma & !(p_digit | p_close))
+            | (m.close & !(p_digit | p_close | p_open))
+            | (m.dot & !p_digit)
+            | (m.digit & p_close);
+        // No leading zeros: a number starting with `0` goes on with `.`, `,`
+        // or `]`, never a digit.
+        let zero_start = m.zero & (value_start | p_minus);
+        bad |= m.digit & (zero_start << 1 | zero_start_carry);
+        // One `.` per number: a run of fraction digits must not end in `.`.
+        // Adding the run starts to the digit mask carries through each run
+        // and sets the bit just after it.
+        let frac_start = m.digit & p_dot;
+        let (sum, carry1) = m.digit.overflowing_add(frac_start);
+        let (sum, carry2) = sum.overflowing_add(frac_carry as u64);
+        bad |= sum & !m.digit & m.dot;
+        if bad & valid != 0 {
+            let at = (bad & valid).trailing_zeros() as usize;
+            return Err(Unsure(pos + at));
+        }
+        if let Some(end) = end {
+            return Ok(end);
+        }
+        prev = Masks {
+            digit: m.digit >> 63,
+            zero: 0,
+            minus: m.minus >> 63,
+            dot: m.dot >> 63,
+            comma: m.comma >> 63,
+            open: m.open >> 63,
+            close: m.close >> 63,
+        };
+        zero_start_carry = zero_start >> 63;
+        frac_carry = carry1 || carry2;
+        if pos >= b.len() {
+            // Unreachable: the padded last block returned above.
+            return Err(Unsure(b.len()));
+        }
+        pos += 64;
+    }
+}
+
+/// Byte by byte: the reference for the SIMD version, and the path on targets
+/// without it.
+fn classify_portable(block: &[u8]) -> Masks {
+    let mut m = Masks::default();
+    for (i, &c) in block.iter().take(64).enumerate() {
+        let bit = 1u64 << i;
+        match c {
+            b'0' => {
+                m.digit |= bit;
+                m.zero |= bit;
+            }
+            b'1'..=b'9' => m.digit |= bit,
+            b'-' => m.minus |= bit,
+            b'.' => m.dot |= bit,
+            b',' => m.comma |= bit,
+            b'[' => m.open |= bit,
+            b']' => m.close |= bit,
+            _ => {}
+        }
+    }
+    m
+}
+
+/// x86-64: AVX2 (with `popcnt`) where the CPU has it, detected once at run
+/// time; SSE2 otherwise, which every x86-64 CPU has.
+///
+/// `unsafe` is needed here, and only here in the crate: for unaligned
+/// 16- and 32-byte loads from slices whose length was checked, and to call
+/// `#[target_feature]` functions, which Rust requires even for a feature the
+/// target always has (SSE2) or that was detected.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[allow(unsafe_code)]
+mod x86 {
+    use super::{array_end_with, classify_portable, Masks, Unsure};
+    use std::arch::x86_64::*;
+
+    pub(super) fn array_end(b: &[u8], start: usize, room: usize) -> Result<usize, Unsure> {
+        // `is_x86_feature_detected!` caches its answer in an atomic.
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt") {
+            // SAFETY: both features were just detected on this CPU.
+            unsafe { array_end_avx2(b, start, room) }
+        } else {
+            // SAFETY: SSE2 is enabled for this target (the cfg above).
+            unsafe { array_end_sse2(b, start, room) }
+        }
+    }
+
+    #[target_feature(enable = "avx2,popcnt")]
+    fn array_end_avx2(b: &[u8], start: usize, room: usize) -> Result<usize, Unsure> {
+        array_end_with(b, start, room, |block| match as_block(block) {
+            Some(block) => classify_avx2(block),
+            None => classify_portable(block),
+        })
+    }
+
+    #[target_feature(enable = "sse2")]
+    fn array_end_sse2(b: &[u8], start: usize, room: usize) -> Result<usize, Unsure> {
+        array_end_with(b, start, room, |block| match as_block(block) {
+            Some(block) => classify_sse2(block),
+            None => classify_portable(block),
+        })
+    }
+
+    #[inline(always)]
+    fn as_block(block: &[u8]) -> Option<&[u8; 64]> {
+        block.get(..64).and_then(|s| s.try_into().ok())
+    }
+
+    /// The SSE2 classifier, for tests that compare it with the others.
+    #[cfg(test)]
+    pub(super) fn sse2(block: &[u8; 64]) -> Masks {
+        // SAFETY: SSE2 is enabled for this target.
+        unsafe { classify_sse2(block) }
+    }
+
+    /// The AVX2 classifier where the CPU has AVX2.
+    #[cfg(test)]
+    pub(super) fn avx2(block: &[u8; 64]) -> Option<Masks> {
+        // SAFETY: AVX2 was detected.
+        is_x86_feature_detected!("avx2").then(|| unsafe { classify_avx2(block) })
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn classify_sse2(block: &[u8; 64]) -> Masks {
+        let digit0 = _mm_set1_epi8(b'0' as i8);
+        let nine = _mm_set1_epi8(9);
+        let minus = _mm_set1_epi8(b'-' as i8);
+        let dot = _mm_set1_epi8(b'.' as i8);
+        let comma = _mm_set1_epi8(b',' as i8);
+        let open = _mm_set1_epi8(b'[' as i8);
+        let close = _mm_set1_epi8(b']' as i8);
+        let mut m = Masks::default();
+        for k in 0..4 {
+            // SAFETY: `block` is 64 bytes, so bytes 16k..16k+16 are in
+            // bounds; `loadu` has no alignment requirement.
+            let v = unsafe { _mm_loadu_si128(block.as_ptr().add(16 * k).cast::<__m128i>()) };
+            let mask = |x: __m128i| (_mm_movemask_epi8(x) as u32 as u64) << (16 * k);
+            let d = _mm_sub_epi8(v, digit0);
+            m.digit |= mask(_mm_cmpeq_epi8(_mm_min_epu8(d, nine), d));
+            m.zero |= mask(_mm_cmpeq_epi8(v, digit0));
+            m.minus |= mask(_mm_cmpeq_epi8(v, minus));
+            m.dot |= mask(_mm_cmpeq_epi8(v, dot));
+            m.comma |= mask(_mm_cmpeq_epi8(v, comma));
+            m.open |= mask(_mm_cmpeq_epi8(v, open));
+            m.close |= mask(_mm_cmpeq_epi8(v, close));
+        }
+        m
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn classify_avx2(block: &[u8; 64]) -> Masks {
+        let digit0 = _mm256_set1_epi8(b'0' as i8);
+        let nine = _mm256_set1_epi8(9);
+        let minus = _mm256_set1_epi8(b'-' as i8);
+        let dot = _mm256_set1_epi8(b'.' as i8);
+        let comma = _mm256_set1_epi8(b',' as i8);
+        let open = _mm256_set1_epi8(b'[' as i8);
+        let close = _mm256_set1_epi8(b']' as i8);
+        let mut m = Masks::default();
+        for k in 0..2 {
+            // SAFETY: `block` is 64 bytes, so bytes 32k..32k+32 are in
+            // bounds; `loadu` has no alignment requirement.
+            let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * k).cast::<__m256i>()) };
+            let mask = |x: __m256i| (_mm256_movemask_epi8(x) as u32 as u64) << (32 * k);
+            let d = _mm256_sub_epi8(v, digit0);
+            m.digit |= mask(_mm256_cmpeq_epi8(_mm256_min_epu8(d, nine), d));
+            m.zero |= mask(_mm256_cmpeq_epi8(v, digit0));
+            m.minus |= mask(_mm256_cmpeq_epi8(v, minus));
+            m.dot |= mask(_mm256_cmpeq_epi8(v, dot));
+            m.comma |= mask(_mm256_cmpeq_epi8(v, comma));
+            m.open |= mask(_mm256_cmpeq_epi8(v, open));
+            m.close |= mask(_mm256_cmpeq_epi8(v, close));
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every byte value in every position: SIMD and portable agree.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    #[test]
+    fn classifiers_agree_with_portable() {
+        for base in 0..=255u8 {
+            let block: [u8; 64] = std::array::from_fn(|i| base.wrapping_add(i as u8 * 37));
+            let want = classify_portable(&block);
+            assert_eq!(x86::sse2(&block), want, "base {base}");
+            if let Some(avx2) = x86::avx2(&block) {
+                assert_eq!(avx2, want, "base {base}");
+            }
+        }
+    }
+
+    /// The portable classifier's version answers like the SIMD one.
+    #[test]
+    fn portable_path_agrees() {
+        let a = "[[[-122.422003528252475,37.808480096967251,0.0],[-122.4,37.8,0]]],";
+        for s in [a, "[01]", "[1.2.3]", "[[1]]"] {
+            assert_eq!(
+                array_end_with(s.as_bytes(), 0, 64, classify_portable),
+                array_end(s.as_bytes(), 0, 64),
+                "{s}"
+            );
+        }
+    }
+
+    fn ok(s: &str) -> Result<usize, Unsure> {
+        array_end(s.as_bytes(), 0, 64)
+    }
+
+    #[test]
+    fn accepts_coordinate_arrays() {
+        let a = "[[[-122.422003528252475,37.808480096967251,0.0],[-122.4,37.8,0]]]";
+        assert_eq!(ok(a), Ok(a.len()));
+        assert_eq!(ok(&format!("{a},\"x\":1}}")), Ok(a.len()));
+        assert_eq!(ok("[]"), Ok(2));
+        assert_eq!(ok("[[],[[]]]"), Ok(9));
+        assert_eq!(ok("[0,-0,10,0.5,-0.25]"), Ok(19));
+        // Long enough to cross several blocks, numbers split at boundaries.
+        let long = format!("[{}]", vec!["-122.41587761463546"; 40].join(","));
+        assert_eq!(ok(&long), Ok(long.len()));
+    }
+
+    #[test]
+    fn is_unsure_about_invalid_or_unusual_arrays() {
+        for s in [
+            "[01]", "[-01]", "[00]", "[1.]", "[.5]", "[1.2.3]", "[1..2]", "[-]", "[--1]", "[1-2]",
+            "[1,]", "[,1]", "[1,,2]", "[[1]2]", "[1 ,2]", "[1e5]", "[\"a\"]", "[1", "[[1]",
+            "[true]", "[0.1.2]", "[1.5.]",
+        ] {
+            assert!(ok(s).is_err(), "{s}: {:?}", ok(s));
+        }
+        // What follows the array is the caller's business.
+        assert_eq!(ok("[1]]"), Ok(3));
+        assert_eq!(ok("[1]["), Ok(3));
+    }
+
+    #[test]
+    fn respects_the_depth_room() {
+        assert_eq!(array_end(b"[[1]]", 0, 2), Ok(5));
+        assert_eq!(array_end(b"[[1]]", 0, 1), Err(Unsure(1)));
+    }
+
+    /// A byte-level reference for arrays of this alphabet: JSON's grammar.
+    fn reference(s: &[u8], room: usize) -> Option<usize> {
+        let mut depth = 0usize;
+        let mut max = 0usize;
+        for (i, &c) in s.iter().enumerate() {
+            match c {
+                b'[' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                b']' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        serde_json::from_slice::<serde_json::Value>(&s[..=i]).ok()?;
+                        return (max <= room).then_some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        /// Whenever the fast path answers, JSON agrees (valid, same end);
+        /// and it answers for every valid array of this alphabet without
+        /// exponents.
+        #[test]
+        fn agrees_with_json(
+            body in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'['), Just(b']'), Just(b','), Just(b'-'), Just(b'.'),
+                    Just(b'0'), Just(b'1'), Just(b'9'), Just(b'e'), Just(b' '),
+                ],
+                0..150,
+            ),
+            room in 1usize..6,
+        ) {
+            let mut s = vec![b'['];
+            s.extend_from_slice(&body);
+            let fast = array_end(&s, 0, room);
+            let slow = reference(&s, room);
+            if let Ok(end) = fast {
+                prop_assert_eq!(Some(end), slow, "{}", String::from_utf8_lossy(&s));
+            } else if !s[..slow.unwrap_or(0)].iter().any(|c| matches!(c, b'e' | b' ')) {
+                prop_assert_eq!(slow, None, "{}", String::from_utf8_lossy(&s));
+            }
+        }
+
+        /// Valid arrays of numbers, generated as values, at any offset.
+        #[test]
+        fn accepts_generated_number_arrays(
+            v in proptest::collection::vec(
+                proptest::collection::vec(
+                    prop_oneof![
+                        any::<i64>().prop_map(|n| n.to_string()),
+                        (any::<i32>(), any::<u64>(), 1usize..20)
+                            .prop_map(|(i, f, w)| format!("{i}.{:0w$}", f % 10u64.pow(w.min(19) as u32))),
+                    ],
+                    0..12,
+                ),
+                0..12,
+            ),
+            pad in 0usize..64,
+        ) {
+            let inner: Vec<String> = v.iter().map(|a| format!("[{}]", a.join(","))).collect();
+            let arr = format!("[{}]", inner.join(","));
+            let s = format!("{}{arr}}}", " ".repeat(pad));
+            prop_assert_eq!(array_end(s.as_bytes(), pad, 8), Ok(pad + arr.len()), "{}", arr);
+        }
+
+        /// Valid arrays with one byte replaced, inserted or removed: where
+        /// the fast path still answers, JSON agrees.
+        #[test]
+        fn mutated_arrays_agree_with_json(
+            v in proptest::collection::vec(
+                proptest::collection::vec((any::<i16>(), any::<u16>()), 1..8),
+                1..10,
+            ),
+            at in any::<prop::sample::Index>(),
+            op in 0u8..3,
+            byte in prop_oneof![
+                Just(b'['), Just(b']'), Just(b','), Just(b'-'), Just(b'.'),
+                Just(b'0'), Just(b'7'),
+            ],
+        ) {
+            let inner: Vec<String> = v
+                .iter()
+                .map(|a| {
+                    let nums: Vec<String> = a.iter().map(|(i, f)| format!("{i}.{f}")).collect();
+                    format!("[{}]", nums.join(","))
+                })
+                .collect();
+            let mut s = format!("[{}]", inner.join(",")).into_bytes();
+            let k = 1 + at.index(s.len() - 1);
+            match op {
+                0 => s[k] = byte,
+                1 => s.insert(k, byte),
+                _ => {
+                    s.remove(k);
+                }
+            }
+            if let Ok(end) = array_end(&s, 0, 8) {
+                prop_assert_eq!(Some(end), reference(&s, 8), "{}", String::from_utf8_lossy(&s));
+            }
+        }
+    }
+}
