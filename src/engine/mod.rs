@@ -412,6 +412,7 @@ impl Compiler {
             m.v6 = (!b.v6.is_empty()).then(|| Segments::build(&b.v6));
             paths.push(m);
         }
+        self.trie.finish();
         let trie = &self.trie;
         let prefilter = Prefilter::build(patterns.iter(), |path| {
             trie.walk(0, path.as_bytes())

@@ -57,6 +57,7 @@ pub fn scan<S: Sink>(
             limits.max_event_bytes,
         ));
     }
+    debug_assert!(trie.is_finished(), "PathTrie::finish not called");
     scratch.stack.clear();
     let mut s = Scanner {
         failure: (EventErrorKind::UnexpectedEnd, 0),
@@ -827,6 +828,7 @@ mod tests {
         for p in paths {
             t.insert(p);
         }
+        t.finish();
         let mut c = Collect::default();
         scan(
             event.as_bytes(),
@@ -870,6 +872,7 @@ mod tests {
     fn array_positions_number_elements() {
         let mut t = PathTrie::new();
         t.insert("a.b");
+        t.finish();
         let mut c = Collect::default();
         let ev = br#"{"a":[{"b":1},{"b":[2,3]}]}"#;
         scan(ev, &t, LIMITS, &mut Scratch::default(), &mut c).unwrap();
