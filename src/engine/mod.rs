@@ -850,7 +850,12 @@ impl Sink for MatchSink<'_> {
             (0, 0)
         } else {
             let start = st.mem.len() as u32;
-            st.mem.extend_from_slice(arrays);
+            // Element by element: two or three positions, and
+            // `extend_from_slice` called `memcpy` for each leaf.
+            st.mem.reserve(arrays.len());
+            for &pos in arrays {
+                st.mem.push(pos);
+            }
             (start, arrays.len() as u32)
         };
         let in_array = !arrays.is_empty();

@@ -14,7 +14,10 @@
 //! Every event is validated while it is scanned, skipped parts included:
 //! strict JSON grammar, UTF-8 in strings, no raw control characters, nesting
 //! depth and size limits, a JSON object at the top, nothing after it. Errors
-//! carry the byte offset.
+//! carry the byte offset. Skipped arrays of numbers (the coordinates) are
+//! validated 64 bytes at a time with SIMD class masks ([`numbers`]); anything
+//! that path is not sure of goes through the byte-by-byte grammar, which is
+//! also what reports errors.
 //!
 //! Array positions: every leaf comes with the stack of (array instance, element
 //! index) pairs that enclose it, which the engine needs for EventBridge's

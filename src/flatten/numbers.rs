@@ -348,7 +348,8 @@ mod tests {
     #[test]
     fn classifiers_agree_with_portable() {
         for base in 0..=255u8 {
-            let block: [u8; 64] = std::array::from_fn(|i| base.wrapping_add((i as u8).wrapping_mul(37)));
+            let block: [u8; 64] =
+                std::array::from_fn(|i| base.wrapping_add((i as u8).wrapping_mul(37)));
             let want = classify_portable(&block);
             assert_eq!(x86::sse2(&block), want, "base {base}");
             if let Some(avx2) = x86::avx2(&block) {

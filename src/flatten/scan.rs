@@ -286,6 +286,7 @@ impl<'a> Scanner<'a, '_> {
     /// nest as deep as the rules' paths).
     fn array<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Scan<()> {
         let base = self.stack.len();
+        let path = self.trie.path_at(node);
         let mut opening = true;
         loop {
             if opening {
@@ -304,7 +305,7 @@ impl<'a> Scanner<'a, '_> {
                     if self.peek() == Some(b'[') {
                         opening = true;
                     } else {
-                        self.value(node, sink)?;
+                        self.element(node, path, sink)?;
                     }
                     if opening {
                         continue;
@@ -323,7 +324,7 @@ impl<'a> Scanner<'a, '_> {
                     if self.peek() == Some(b'[') {
                         opening = true;
                     } else {
-                        self.value(node, sink)?;
+                        self.element(node, path, sink)?;
                     }
                 }
                 Some(b']') => {
@@ -337,6 +338,21 @@ impl<'a> Scanner<'a, '_> {
                 _ => return Err(self.syntax("expected ',' or ']' in an array")),
             }
         }
+    }
+
+    /// One array element on a rule path. Numbers go straight to the sink:
+    /// on numeric rules over coordinates they are nearly every element, and
+    /// the general dispatch in [`value`](Self::value) (path lookup, match on
+    /// the first byte) was a fifth of the scan per number (callgrind).
+    #[inline(always)]
+    fn element<S: Sink>(&mut self, node: NodeId, path: Option<PathId>, sink: &mut S) -> Scan<()> {
+        if let (Some(p), Some(b'-' | b'0'..=b'9')) = (path, self.peek()) {
+            let start = self.i;
+            self.number()?;
+            sink.leaf(p, Leaf::Num(&self.b[start..self.i]), self.stack);
+            return Ok(());
+        }
+        self.value(node, sink)
     }
 
     fn literal<S: Sink>(
