@@ -561,6 +561,15 @@ pub struct Cache {
     state: State,
 }
 
+impl Cache {
+    /// Where the last top-level key of the event last validated by
+    /// [`Automaton::find_checked`] starts: see [`Scratch::last_top_key`].
+    /// Meaningless after a [`find`](Automaton::find) the prefilter answered.
+    pub fn last_top_key(&self) -> usize {
+        self.scratch.last_top_key()
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     epoch: u32,

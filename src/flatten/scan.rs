@@ -38,6 +38,18 @@ pub struct Scratch {
     stack: Vec<ArrayPos>,
     strbuf: Vec<u8>,
     keybuf: Vec<u8>,
+    last_top_key: usize,
+}
+
+impl Scratch {
+    /// Where the content of the last top-level key of the last event
+    /// scanned without error starts (the byte after its opening quote); 0
+    /// for an empty object. Lets a caller that located the top-level keys by
+    /// structure alone (the pipeline's envelope skim) confirm that a key is
+    /// the last member without reading the value in front of it.
+    pub fn last_top_key(&self) -> usize {
+        self.last_top_key
+    }
 }
 
 /// Scans one event, calling `sink` for every leaf on a path of `trie`.
@@ -71,8 +83,10 @@ pub fn scan<S: Sink>(
         stack: &mut scratch.stack,
         strbuf: &mut scratch.strbuf,
         keybuf: &mut scratch.keybuf,
+        last_top_key: 0,
     };
     let done = s.event(sink);
+    scratch.last_top_key = s.last_top_key;
     done.map_err(|Stop| EventError::new(s.failure.0, s.failure.1))
 }
 
@@ -119,6 +133,8 @@ struct Scanner<'a, 's> {
     stack: &'s mut Vec<ArrayPos>,
     strbuf: &'s mut Vec<u8>,
     keybuf: &'s mut Vec<u8>,
+    /// See [`Scratch::last_top_key`].
+    last_top_key: usize,
 }
 
 /// A string token located by [`Scanner::string`]: content bytes `start..end`
@@ -205,6 +221,9 @@ impl<'a> Scanner<'a, '_> {
                 return Err(self.syntax("expected a string key"));
             }
             let key = self.string()?;
+            if node == 0 {
+                self.last_top_key = key.start;
+            }
             let child = match base {
                 None => None,
                 Some(base) if key.escaped => {
@@ -857,6 +876,31 @@ mod tests {
             .into_iter()
             .map(|(p, v, a)| (paths[p as usize].to_string(), v, a.len()))
             .collect())
+    }
+
+    #[test]
+    fn reports_where_the_last_top_level_key_starts() {
+        let mut t = PathTrie::new();
+        t.insert("a.b");
+        t.finish();
+        let last = |event: &str| {
+            let mut scratch = Scratch::default();
+            scan(
+                event.as_bytes(),
+                &t,
+                LIMITS,
+                &mut scratch,
+                &mut Collect::default(),
+            )
+            .map(|()| scratch.last_top_key())
+        };
+        // Nested keys (on a rule path or skipped) do not count.
+        let e = r#"{"a":{"b":1,"z":{"y":2}},"detail":{"x":{"w":3}}}"#;
+        assert_eq!(last(e).unwrap(), e.find("detail").unwrap());
+        let e = r#"{"detail":{"k":1}, "a" : {"b":{"c":2}}}"#;
+        assert_eq!(last(e).unwrap(), e.rfind("a\"").unwrap());
+        assert_eq!(last("{}").unwrap(), 0);
+        assert!(last(r#"{"a":1,"b":}"#).is_err());
     }
 
     #[test]

@@ -139,9 +139,10 @@ struct Scratch {
 /// Normalise, match and shape one batch.
 fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
     let key = Arc::as_ptr(&routes) as usize;
-    if s.cache.as_ref().map(|c| c.0) != Some(key) {
-        s.cache = Some((key, routes.automaton.cache()));
-    }
+    let cache = match &mut s.cache {
+        Some((k, c)) if *k == key => c,
+        slot => &mut slot.insert((key, routes.automaton.cache())).1,
+    };
     let source = &routes.sources[batch.source];
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -200,65 +201,74 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
             invalid(&mut failures, i, "too_large", &why);
             continue;
         }
-        // Most input needs only its top level read here: the matcher
+        // Most input needs only its envelope keys read here: the matcher
         // validates the whole envelope as it flattens it, so each event is
         // parsed once. The rest is validated now, precisely.
         let bus = &routes.bus;
-        let (norm, validated) = match envelope::normalise_unchecked(
-            raw,
-            bus,
-            &defaults,
-            now,
-            &mut new_id,
-            &mut s.envelope,
-        ) {
-            Some(n) => (Ok(n), false),
-            None => {
-                let n = envelope::normalise(raw, bus, &defaults, now, &mut new_id, &mut s.envelope);
-                (n, true)
+        s.matches.clear();
+        let mut norm = None;
+        if let Some(u) =
+            envelope::normalise_unchecked(raw, bus, &defaults, now, &mut new_id, &mut s.envelope)
+        {
+            let env = match &u.kept {
+                Some(r) => &raw[r.clone()],
+                None => &s.envelope[..],
+            };
+            match routes.automaton.find_checked(env, cache) {
+                Ok(ids) => s.matches.extend_from_slice(ids),
+                Err(e) => {
+                    meta.push(EnvelopeMeta::default());
+                    // Say what is wrong with the input itself where it is
+                    // not valid JSON (offsets into the input, not the
+                    // envelope); otherwise it broke a matching limit.
+                    match envelope::normalise(raw, bus, &defaults, now, &mut new_id, &mut s.render)
+                    {
+                        Err(e2) => invalid(&mut failures, i, e2.reason_code(), &e2),
+                        Ok(_) => invalid(&mut failures, i, "event_limit", &e),
+                    }
+                    continue;
+                }
             }
-        };
-        let norm = match norm {
-            Ok(n) => n,
-            Err(e) => {
-                meta.push(EnvelopeMeta::default());
-                invalid(&mut failures, i, e.reason_code(), &e);
-                continue;
+            if cache.last_top_key() == u.last_key {
+                norm = Some((u.norm, env));
+            } else {
+                s.matches.clear();
+            }
+        }
+        let (norm, env) = match norm {
+            Some(n) => n,
+            None => {
+                match envelope::normalise(raw, bus, &defaults, now, &mut new_id, &mut s.envelope) {
+                    Ok(n) => match routes.automaton.find(&s.envelope, cache) {
+                        Ok(ids) => {
+                            s.matches.extend_from_slice(ids);
+                            (n, &s.envelope[..])
+                        }
+                        Err(e) => {
+                            meta.push(EnvelopeMeta::default());
+                            invalid(&mut failures, i, "event_limit", &e);
+                            continue;
+                        }
+                    },
+                    Err(e) => {
+                        meta.push(EnvelopeMeta::default());
+                        invalid(&mut failures, i, e.reason_code(), &e);
+                        continue;
+                    }
+                }
             }
         };
         let start = envelopes.len() as u32;
-        envelopes.extend_from_slice(&s.envelope);
+        envelopes.extend_from_slice(env);
         meta.push(EnvelopeMeta {
             range: start..envelopes.len() as u32,
             id: start + norm.id.start as u32..start + norm.id.end as u32,
         });
-        let cache = match &mut s.cache {
-            Some((_, c)) => c,
-            None => continue,
-        };
-        s.matches.clear();
-        let found = if validated {
-            routes.automaton.find(&s.envelope, cache)
-        } else {
-            routes.automaton.find_checked(&s.envelope, cache)
-        };
-        match found {
-            Ok(ids) => s.matches.extend_from_slice(ids),
-            Err(e) => {
-                // Say what is wrong with the input itself where it is not
-                // valid JSON (offsets into the input, not the envelope);
-                // otherwise it broke a matching limit (depth, size).
-                match envelope::normalise(raw, bus, &defaults, now, &mut new_id, &mut s.render) {
-                    Err(e2) if !validated => invalid(&mut failures, i, e2.reason_code(), &e2),
-                    _ => invalid(&mut failures, i, "event_limit", &e),
-                }
-                continue;
-            }
-        }
         if s.matches.is_empty() {
             unmatched += 1;
             continue;
         }
+        let env = &envelopes[start as usize..];
         for rid in &s.matches {
             let rule = &routes.rules[rid.0 as usize];
             matched[rid.0 as usize] += 1;
@@ -273,7 +283,7 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                 let payload = if matches!(slot.shaper, crate::transform::Shaper::Envelope) {
                     None
                 } else {
-                    match slot.shaper.render(&s.envelope, &ctx, &mut s.render) {
+                    match slot.shaper.render(env, &ctx, &mut s.render) {
                         Ok(()) => {
                             let st = entry.0.len() as u32;
                             entry.0.extend_from_slice(&s.render);
@@ -291,18 +301,17 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                         }
                     }
                 };
-                let id = &s.envelope[norm.id.clone()];
+                let id = &env[norm.id.clone()];
                 let source_key = batch.events[i]
                     .kafka
                     .as_ref()
                     .and_then(|k| k.key.as_ref())
                     .map(|r| batch.bytes(r));
-                let key = plan::key_bytes(&slot.key, &s.envelope, id, source_key, &mut s.render)
-                    .map(|k| {
-                        let st = entry.0.len() as u32;
-                        entry.0.extend_from_slice(k);
-                        st..entry.0.len() as u32
-                    });
+                let key = plan::key_bytes(&slot.key, env, id, source_key, &mut s.render).map(|k| {
+                    let st = entry.0.len() as u32;
+                    entry.0.extend_from_slice(k);
+                    st..entry.0.len() as u32
+                });
                 entry.1.push(Delivery {
                     index: i as u32,
                     payload,

@@ -57,7 +57,14 @@ pub fn run(
             || batch.buf.len() >= batch_bytes
             || reader.buffer().is_empty()
         {
-            let full = std::mem::replace(&mut batch, Batch::new(source));
+            // The next batch starts with room for as much as this one held
+            // (a stream fills whole batches without growing a buffer line by
+            // line; a trickle keeps small ones).
+            let mut next = Batch::new(source);
+            next.buf
+                .reserve(batch.buf.len().next_power_of_two().min(batch_bytes + 4096));
+            next.events.reserve(batch.len());
+            let full = std::mem::replace(&mut batch, next);
             if !send(full, &mut seq) {
                 return Ok(line_no);
             }
