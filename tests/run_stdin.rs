@@ -124,6 +124,69 @@ watch_config: false
     assert_ne!(envelopes[0]["id"], envelopes[1]["id"]);
 }
 
+/// The pipeline reads an envelope's keys only up to `detail` and lets the
+/// matcher's scan confirm that `detail` is the last member; members after
+/// it take the validating path: kept (reordered) when they are other keys,
+/// dead-lettered when they repeat an envelope key or turn a raw object
+/// into something else.
+#[test]
+fn members_after_detail_are_kept_or_rejected_never_trusted() {
+    let dir = support::temp_dir("after-detail");
+    let cfg = dir.join("c.yaml");
+    std::fs::write(
+        &cfg,
+        r#"
+sources:
+  - {id: in, kind: stdin, dead_letter: rejected}
+rules:
+  - name: everything
+    event_pattern: {"source": [{"prefix": ""}]}
+    targets:
+      - {id: a, kind: stdout}
+dead_letters:
+  rejected: {kind: stderr}
+admin: {listen: "127.0.0.1:0"}
+watch_config: false
+"#,
+    )
+    .unwrap();
+    let head = r#"{"version":"0","id":"e-1","detail-type":"T","source":"s","account":"1","time":"2025-01-01T00:00:00Z","region":"r","resources":[],"detail":{"n":1}"#;
+    let input = format!(
+        "{head}}}\n{head},\"extra\":true}}\n{head},\"source\":\"evil\"}}\n{{\"a\":1}},\"source\":\"x\"\n{{\"a\":1}},\"detail\":{{\"b\":2}}\n"
+    );
+    let out = run_with_stdin(&cfg, input.as_bytes());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0], format!("{head}}}"), "kept byte for byte");
+    let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(v["extra"], true);
+    assert_eq!(v["source"], "s");
+    let dead: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let codes: Vec<&str> = dead
+        .iter()
+        .map(|d| d["error_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["duplicate_key", "invalid_json", "invalid_json"],
+        "{stderr}"
+    );
+    assert!(
+        dead[0]["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 3: "),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn validate_reports_every_problem_and_exits_78() {
     let dir = support::temp_dir("validate");
