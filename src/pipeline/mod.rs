@@ -134,6 +134,9 @@ struct Scratch {
     envelope: Vec<u8>,
     render: Vec<u8>,
     matches: Vec<crate::engine::RuleId>,
+    /// Envelope buffers of this worker's routed batches, back once the
+    /// batches are delivered.
+    pool: Arc<batch::BufPool>,
 }
 
 /// Normalise, match and shape one batch.
@@ -156,7 +159,7 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
         detail_type: &source.detail_type,
     };
     let n = batch.len();
-    let mut envelopes = Vec::with_capacity(batch.buf.len() + n * 256);
+    let mut envelopes = s.pool.take(batch.buf.len() + n * 256);
     let mut meta = Vec::with_capacity(n);
     let mut counts = vec![0u32; n];
     let mut per_target: BTreeMap<usize, (Vec<u8>, Vec<Delivery>)> = BTreeMap::new();
@@ -340,7 +343,9 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
 
     let lane = batch.lane;
     let seq = batch.seq;
-    let routed = Arc::new(Routed::new(batch, envelopes, meta));
+    let mut routed = Routed::new(batch, envelopes, meta);
+    routed.recycle = Some(s.pool.clone());
+    let routed = Arc::new(routed);
     let targets = per_target
         .into_iter()
         .map(|(t, (rendered, items))| {

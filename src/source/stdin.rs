@@ -1,28 +1,43 @@
 //! The `stdin` source: NDJSON, one event per line (an EventBridge envelope
 //! or any JSON object, which becomes an envelope's `detail`). Reads in
-//! large blocks on its own thread; a batch is sent when it is full or when
-//! no more input is waiting, so a trickle of lines is not held back. EOF
-//! ends the source; the service then drains and exits 0.
+//! large blocks on its own thread, straight into the batch's buffer; a batch
+//! is sent when it is full or when no more input is waiting, so a trickle of
+//! lines is not held back. EOF ends the source; the service then drains and
+//! exits 0.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{ErrorKind, Read};
+use std::sync::Arc;
 
 use super::Intake;
-use crate::pipeline::Batch;
+use crate::pipeline::batch::BufPool;
+use crate::pipeline::{Batch, RawEvent};
+
+/// Largest single read. Reads grow to it while batches fill up and stay
+/// small for a trickle, so that a batch of one line does not hold a large
+/// buffer.
+const MAX_READ: usize = 128 << 10;
+const MIN_READ: usize = 4 << 10;
 
 /// Run until EOF (or shutdown); returns the number of lines read.
 pub fn run(
     source: usize,
-    input: impl Read,
+    mut input: impl Read,
     intake: Intake,
     max_event_bytes: usize,
     rt: tokio::runtime::Handle,
 ) -> std::io::Result<u64> {
-    let mut reader = BufReader::with_capacity(4 << 20, input);
     let lane = intake.new_lane();
     let mut seq = 0u64;
-    let mut line_no = 0u64;
-    let mut batch = Batch::new(source);
     let (batch_events, batch_bytes) = intake.batch_limits();
+    // Batch buffers come back when their batch is delivered (a steady stream
+    // reuses them instead of faulting in fresh pages per batch).
+    let pool = Arc::new(BufPool::default());
+    let new_batch = |capacity: usize| {
+        let mut b = Batch::new(source);
+        b.buf = pool.take(capacity);
+        b.recycle = Some(pool.clone());
+        b
+    };
     let send = |mut b: Batch, seq: &mut u64| -> bool {
         b.lane = lane;
         b.seq = *seq;
@@ -30,104 +45,282 @@ pub fn run(
         b.accepted_at = std::time::Instant::now();
         rt.block_on(intake.send(b)).is_ok()
     };
+    let mut lines = Splitter::new(max_event_bytes);
+    let mut read_size = MIN_READ;
+    let mut batch = new_batch(read_size);
     loop {
         if *intake.shutdown.borrow() {
             break;
         }
-        let start = batch.buf.len();
-        if !read_line(&mut reader, &mut batch.buf, max_event_bytes)? {
+        if lines.read(&mut input, &mut batch, read_size)? == 0 {
+            lines.finish(&mut batch);
             break;
         }
-        line_no += 1;
-        let mut end = batch.buf.len();
-        while end > start && matches!(batch.buf[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
-            end -= 1;
-        }
-        end = end.min(start + max_event_bytes + 1);
-        batch.buf.truncate(end);
-        if end == start {
-            continue;
-        }
-        batch.events.push(crate::pipeline::RawEvent {
-            range: start as u32..end as u32,
-            position: line_no,
-            kafka: None,
-        });
-        if batch.len() >= batch_events
-            || batch.buf.len() >= batch_bytes
-            || reader.buffer().is_empty()
-        {
-            // The next batch starts with room for as much as this one held
-            // (a stream fills whole batches without growing a buffer line by
-            // line; a trickle keeps small ones).
-            let mut next = Batch::new(source);
-            next.buf
-                .reserve(batch.buf.len().next_power_of_two().min(batch_bytes + 4096));
+        loop {
+            let full = lines.split(&mut batch, batch_events, batch_bytes);
+            // Everything read so far is complete lines: no more input is
+            // waiting, so what there is goes now.
+            let idle = lines.pending == batch.buf.len() && !batch.is_empty();
+            if !full && !idle {
+                break;
+            }
+            read_size = batch
+                .buf
+                .len()
+                .next_power_of_two()
+                .clamp(MIN_READ, MAX_READ);
+            let mut next = new_batch(batch.buf.len().min(batch_bytes) + read_size);
             next.events.reserve(batch.len());
-            let full = std::mem::replace(&mut batch, next);
-            if !send(full, &mut seq) {
-                return Ok(line_no);
+            lines.carry(&mut batch, &mut next);
+            let done = std::mem::replace(&mut batch, next);
+            if !send(done, &mut seq) {
+                return Ok(lines.line_no);
+            }
+            if !full {
+                break;
             }
         }
     }
     if !batch.is_empty() {
         send(batch, &mut seq);
     }
-    Ok(line_no)
+    Ok(lines.line_no)
 }
 
-/// Append the next line (with its newline) to `buf`, keeping at most
-/// `limit + 1` bytes of it plus line-end whitespace and discarding the rest:
-/// one byte over the limit is enough for the error to say "too large", and
-/// a line of any length (or input without newlines) never has to fit in
-/// memory. `false` at EOF with nothing read.
-fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<bool> {
-    let room = limit.saturating_add(3);
-    let mut kept = 0usize;
-    let mut any = false;
-    loop {
-        let avail = match reader.fill_buf() {
-            Ok(a) => a,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if avail.is_empty() {
-            return Ok(any);
+/// Lines split in place in the batch's own buffer: input is read straight
+/// into [`Batch::buf`] (no copy through a reader's buffer), complete lines
+/// become events, and the start of an unfinished line waits at the end of
+/// the buffer.
+///
+/// A line keeps at most `limit + 3` bytes (one byte over the limit is
+/// enough for the error to say "too large", two more for a `\r\n` after a
+/// line of exactly the limit); the rest of it is dropped as it arrives, so a
+/// line of any length, or input without newlines, never has to fit in
+/// memory.
+struct Splitter {
+    limit: usize,
+    line_no: u64,
+    /// Where the unfinished line starts in the buffer.
+    pending: usize,
+    /// Up to where the buffer has been searched for newlines.
+    scanned: usize,
+    /// In a line over the limit: its head is kept, the rest up to its
+    /// newline is dropped.
+    discarding: bool,
+}
+
+impl Splitter {
+    fn new(limit: usize) -> Self {
+        Splitter {
+            limit,
+            line_no: 0,
+            pending: 0,
+            scanned: 0,
+            discarding: false,
         }
-        any = true;
-        let (take, done) = match memchr::memchr(b'\n', avail) {
-            Some(p) => (p + 1, true),
-            None => (avail.len(), false),
+    }
+
+    /// One read of up to `size` bytes appended to the buffer; 0 at EOF.
+    fn read(
+        &mut self,
+        input: &mut impl Read,
+        b: &mut Batch,
+        size: usize,
+    ) -> std::io::Result<usize> {
+        let len = b.buf.len();
+        b.buf.resize(len + size, 0);
+        let n = loop {
+            match input.read(&mut b.buf[len..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    b.buf.truncate(len);
+                    return Err(e);
+                }
+            }
         };
-        let copy = take.min(room - kept);
-        buf.extend_from_slice(&avail[..copy]);
-        kept += copy;
-        reader.consume(take);
-        if done {
-            return Ok(true);
+        b.buf.truncate(len + n);
+        if self.discarding {
+            match memchr::memchr(b'\n', &b.buf[len..]) {
+                // The long line ends here: drop what came of it since its
+                // head, so that the newline follows the head.
+                Some(p) => {
+                    b.buf.drain(len..len + p);
+                    self.discarding = false;
+                }
+                None => b.buf.truncate(len),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Turns complete lines into events until the batch is full (`true`).
+    fn split(&mut self, b: &mut Batch, max_events: usize, max_bytes: usize) -> bool {
+        while let Some(p) = memchr::memchr(b'\n', &b.buf[self.scanned..]) {
+            let nl = self.scanned + p;
+            self.line(b, nl);
+            self.pending = nl + 1;
+            self.scanned = nl + 1;
+            if b.len() >= max_events || self.pending >= max_bytes {
+                return true;
+            }
+        }
+        self.scanned = b.buf.len();
+        let room = self.limit.saturating_add(3);
+        if !self.discarding && b.buf.len() - self.pending > room {
+            b.buf.truncate(self.pending + room);
+            self.scanned = b.buf.len();
+            self.discarding = true;
+        }
+        false
+    }
+
+    /// At EOF: a last line without a newline is an event too.
+    fn finish(&mut self, b: &mut Batch) {
+        if self.pending < b.buf.len() {
+            self.line(b, b.buf.len());
+            self.pending = b.buf.len();
+            self.scanned = self.pending;
+        }
+        self.discarding = false;
+    }
+
+    /// Moves the unfinished line to the start of the next batch's buffer.
+    fn carry(&mut self, b: &mut Batch, next: &mut Batch) {
+        next.buf.extend_from_slice(&b.buf[self.pending..]);
+        b.buf.truncate(self.pending);
+        self.scanned -= self.pending;
+        self.pending = 0;
+    }
+
+    /// The line `pending..end` (its newline excluded): line-end whitespace
+    /// trimmed, at most `limit + 1` bytes kept; blank lines are counted but
+    /// are not events.
+    fn line(&mut self, b: &mut Batch, end: usize) {
+        self.line_no += 1;
+        let start = self.pending;
+        let mut end = end;
+        while end > start && matches!(b.buf[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
+            end -= 1;
+        }
+        end = end.min(start + self.limit + 1);
+        if end > start {
+            b.events.push(RawEvent {
+                range: start as u32..end as u32,
+                position: self.line_no,
+                kafka: None,
+            });
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::read_line;
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Reads at most `step` bytes per call, like a pipe.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(out.len()).min(self.1);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Every event of every batch, as (line number, bytes), driving the
+    /// splitter as `run` does.
+    fn split_all(input: &[u8], step: usize, read: usize, limit: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut s = Splitter::new(limit);
+        let mut r = Trickle(input, step);
+        let mut b = Batch::new(0);
+        let mut out = Vec::new();
+        let mut take = |b: &Batch| {
+            for e in &b.events {
+                out.push((e.position, b.bytes(&e.range).to_vec()));
+            }
+        };
+        loop {
+            if s.read(&mut r, &mut b, read).unwrap() == 0 {
+                s.finish(&mut b);
+                break;
+            }
+            loop {
+                let full = s.split(&mut b, 3, 64);
+                let idle = s.pending == b.buf.len() && !b.is_empty();
+                if !full && !idle {
+                    break;
+                }
+                let mut next = Batch::new(0);
+                s.carry(&mut b, &mut next);
+                take(&std::mem::replace(&mut b, next));
+                if !full {
+                    break;
+                }
+            }
+        }
+        take(&b);
+        out
+    }
+
+    /// What each line must become: cut to `limit + 3` bytes, line-end
+    /// whitespace trimmed, cut to `limit + 1`; blank lines skipped.
+    fn expected(input: &[u8], limit: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut lines: Vec<&[u8]> = input.split(|&c| c == b'\n').collect();
+        if input.ends_with(b"\n") || input.is_empty() {
+            lines.pop();
+        }
+        lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let l = &l[..l.len().min(limit + 3)];
+                let end = l
+                    .iter()
+                    .rposition(|c| !matches!(c, b'\r' | b' ' | b'\t'))
+                    .map_or(0, |p| p + 1);
+                let l = &l[..end.min(limit + 1)];
+                (!l.is_empty()).then(|| (i as u64 + 1, l.to_vec()))
+            })
+            .collect()
+    }
 
     #[test]
     fn long_lines_are_cut_and_the_rest_discarded() {
         let long = "x".repeat(10_000);
-        let input = format!("short\n{long}\nlast");
-        let mut r = std::io::BufReader::with_capacity(64, input.as_bytes());
-        let mut buf = Vec::new();
-        assert!(read_line(&mut r, &mut buf, 100).unwrap());
-        assert_eq!(buf, b"short\n");
-        buf.clear();
-        assert!(read_line(&mut r, &mut buf, 100).unwrap());
-        assert_eq!(buf.len(), 103, "limit + 1 byte + room for a line end");
-        buf.clear();
-        assert!(read_line(&mut r, &mut buf, 100).unwrap());
-        assert_eq!(buf, b"last");
-        buf.clear();
-        assert!(!read_line(&mut r, &mut buf, 100).unwrap());
+        let input = format!("short\n{long}\n\n  \nexact{}\r\nlast", "y".repeat(95));
+        let got = split_all(input.as_bytes(), 7, 64, 100);
+        let lens: Vec<(u64, usize)> = got.iter().map(|(n, l)| (*n, l.len())).collect();
+        assert_eq!(lens, vec![(1, 5), (2, 101), (5, 100), (6, 4)]);
+        assert_eq!(got, expected(input.as_bytes(), 100));
+    }
+
+    proptest! {
+        #[test]
+        fn any_read_sizes_give_the_same_lines(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    "[a-z{}\":,]{0,30}",
+                    "[a-z]{0,200}",
+                    Just(String::new()),
+                    Just(" \r\t".to_string()),
+                ],
+                0..40,
+            ),
+            newline_at_end in any::<bool>(),
+            step in 1usize..300,
+            read in 1usize..300,
+            limit in 1usize..80,
+        ) {
+            let mut input = parts.join("\n");
+            if newline_at_end {
+                input.push('\n');
+            }
+            let got = split_all(input.as_bytes(), step, read, limit);
+            prop_assert_eq!(got, expected(input.as_bytes(), limit));
+        }
     }
 }
