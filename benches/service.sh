@@ -42,7 +42,8 @@ KC=tests/clients/kafka_client.py
 
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet --bins
 if [ -n "${SKIP_BUILD:-}" ]; then
-  COPY=$(ls -t target/release/deps/kafka_copy-* | grep -v '\.d$' | head -1)
+  # Only part 3 needs it; built by `cargo build --release --bench kafka_copy`.
+  COPY=$(ls -t target/release/deps/kafka_copy-* 2>/dev/null | grep -v '\.d$' | head -1 || true)
 else
   COPY=$(cargo build --release --quiet --bench kafka_copy --message-format=json |
     sed -n 's/.*"name":"kafka_copy".*"executable":"\([^"]*\)".*/\1/p' | tail -1)
@@ -231,6 +232,7 @@ fi
 
 # ---- 3. Kafka -> Kafka ------------------------------------------------------------------------
 if [[ " $PARTS " == *" 3 "* ]]; then
+  [ -x "${COPY:-}" ] || { echo "part 3 needs the kafka_copy bench: cargo build --release --bench kafka_copy" >&2; exit 1; }
   $PY $KC ping --bootstrap "$KAFKA_BOOTSTRAP" >/dev/null
   p="svc$$-$(date +%s)"
   N=$KAFKA_EVENTS
