@@ -181,7 +181,8 @@ impl Drop for Permits {
 /// One event after normalisation.
 #[derive(Debug, Clone, Default)]
 pub struct EnvelopeMeta {
-    /// The envelope in [`Routed::envelopes`]; empty when the input was invalid.
+    /// The envelope in [`Routed::envelopes`]; empty when the input was
+    /// invalid or matched no rule (nothing refers to it then).
     pub range: Range<u32>,
     /// The event id inside the envelope (no quotes).
     pub id: Range<u32>,

@@ -159,7 +159,9 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
         detail_type: &source.detail_type,
     };
     let n = batch.len();
-    let mut envelopes = s.pool.take(batch.buf.len() + n * 256);
+    // Envelopes of matched events only; a stream that mostly matches grows
+    // it once, and the pool keeps the grown buffer.
+    let mut envelopes = s.pool.take(batch.buf.len() / 4);
     let mut meta = Vec::with_capacity(n);
     let mut counts = vec![0u32; n];
     let mut per_target: BTreeMap<usize, (Vec<u8>, Vec<Delivery>)> = BTreeMap::new();
@@ -261,16 +263,18 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                 }
             }
         };
+        if s.matches.is_empty() {
+            // Nothing will refer to its envelope: not kept.
+            meta.push(EnvelopeMeta::default());
+            unmatched += 1;
+            continue;
+        }
         let start = envelopes.len() as u32;
         envelopes.extend_from_slice(env);
         meta.push(EnvelopeMeta {
             range: start..envelopes.len() as u32,
             id: start + norm.id.start as u32..start + norm.id.end as u32,
         });
-        if s.matches.is_empty() {
-            unmatched += 1;
-            continue;
-        }
         let env = &envelopes[start as usize..];
         for rid in &s.matches {
             let rule = &routes.rules[rid.0 as usize];
