@@ -37,6 +37,49 @@ fn eight_digits(text: &[u8], i: usize) -> Option<u64> {
     Some(y)
 }
 
+/// A coarser first look, for the common shape `-ddd.dddddddd…`: the
+/// integer part and eight fraction digits, the rest skipped unread. Returns
+/// the value and a bound on its absolute error (the skipped digits, plus
+/// [`MARGIN`] relative for the conversion), or `None` for any other shape.
+/// Coordinates carry 13-17 fraction digits and lie far from the rules'
+/// boundaries, so the first eight decide their segment and the other digits
+/// need not be multiplied in (callgrind: ~40% of the numeric leaf cost).
+#[inline]
+pub(crate) fn coarse(text: &[u8]) -> Option<(f64, f64)> {
+    let neg = text.first() == Some(&b'-');
+    let mut i = usize::from(neg);
+    let mut int: u64 = 0;
+    let start = i;
+    while let Some(&c) = text.get(i) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        // Up to 9 integer digits keep `int * 1e8 + frac` below 2^63, and
+        // its conversion to a double within MARGIN.
+        if i - start == 9 {
+            return None;
+        }
+        int = int * 10 + u64::from(c - b'0');
+        i += 1;
+    }
+    if i == start || text.get(i) != Some(&b'.') {
+        return None;
+    }
+    let frac = eight_digits(text, i + 1)?;
+    i += 9;
+    let rest = i;
+    while let Some(c) = text.get(i) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        i += 1;
+    }
+    let v = (int * 100_000_000 + frac) as f64 / 1e8;
+    let skipped = if i > rest { 1e-8 } else { 0.0 };
+    let err = skipped + v * MARGIN;
+    Some((if neg { -v } else { v }, err))
+}
+
 /// An approximation of valid JSON number text, relative error below 4e-16,
 /// or `None` when the text is outside the cheap path.
 #[inline]
@@ -154,6 +197,49 @@ mod tests {
         assert_eq!(eight_digits(b"00000009x", 0), Some(9));
         assert_eq!(eight_digits(b"1234567x", 0), None);
         assert_eq!(eight_digits(b"1234567", 0), None);
+    }
+
+    #[test]
+    fn coarse_values_are_within_their_error_bound() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let int = state % 1_000_000;
+            let frac = state >> 11;
+            let places = 1 + (state % 19) as usize;
+            let f = format!("{frac:019}");
+            let t = format!(
+                "{}{int}.{}",
+                if state & 1 == 1 { "-" } else { "" },
+                &f[..places]
+            );
+            let exact: f64 = t.parse().unwrap();
+            match coarse(t.as_bytes()) {
+                Some((v, err)) => {
+                    assert!(places >= 8, "{t}");
+                    assert!((v - exact).abs() <= err, "{t}: {v} ± {err} vs {exact}");
+                }
+                None => assert!(places < 8, "{t} should take the coarse path"),
+            }
+        }
+        for t in [
+            "1e5",
+            "1.5e5",
+            "12345678.123456789e1",
+            "-0",
+            "0",
+            "1234567890.12345678",
+            "123456789012345678901234567890.12345678",
+            "-.5",
+        ] {
+            assert_eq!(coarse(t.as_bytes()), None, "{t}");
+        }
+        assert_eq!(
+            coarse(b"-122.42916360922355").map(|c| c.0),
+            Some(-122.42916360)
+        );
     }
 
     #[test]

@@ -241,6 +241,17 @@ struct SubRule {
     negok: u64,
 }
 
+/// The segment of `seg` that the number `text` falls in: from its first
+/// digits where that decides it, from a close approximation where that does,
+/// exactly otherwise ([`approx`]).
+#[inline]
+fn number_segment(seg: &Segments<f64>, text: &[u8]) -> Option<usize> {
+    approx::coarse(text)
+        .and_then(|(v, err)| seg.segment_within(v, err))
+        .or_else(|| approx::approx(text).and_then(|v| seg.segment_near(v)))
+        .or_else(|| parse_f64(text).map(|v| seg.segment(norm(v))))
+}
+
 impl PathMatcher {
     /// Whether string `s` satisfies a field through the string automata (the
     /// prefilter's probe; anything-but and IP fields are not judged here).
@@ -284,6 +295,19 @@ struct PathMatcher {
     ab_number: Vec<u32>,
     /// Fields with `exists:false` on this path.
     absent: Vec<u32>,
+}
+
+impl PathMatcher {
+    /// Numbers on this path can only hit numeric segments: no exact
+    /// numbers kept as text, no anything-but, no exists, no absence.
+    #[inline]
+    fn numbers_only(&self) -> bool {
+        self.number_text.is_empty()
+            && self.ab_number.is_empty()
+            && self.ab_string.is_empty()
+            && self.exists.is_empty()
+            && self.absent.is_empty()
+    }
 }
 
 #[derive(Default)]
@@ -728,6 +752,24 @@ struct MatchSink<'a> {
 }
 
 impl MatchSink<'_> {
+    /// Keeps a leaf's array positions for the consistency check; their
+    /// (start, length) in `mem`.
+    #[inline]
+    fn positions(&mut self, arrays: &[ArrayPos]) -> (u32, u32) {
+        if arrays.is_empty() {
+            return (0, 0);
+        }
+        let mem = &mut self.st.mem;
+        let start = mem.len() as u32;
+        // Element by element: two or three positions, and
+        // `extend_from_slice` called `memcpy` for each leaf.
+        mem.reserve(arrays.len());
+        for &pos in arrays {
+            mem.push(pos);
+        }
+        (start, arrays.len() as u32)
+    }
+
     #[inline]
     fn record(&mut self, field: u32, positive: bool, mem: (u32, u32), in_array: bool) {
         let info = self.a.fields[field as usize];
@@ -763,6 +805,26 @@ impl Sink for MatchSink<'_> {
     fn leaf(&mut self, path: flatten::PathId, value: Leaf<'_>, arrays: &[ArrayPos]) {
         let a = self.a;
         let pm = &a.paths[path as usize];
+        if let Leaf::Num(t) = value {
+            if pm.numbers_only() {
+                // Numeric ranges alone on this path (coordinates under
+                // `numeric` rules): the segment's fields are the hits, with
+                // no list to build.
+                let Some(i) = pm.numbers.as_ref().and_then(|seg| number_segment(seg, t)) else {
+                    return;
+                };
+                let Some(seg) = &pm.numbers else { return };
+                let fields = seg.fields(i);
+                if fields.is_empty() {
+                    return;
+                }
+                let mem = self.positions(arrays);
+                for &f in fields {
+                    self.record(f, true, mem, !arrays.is_empty());
+                }
+                return;
+            }
+        }
         let st = &mut *self.st;
         st.hits.clear();
         st.excl.clear();
@@ -816,11 +878,7 @@ impl Sink for MatchSink<'_> {
             }
             Leaf::Num(t) => {
                 if let Some(seg) = &pm.numbers {
-                    let i = match approx::approx(t).and_then(|v| seg.segment_near(v)) {
-                        Some(i) => Some(i),
-                        None => parse_f64(t).map(|v| seg.segment(norm(v))),
-                    };
-                    if let Some(i) = i {
+                    if let Some(i) = number_segment(seg, t) {
                         st.hits.extend_from_slice(seg.fields(i));
                         st.excl.extend_from_slice(seg.excluded(i));
                     }
@@ -855,18 +913,7 @@ impl Sink for MatchSink<'_> {
         if st.hits.is_empty() && pm.absent.is_empty() {
             return;
         }
-        let mem = if arrays.is_empty() {
-            (0, 0)
-        } else {
-            let start = st.mem.len() as u32;
-            // Element by element: two or three positions, and
-            // `extend_from_slice` called `memcpy` for each leaf.
-            st.mem.reserve(arrays.len());
-            for &pos in arrays {
-                st.mem.push(pos);
-            }
-            (start, arrays.len() as u32)
-        };
+        let mem = self.positions(arrays);
         let in_array = !arrays.is_empty();
         for i in 0..self.st.hits.len() {
             let f = self.st.hits[i];

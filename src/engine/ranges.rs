@@ -124,8 +124,20 @@ impl Segments<f64> {
     /// `None` when a boundary is so close that only the exact value can tell.
     #[inline]
     pub(crate) fn segment_near(&self, v: f64) -> Option<usize> {
-        let margin = v.abs() * super::approx::MARGIN;
-        let i = self.points.partition_point(|p| *p < v);
+        self.segment_within(v, v.abs() * super::approx::MARGIN)
+    }
+
+    /// The segment of `v` known to within `margin` (absolute), or `None`
+    /// when a boundary lies that close.
+    #[inline]
+    pub(crate) fn segment_within(&self, v: f64, margin: f64) -> Option<usize> {
+        // A few boundaries (the usual rule set): count them in one pass the
+        // compiler vectorises, no dependent branches of a binary search.
+        let i = if self.points.len() <= 16 {
+            self.points.iter().filter(|p| **p < v).count()
+        } else {
+            self.points.partition_point(|p| *p < v)
+        };
         if i < self.points.len() && self.points[i] - v <= margin {
             return None;
         }
