@@ -472,8 +472,9 @@ pub struct Unchecked {
     /// The line already is a canonical envelope: these bytes of it, as
     /// they are (`out` is left empty; no copy).
     pub kept: Option<Range<usize>>,
-    /// Where in `out` the `detail` key's text starts (after its quote). The
-    /// result holds only if validating `out` finds this to be the last
+    /// Where in the envelope (`out`, or `line[kept]`) the `detail` key's
+    /// text starts (after its quote). The result holds only if validating
+    /// the envelope finds this to be the last
     /// top-level key ([`crate::flatten::Scratch::last_top_key`]): members
     /// after `detail` could repeat envelope keys, and finding the end of
     /// `detail` here would mean reading all of it twice.
@@ -582,11 +583,10 @@ fn skim(text: &[u8], scan: &mut Scan) -> bool {
         let vs = ws(i + 1);
         let m = scan.members;
         if m == DETAIL && scan.in_order && &text[ks..ke] == b"detail" {
-            // The ninth key of a canonical envelope: whatever follows is
-            // copied as it is, so its extent need not be found here (the
-            // matcher validates it).
-            // Its extent is not read either: the caller checks that the
-            // validating scan finds `detail` to be the last key.
+            // The ninth key of a canonical envelope: what follows is kept
+            // as it is and not read here. The matcher validates it, and the
+            // caller checks that its scan finds `detail` to be the last key
+            // (members after it could repeat envelope keys).
             scan.members += 1;
             scan.vals[DETAIL] = Some(vs..n - 1);
             scan.detail_key = ks;

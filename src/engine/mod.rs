@@ -253,6 +253,17 @@ fn number_segment(seg: &Segments<f64>, text: &[u8]) -> Option<usize> {
 }
 
 impl PathMatcher {
+    /// Numbers on this path can only hit numeric segments: no exact
+    /// numbers kept as text, no anything-but, no exists, no absence.
+    #[inline]
+    fn numbers_only(&self) -> bool {
+        self.number_text.is_empty()
+            && self.ab_number.is_empty()
+            && self.ab_string.is_empty()
+            && self.exists.is_empty()
+            && self.absent.is_empty()
+    }
+
     /// Whether string `s` satisfies a field through the string automata (the
     /// prefilter's probe; anything-but and IP fields are not judged here).
     fn string_matches(&self, s: &[u8], fold: &mut Vec<u8>) -> bool {
@@ -295,19 +306,6 @@ struct PathMatcher {
     ab_number: Vec<u32>,
     /// Fields with `exists:false` on this path.
     absent: Vec<u32>,
-}
-
-impl PathMatcher {
-    /// Numbers on this path can only hit numeric segments: no exact
-    /// numbers kept as text, no anything-but, no exists, no absence.
-    #[inline]
-    fn numbers_only(&self) -> bool {
-        self.number_text.is_empty()
-            && self.ab_number.is_empty()
-            && self.ab_string.is_empty()
-            && self.exists.is_empty()
-            && self.absent.is_empty()
-    }
 }
 
 #[derive(Default)]
@@ -810,10 +808,10 @@ impl Sink for MatchSink<'_> {
                 // Numeric ranges alone on this path (coordinates under
                 // `numeric` rules): the segment's fields are the hits, with
                 // no list to build.
-                let Some(i) = pm.numbers.as_ref().and_then(|seg| number_segment(seg, t)) else {
+                let Some(seg) = &pm.numbers else { return };
+                let Some(i) = number_segment(seg, t) else {
                     return;
                 };
-                let Some(seg) = &pm.numbers else { return };
                 let fields = seg.fields(i);
                 if fields.is_empty() {
                     return;
