@@ -199,22 +199,30 @@ mod tests {
         assert_eq!(eight_digits(b"1234567", 0), None);
     }
 
+    /// 20,000 pseudo-random decimals `[-]int.fraction` (xorshift from
+    /// `seed`): integer part below `int_limit`, 1-19 fraction digits taken
+    /// from the state shifted right by `frac_shift`; with their fraction
+    /// digit counts.
+    fn decimals(seed: u64, int_limit: u64, frac_shift: u32) -> Vec<(String, usize)> {
+        let mut state = seed;
+        (0..20_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let int = state % int_limit;
+                let frac = state >> frac_shift;
+                let places = 1 + (state % 19) as usize;
+                let f = format!("{frac:019}");
+                let sign = if state & 1 == 1 { "-" } else { "" };
+                (format!("{sign}{int}.{}", &f[..places]), places)
+            })
+            .collect()
+    }
+
     #[test]
     fn coarse_values_are_within_their_error_bound() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..20_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let int = state % 1_000_000;
-            let frac = state >> 11;
-            let places = 1 + (state % 19) as usize;
-            let f = format!("{frac:019}");
-            let t = format!(
-                "{}{int}.{}",
-                if state & 1 == 1 { "-" } else { "" },
-                &f[..places]
-            );
+        for (t, places) in decimals(0x2545_f491_4f6c_dd1d, 1_000_000, 11) {
             let exact: f64 = t.parse().unwrap();
             match coarse(t.as_bytes()) {
                 Some((v, err)) => {
@@ -244,20 +252,7 @@ mod tests {
 
     #[test]
     fn chunked_fractions_agree_with_exact_parsing() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..20_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let int = state % 1000;
-            let frac = state >> 20;
-            let places = 1 + (state % 19) as usize;
-            let f = format!("{frac:019}");
-            let t = format!(
-                "{}{int}.{}",
-                if state & 1 == 1 { "-" } else { "" },
-                &f[..places]
-            );
+        for (t, _) in decimals(0x9e37_79b9_7f4a_7c15, 1000, 20) {
             let exact: f64 = t.parse().unwrap();
             let a = approx(t.as_bytes()).unwrap();
             assert!(
