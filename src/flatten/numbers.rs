@@ -225,7 +225,8 @@ fn classify_portable(block: &[u8]) -> Masks {
 /// x86-64: AVX2 (with `popcnt`) where the CPU has it, detected once at run
 /// time; SSE2 otherwise, which every x86-64 CPU has.
 ///
-/// `unsafe` is needed here, and only here in the crate: for unaligned
+/// `unsafe` is needed here (and in the string scan of `scan.rs`, for the
+/// same kind of load), and nowhere else in the crate: for unaligned
 /// 16- and 32-byte loads from slices whose length was checked, and to call
 /// `#[target_feature]` functions, which Rust requires even for a feature the
 /// target always has (SSE2) or that was detected.
