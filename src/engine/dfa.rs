@@ -178,6 +178,22 @@ impl Dfa {
         })
     }
 
+    /// For automata over case-folded text: makes `A`-`Z` step like `a`-`z`,
+    /// so that an ASCII value can be run as it is, without folding it into a
+    /// copy first (a tenth of an `equals-ignore-case` match, callgrind).
+    /// Folded text never holds an upper-case ASCII letter (Unicode's
+    /// lower-case mappings produce none), so on folded input nothing changes.
+    pub(crate) fn alias_ascii_upper(&mut self) {
+        for up in b'A'..=b'Z' {
+            // Class 0 holds the bytes no glob names.
+            debug_assert_eq!(
+                self.classes[up as usize], 0,
+                "folded globs never name an upper-case ASCII letter"
+            );
+            self.classes[up as usize] = self.classes[up.to_ascii_lowercase() as usize];
+        }
+    }
+
     #[inline]
     fn next(&self, s: u32, b: u8) -> u32 {
         self.trans[s as usize * self.stride + self.classes[b as usize] as usize]
@@ -340,6 +356,25 @@ mod tests {
 
     fn glob(s: &str) -> Vec<GlobTok> {
         parse_wildcard(s).unwrap().tokens
+    }
+
+    #[test]
+    fn aliased_upper_case_runs_like_folded_text() {
+        let globs = vec![
+            (literal_glob(b"hyde", false), Action::Field(1)),
+            (literal_glob(b"zz", true), Action::Field(2)),
+            (literal_glob("straße".as_bytes(), false), Action::Field(3)),
+        ];
+        let mut d = Dfa::build(&globs, 1000).unwrap();
+        d.alias_ascii_upper();
+        for (value, field) in [("HyDe", 1), ("hyde", 1), ("ZZ TOP", 2), ("straße", 3)] {
+            assert_eq!(d.fields(d.run(value.as_bytes())), [field], "{value}");
+        }
+        assert!(d.fields(d.run(b"HYDEX")).is_empty());
+        assert!(
+            d.fields(d.run(b"@YDE")).is_empty(),
+            "only letters are aliased"
+        );
     }
 
     #[test]

@@ -277,8 +277,14 @@ impl PathMatcher {
             return true;
         }
         if self.fold_fwd.is_some() || self.fold_rev.is_some() {
-            fold_into(s, fold);
-            return hit(&self.fold_fwd, false, fold) || hit(&self.fold_rev, true, fold);
+            // ASCII runs as it is (`Dfa::alias_ascii_upper`).
+            let folded: &[u8] = if s.is_ascii() {
+                s
+            } else {
+                fold_into(s, fold);
+                fold
+            };
+            return hit(&self.fold_fwd, false, folded) || hit(&self.fold_rev, true, folded);
         }
         false
     }
@@ -429,6 +435,9 @@ impl Compiler {
             m.rev = dfa(&b.rev).map_err(err)?;
             m.fold_fwd = dfa(&b.fold_fwd).map_err(err)?;
             m.fold_rev = dfa(&b.fold_rev).map_err(err)?;
+            for d in [&mut m.fold_fwd, &mut m.fold_rev].into_iter().flatten() {
+                d.alias_ascii_upper();
+            }
             m.numbers = (!b.numbers.is_empty()).then(|| Segments::build(&b.numbers));
             m.v4 = (!b.v4.is_empty()).then(|| Segments::build(&b.v4));
             m.v6 = (!b.v6.is_empty()).then(|| Segments::build(&b.v6));
@@ -839,14 +848,20 @@ impl Sink for MatchSink<'_> {
                     st.excl.extend_from_slice(d.excluded(q));
                 }
                 if pm.fold_fwd.is_some() || pm.fold_rev.is_some() {
-                    fold_into(s, &mut st.fold);
+                    // ASCII runs as it is (`Dfa::alias_ascii_upper`).
+                    let folded: &[u8] = if s.is_ascii() {
+                        s
+                    } else {
+                        fold_into(s, &mut st.fold);
+                        &st.fold
+                    };
                     if let Some(d) = &pm.fold_fwd {
-                        let q = d.run(&st.fold);
+                        let q = d.run(folded);
                         st.hits.extend_from_slice(d.fields(q));
                         st.excl.extend_from_slice(d.excluded(q));
                     }
                     if let Some(d) = &pm.fold_rev {
-                        let q = d.run_rev(&st.fold);
+                        let q = d.run_rev(folded);
                         st.hits.extend_from_slice(d.fields(q));
                         st.excl.extend_from_slice(d.excluded(q));
                     }
