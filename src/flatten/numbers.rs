@@ -222,8 +222,8 @@ fn classify_portable(block: &[u8]) -> Masks {
     m
 }
 
-/// x86-64: AVX2 (with `popcnt`) where the CPU has it, detected once at run
-/// time; SSE2 otherwise, which every x86-64 CPU has.
+/// x86-64: AVX-512BW or AVX2 (with `popcnt`) where the CPU has it, detected
+/// once at run time; SSE2 otherwise, which every x86-64 CPU has.
 ///
 /// `unsafe` is needed here (and in the string scan of `scan.rs`, for the
 /// same kind of load), and nowhere else in the crate: for unaligned
@@ -238,13 +238,24 @@ mod x86 {
 
     pub(super) fn array_end(b: &[u8], start: usize, room: usize) -> Result<usize, Unsure> {
         // `is_x86_feature_detected!` caches its answer in an atomic.
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt") {
+        if is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("popcnt") {
+            // SAFETY: both features were just detected on this CPU.
+            unsafe { array_end_avx512(b, start, room) }
+        } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt") {
             // SAFETY: both features were just detected on this CPU.
             unsafe { array_end_avx2(b, start, room) }
         } else {
             // SAFETY: SSE2 is enabled for this target (the cfg above).
             unsafe { array_end_sse2(b, start, room) }
         }
+    }
+
+    #[target_feature(enable = "avx512bw,popcnt")]
+    fn array_end_avx512(b: &[u8], start: usize, room: usize) -> Result<usize, Unsure> {
+        array_end_with(b, start, room, |block| match as_block(block) {
+            Some(block) => classify_avx512(block),
+            None => classify_portable(block),
+        })
     }
 
     #[target_feature(enable = "avx2,popcnt")]
@@ -280,6 +291,34 @@ mod x86 {
     pub(super) fn avx2(block: &[u8; 64]) -> Option<Masks> {
         // SAFETY: AVX2 was detected.
         is_x86_feature_detected!("avx2").then(|| unsafe { classify_avx2(block) })
+    }
+
+    /// The AVX-512 classifier where the CPU has AVX-512BW.
+    #[cfg(test)]
+    pub(super) fn avx512(block: &[u8; 64]) -> Option<Masks> {
+        // SAFETY: AVX-512BW was detected.
+        is_x86_feature_detected!("avx512bw").then(|| unsafe { classify_avx512(block) })
+    }
+
+    /// One 64-byte register and one compare into a mask register per class:
+    /// a third of the AVX2 version's instructions, which need two halves and
+    /// a `movemask` per compare.
+    #[inline]
+    #[target_feature(enable = "avx512bw")]
+    fn classify_avx512(block: &[u8; 64]) -> Masks {
+        // SAFETY: `block` is 64 bytes; `loadu` has no alignment requirement.
+        let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast::<__m512i>()) };
+        let digit0 = _mm512_set1_epi8(b'0' as i8);
+        let eq = |c: u8| _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c as i8));
+        Masks {
+            digit: _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, digit0), _mm512_set1_epi8(10)),
+            zero: eq(b'0'),
+            minus: eq(b'-'),
+            dot: eq(b'.'),
+            comma: eq(b','),
+            open: eq(b'['),
+            close: eq(b']'),
+        }
     }
 
     #[inline]
@@ -355,6 +394,9 @@ mod tests {
             assert_eq!(x86::sse2(&block), want, "base {base}");
             if let Some(avx2) = x86::avx2(&block) {
                 assert_eq!(avx2, want, "base {base}");
+            }
+            if let Some(avx512) = x86::avx512(&block) {
+                assert_eq!(avx512, want, "base {base}");
             }
         }
     }
