@@ -27,6 +27,7 @@ mod numbers;
 mod scan;
 mod trie;
 
+pub(crate) use scan::plain_run;
 pub use scan::{scan, ArrayPos, Leaf, Scratch, Sink};
 pub use trie::{PathId, PathTrie};
 

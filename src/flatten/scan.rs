@@ -780,7 +780,7 @@ fn digits(b: &[u8], mut i: usize) -> usize {
 /// Index of the first byte at or after `i` that a string scan must look at:
 /// a quote, a backslash, a control character or a non-ASCII byte.
 #[inline(always)]
-fn plain_run(b: &[u8], mut i: usize) -> usize {
+pub(crate) fn plain_run(b: &[u8], mut i: usize) -> usize {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     while let Some(chunk) = b.get(i..i + 16) {
         let flags = x86::specials(chunk);
