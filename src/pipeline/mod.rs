@@ -235,7 +235,8 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                 }
             }
             if cache.last_top_key() == u.last_key {
-                norm = Some((u.norm, env));
+                // Valid, so read to its end: trailing whitespace goes now.
+                norm = Some((u.norm, envelope::trim_end(env)));
             } else {
                 s.matches.clear();
             }
