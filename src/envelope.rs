@@ -419,20 +419,21 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// `line` without surrounding whitespace, and where it starts.
 /// `s` without trailing whitespace.
 pub fn trim_end(s: &[u8]) -> &[u8] {
     let end = s.iter().rposition(|b| !is_ws(*b)).map_or(0, |p| p + 1);
     &s[..end]
 }
 
+/// How many whitespace bytes `s` starts with.
+fn lead_ws(s: &[u8]) -> usize {
+    s.iter().position(|b| !is_ws(*b)).unwrap_or(s.len())
+}
+
+/// `line` without surrounding whitespace, and where it starts.
 fn trim(line: &[u8]) -> (usize, &[u8]) {
-    let lead = line.iter().position(|b| !is_ws(*b)).unwrap_or(line.len());
-    let trail = line[lead..]
-        .iter()
-        .rposition(|b| !is_ws(*b))
-        .map_or(lead, |p| lead + p + 1);
-    (lead, &line[lead..trail])
+    let lead = lead_ws(line);
+    (lead, trim_end(&line[lead..]))
 }
 
 /// In a wrapped envelope, how far in front of the `detail` value the key's
@@ -511,7 +512,7 @@ pub fn normalise_unchecked(
     // now would be a cache miss in front of the scan that reads the line in
     // order (a quarter of this function's cycles, perf): a kept line's end
     // is trimmed by the caller once it has been validated.
-    let lead = line.iter().position(|b| !is_ws(*b)).unwrap_or(line.len());
+    let lead = lead_ws(line);
     let text = &line[lead..];
     if text.first() != Some(&b'{') {
         return None;
@@ -807,9 +808,7 @@ fn raw_key(between: &[u8]) -> &[u8] {
 }
 
 fn trim_ws(s: &[u8]) -> &[u8] {
-    let a = s.iter().position(|b| !is_ws(*b)).unwrap_or(s.len());
-    let z = s.iter().rposition(|b| !is_ws(*b)).map_or(a, |p| p + 1);
-    &s[a..z]
+    trim(s).1
 }
 
 /// Classifies a key without keeping it: `Some(i)` for `KEYS[i]`.

@@ -220,6 +220,19 @@ pub(crate) fn fold_into(s: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// `s` as the case-folded automata read it: ASCII as it is (they step
+/// `A`-`Z` like `a`-`z`, `Dfa::alias_ascii_upper`), anything else folded
+/// into `buf`.
+#[inline]
+fn folded<'a>(s: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
+    if s.is_ascii() {
+        s
+    } else {
+        fold_into(s, buf);
+        buf
+    }
+}
+
 fn fold(s: &str) -> Vec<u8> {
     let mut v = Vec::new();
     fold_into(s.as_bytes(), &mut v);
@@ -277,14 +290,8 @@ impl PathMatcher {
             return true;
         }
         if self.fold_fwd.is_some() || self.fold_rev.is_some() {
-            // ASCII runs as it is (`Dfa::alias_ascii_upper`).
-            let folded: &[u8] = if s.is_ascii() {
-                s
-            } else {
-                fold_into(s, fold);
-                fold
-            };
-            return hit(&self.fold_fwd, false, folded) || hit(&self.fold_rev, true, folded);
+            let f = folded(s, fold);
+            return hit(&self.fold_fwd, false, f) || hit(&self.fold_rev, true, f);
         }
         false
     }
@@ -848,20 +855,14 @@ impl Sink for MatchSink<'_> {
                     st.excl.extend_from_slice(d.excluded(q));
                 }
                 if pm.fold_fwd.is_some() || pm.fold_rev.is_some() {
-                    // ASCII runs as it is (`Dfa::alias_ascii_upper`).
-                    let folded: &[u8] = if s.is_ascii() {
-                        s
-                    } else {
-                        fold_into(s, &mut st.fold);
-                        &st.fold
-                    };
+                    let f = folded(s, &mut st.fold);
                     if let Some(d) = &pm.fold_fwd {
-                        let q = d.run(folded);
+                        let q = d.run(f);
                         st.hits.extend_from_slice(d.fields(q));
                         st.excl.extend_from_slice(d.excluded(q));
                     }
                     if let Some(d) = &pm.fold_rev {
-                        let q = d.run_rev(folded);
+                        let q = d.run_rev(f);
                         st.hits.extend_from_slice(d.fields(q));
                         st.excl.extend_from_slice(d.excluded(q));
                     }
