@@ -244,6 +244,10 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
                     }
                 };
             let mut seen = mtime(&path);
+            // A changed file is loaded once it has kept the same mtime for a
+            // tick: a tick that lands while an editor is writing it must not
+            // load half a file (which may well parse, with rules missing).
+            let mut settling = None;
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
@@ -251,8 +255,10 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
                     _ = tick.tick() => {
                         if !watch_file { continue; }
                         let now = mtime(&path);
-                        if now == seen { continue; }
+                        if now == seen { settling = None; continue; }
+                        if settling != Some(now) { settling = Some(now); continue; }
                         seen = now;
+                        settling = None;
                     }
                 }
                 reload_once(&path, &env, &ctx, &routes, &metrics, &old_config);

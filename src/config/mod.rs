@@ -46,7 +46,8 @@ pub struct Config {
     /// SIGTERM/SIGINT: how long draining may take before busbar exits anyway.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
-    /// Re-read the file when it changes (polled), besides on SIGHUP.
+    /// Re-read the file when it changes (polled each second; applied once
+    /// it has been unchanged for a second), besides on SIGHUP.
     #[serde(default = "default_true")]
     pub watch_config: bool,
     #[serde(default)]
