@@ -71,6 +71,16 @@ impl Intake {
         (self.max_events.min(1024), self.max_bytes.min(1 << 20))
     }
 
+    /// How many batches of at most [`batch_limits`](Self::batch_limits)
+    /// the budget lets be in flight at once, plus the one being filled: the
+    /// number of buffers worth keeping for reuse.
+    pub fn batches_in_flight(&self) -> usize {
+        let (events, bytes) = self.batch_limits();
+        let by_events = self.max_events.div_ceil(events.max(1));
+        let by_bytes = self.max_bytes.div_ceil(bytes.max(1));
+        by_events.min(by_bytes) + 1
+    }
+
     /// The whole budget: (events, bytes).
     pub fn budget(&self) -> (usize, usize) {
         (self.max_events, self.max_bytes)

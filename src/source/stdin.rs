@@ -31,7 +31,7 @@ pub fn run(
     let (batch_events, batch_bytes) = intake.batch_limits();
     // Batch buffers come back when their batch is delivered (a steady stream
     // reuses them instead of faulting in fresh pages per batch).
-    let pool = Arc::new(BufPool::default());
+    let pool = Arc::new(BufPool::new(intake.batches_in_flight()));
     let new_batch = |capacity: usize| {
         let mut b = Batch::new(source);
         b.buf = pool.take(capacity);
