@@ -34,7 +34,7 @@ pub fn run(
     let pool = Arc::new(BufPool::new(intake.batches_in_flight()));
     let new_batch = |capacity: usize| {
         let mut b = Batch::new(source);
-        b.buf = pool.take(capacity);
+        b.buf = pool.take_stale(capacity);
         b.recycle = Some(pool.clone());
         b
     };
@@ -60,16 +60,12 @@ pub fn run(
             let full = lines.split(&mut batch, batch_events, batch_bytes);
             // Everything read so far is complete lines: no more input is
             // waiting, so what there is goes now.
-            let idle = lines.pending == batch.buf.len() && !batch.is_empty();
+            let idle = lines.pending == lines.end && !batch.is_empty();
             if !full && !idle {
                 break;
             }
-            read_size = batch
-                .buf
-                .len()
-                .next_power_of_two()
-                .clamp(MIN_READ, MAX_READ);
-            let mut next = new_batch(batch.buf.len().min(batch_bytes) + read_size);
+            read_size = lines.end.next_power_of_two().clamp(MIN_READ, MAX_READ);
+            let mut next = new_batch(lines.end.min(batch_bytes) + read_size);
             next.events.reserve(batch.len());
             lines.carry(&mut batch, &mut next);
             let done = std::mem::replace(&mut batch, next);
@@ -81,6 +77,8 @@ pub fn run(
             }
         }
     }
+    // Stopped at shutdown: the buffer may hold stale bytes after the end.
+    batch.buf.truncate(lines.end);
     if !batch.is_empty() {
         send(batch, &mut seq);
     }
@@ -91,6 +89,12 @@ pub fn run(
 /// into [`Batch::buf`] (no copy through a reader's buffer), complete lines
 /// become events, and the start of an unfinished line waits at the end of
 /// the buffer.
+///
+/// While a batch fills, its buffer may be longer than what was read into
+/// it: a reused buffer keeps its old bytes past [`end`](Self::end), so that
+/// reads overwrite them instead of zeroing fresh room first. The buffer is
+/// cut to its lines when the batch is handed on ([`carry`](Self::carry),
+/// [`finish`](Self::finish)).
 ///
 /// A line keeps at most `limit + 3` bytes (one byte over the limit is
 /// enough for the error to say "too large", two more for a `\r\n` after a
@@ -104,6 +108,8 @@ struct Splitter {
     pending: usize,
     /// Up to where the buffer has been searched for newlines.
     scanned: usize,
+    /// Where the bytes read end; the buffer's bytes after it are stale.
+    end: usize,
     /// In a line over the limit: its head is kept, the rest up to its
     /// newline is dropped.
     discarding: bool,
@@ -116,6 +122,7 @@ impl Splitter {
             line_no: 0,
             pending: 0,
             scanned: 0,
+            end: 0,
             discarding: false,
         }
     }
@@ -127,28 +134,29 @@ impl Splitter {
         b: &mut Batch,
         size: usize,
     ) -> std::io::Result<usize> {
-        let len = b.buf.len();
-        b.buf.resize(len + size, 0);
+        let len = self.end;
+        if b.buf.len() < len + size {
+            // Only room no read has used yet is zeroed.
+            b.buf.resize(len + size, 0);
+        }
         let n = loop {
-            match input.read(&mut b.buf[len..]) {
+            match input.read(&mut b.buf[len..len + size]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    b.buf.truncate(len);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         };
-        b.buf.truncate(len + n);
+        self.end = len + n;
         if self.discarding {
-            match memchr::memchr(b'\n', &b.buf[len..]) {
+            match memchr::memchr(b'\n', &b.buf[len..self.end]) {
                 // The long line ends here: drop what came of it since its
                 // head, so that the newline follows the head.
                 Some(p) => {
-                    b.buf.drain(len..len + p);
+                    b.buf.copy_within(len + p..self.end, len);
+                    self.end -= p;
                     self.discarding = false;
                 }
-                None => b.buf.truncate(len),
+                None => self.end = len,
             }
         }
         Ok(n)
@@ -156,7 +164,7 @@ impl Splitter {
 
     /// Turns complete lines into events until the batch is full (`true`).
     fn split(&mut self, b: &mut Batch, max_events: usize, max_bytes: usize) -> bool {
-        while let Some(p) = memchr::memchr(b'\n', &b.buf[self.scanned..]) {
+        while let Some(p) = memchr::memchr(b'\n', &b.buf[self.scanned..self.end]) {
             let nl = self.scanned + p;
             self.line(b, nl);
             self.pending = nl + 1;
@@ -165,31 +173,40 @@ impl Splitter {
                 return true;
             }
         }
-        self.scanned = b.buf.len();
+        self.scanned = self.end;
         let room = self.limit.saturating_add(3);
-        if !self.discarding && b.buf.len() - self.pending > room {
-            b.buf.truncate(self.pending + room);
-            self.scanned = b.buf.len();
+        if !self.discarding && self.end - self.pending > room {
+            self.end = self.pending + room;
+            self.scanned = self.end;
             self.discarding = true;
         }
         false
     }
 
-    /// At EOF: a last line without a newline is an event too.
+    /// At EOF: a last line without a newline is an event too. The buffer
+    /// is cut to what was read.
     fn finish(&mut self, b: &mut Batch) {
-        if self.pending < b.buf.len() {
-            self.line(b, b.buf.len());
-            self.pending = b.buf.len();
+        if self.pending < self.end {
+            self.line(b, self.end);
+            self.pending = self.end;
             self.scanned = self.pending;
         }
+        b.buf.truncate(self.end);
         self.discarding = false;
     }
 
-    /// Moves the unfinished line to the start of the next batch's buffer.
+    /// Moves the unfinished line to the start of the next batch's buffer
+    /// (over whatever stale bytes it holds), and cuts this batch's buffer
+    /// to its complete lines.
     fn carry(&mut self, b: &mut Batch, next: &mut Batch) {
-        next.buf.extend_from_slice(&b.buf[self.pending..]);
+        let tail = self.end - self.pending;
+        if next.buf.len() < tail {
+            next.buf.resize(tail, 0);
+        }
+        next.buf[..tail].copy_from_slice(&b.buf[self.pending..self.end]);
         b.buf.truncate(self.pending);
         self.scanned -= self.pending;
+        self.end = tail;
         self.pending = 0;
     }
 
@@ -231,14 +248,32 @@ mod tests {
         }
     }
 
+    /// A batch whose buffer holds stale bytes from an earlier use (when
+    /// `stale`), as a reused pool buffer does: newlines that must never
+    /// turn into lines, and `#`, which no test input contains.
+    fn fresh(stale: bool) -> Batch {
+        let mut b = Batch::new(0);
+        if stale {
+            b.buf = b"{#}\n\n".repeat(100);
+        }
+        b
+    }
+
     /// Every event of every batch, as (line number, bytes), driving the
-    /// splitter as `run` does.
-    fn split_all(input: &[u8], step: usize, read: usize, limit: usize) -> Vec<(u64, Vec<u8>)> {
+    /// splitter as `run` does; no batch handed on holds a stale byte.
+    fn split_all(
+        input: &[u8],
+        step: usize,
+        read: usize,
+        limit: usize,
+        stale: bool,
+    ) -> Vec<(u64, Vec<u8>)> {
         let mut s = Splitter::new(limit);
         let mut r = Trickle(input, step);
-        let mut b = Batch::new(0);
+        let mut b = fresh(stale);
         let mut out = Vec::new();
         let mut take = |b: &Batch| {
+            assert!(!b.buf.contains(&b'#'), "stale bytes handed on");
             for e in &b.events {
                 out.push((e.position, b.bytes(&e.range).to_vec()));
             }
@@ -250,11 +285,11 @@ mod tests {
             }
             loop {
                 let full = s.split(&mut b, 3, 64);
-                let idle = s.pending == b.buf.len() && !b.is_empty();
+                let idle = s.pending == s.end && !b.is_empty();
                 if !full && !idle {
                     break;
                 }
-                let mut next = Batch::new(0);
+                let mut next = fresh(stale);
                 s.carry(&mut b, &mut next);
                 take(&std::mem::replace(&mut b, next));
                 if !full {
@@ -292,10 +327,12 @@ mod tests {
     fn long_lines_are_cut_and_the_rest_discarded() {
         let long = "x".repeat(10_000);
         let input = format!("short\n{long}\n\n  \nexact{}\r\nlast", "y".repeat(95));
-        let got = split_all(input.as_bytes(), 7, 64, 100);
-        let lens: Vec<(u64, usize)> = got.iter().map(|(n, l)| (*n, l.len())).collect();
-        assert_eq!(lens, vec![(1, 5), (2, 101), (5, 100), (6, 4)]);
-        assert_eq!(got, expected(input.as_bytes(), 100));
+        for stale in [false, true] {
+            let got = split_all(input.as_bytes(), 7, 64, 100, stale);
+            let lens: Vec<(u64, usize)> = got.iter().map(|(n, l)| (*n, l.len())).collect();
+            assert_eq!(lens, vec![(1, 5), (2, 101), (5, 100), (6, 4)]);
+            assert_eq!(got, expected(input.as_bytes(), 100));
+        }
     }
 
     proptest! {
@@ -314,12 +351,13 @@ mod tests {
             step in 1usize..300,
             read in 1usize..300,
             limit in 1usize..80,
+            stale in any::<bool>(),
         ) {
             let mut input = parts.join("\n");
             if newline_at_end {
                 input.push('\n');
             }
-            let got = split_all(input.as_bytes(), step, read, limit);
+            let got = split_all(input.as_bytes(), step, read, limit, stale);
             prop_assert_eq!(got, expected(input.as_bytes(), limit));
         }
     }
