@@ -26,7 +26,7 @@ use busbar::pattern::parse;
 #[path = "fuzz/checks.rs"]
 mod checks;
 
-use checks::{check_match_input, check_pattern, check_single};
+use checks::{check_envelope, check_match_input, check_pattern, check_single};
 
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -74,6 +74,12 @@ fn committed_seeds_hold() {
         eprintln!("pattern seed {name}");
         check_pattern(&data);
     }
+    let envelope_seeds = seeds("envelope");
+    assert!(!envelope_seeds.is_empty());
+    for (name, data) in envelope_seeds {
+        eprintln!("envelope seed {name}");
+        check_envelope(&data);
+    }
 }
 
 /// The checks themselves: a few inputs of each shape pass.
@@ -86,6 +92,10 @@ fn checks_accept_known_good_inputs() {
     check_match_input(b"{\"a\":[\"x\"]}\n{\"a\":\"x\"}");
     check_match_input(b"{\"a\":[\"x\"]}\n{\"a\":");
     check_match_input(br#"{"a":"abyz","c":"HELLO","ip":"10.9.9.9","z":1}"#);
+    check_envelope(br#"{"version":"0","id":"e","detail-type":"T","source":"s","account":"1","time":"t","region":"r","resources":[],"detail":{}}"#);
+    check_envelope(br#"{"version":"0","id":"e","detail-type":"T","source":"s","account":"1","time":"t","region":"r","resources":[],"detail":{}},"source":"x"}"#);
+    check_envelope(b"{\"a\":1} \t\r");
+    check_envelope(b"\xff{");
 }
 
 // ---------------------------------------------------------------------------

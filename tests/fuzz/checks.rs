@@ -37,12 +37,28 @@
 //! Each event is matched twice with the same cache (once with a different
 //! event in between) so that state leaking from one event into the next shows
 //! up too.
+//!
+//! ## `envelope`
+//!
+//! One input line → the pipeline's two ways of making it an envelope:
+//! `normalise_unchecked` (the fast path: structure only, the canonical
+//! envelope kept where it lies) and `normalise` (full validation).
+//!
+//! Invariants (what lets the pipeline trust the fast path):
+//! - neither panics;
+//! - when the fast path decides (`Some`) and what it produced stands (the
+//!   matcher's validating scan accepts it and finds `detail` to be the last
+//!   top-level key, as the pipeline checks), `normalise` accepts the line
+//!   too, with the same id range and the same bytes (a kept line once its
+//!   end is trimmed);
+//! - when `normalise` rejects the line, the fast path's result never stands.
 
 use std::sync::OnceLock;
 
 use busbar::engine::{
     naive, Automaton, Limits, RuleId, RuleSetBuilder, MAX_FIELDS_PER_BRANCH, RULE_TOO_COMPLEX,
 };
+use busbar::envelope::{normalise, normalise_unchecked, trim_end, Bus, RawDefaults};
 use busbar::pattern::{parse, Pattern};
 
 const EVENTS: &[&[u8]] = &[
@@ -254,5 +270,57 @@ pub fn check_match_input(data: &[u8]) {
     check_fixed(event);
     if let Ok(pattern_text) = std::str::from_utf8(head) {
         check_single(pattern_text, event);
+    }
+}
+
+/// The `envelope` target: everything it checks for one input.
+pub fn check_envelope(line: &[u8]) {
+    static EMPTY: OnceLock<Automaton> = OnceLock::new();
+    let engine = EMPTY.get_or_init(|| {
+        RuleSetBuilder::new(Limits::default())
+            .build()
+            .expect("an empty rule set builds")
+    });
+    let bus = Bus {
+        name: "default".into(),
+        account: "123456789012".into(),
+        region: "eu-west-1".into(),
+    };
+    let defaults = RawDefaults {
+        source: "busbar.fuzz",
+        detail_type: "Fuzz Event",
+    };
+    let mut id = || uuid::Uuid::from_u128(7);
+    let (mut fast_out, mut slow_out) = (Vec::new(), Vec::new());
+    let fast = normalise_unchecked(line, &bus, &defaults, 7, &mut id, &mut fast_out);
+    let slow = normalise(line, &bus, &defaults, 7, &mut id, &mut slow_out);
+    let Some(fast) = fast else {
+        // Not decided: the pipeline calls `normalise`.
+        return;
+    };
+    let envelope: &[u8] = match &fast.kept {
+        Some(r) => {
+            assert!(fast_out.is_empty(), "a kept line is not copied");
+            &line[r.clone()]
+        }
+        None => &fast_out,
+    };
+    let mut cache = engine.cache();
+    let stands =
+        engine.find_checked(envelope, &mut cache).is_ok() && cache.last_top_key() == fast.last_key;
+    match slow {
+        Ok(norm) if stands => {
+            assert_eq!(
+                trim_end(envelope),
+                &slow_out[..],
+                "the fast path's envelope differs from normalise's"
+            );
+            assert_eq!(fast.norm, norm, "the fast path's id or wrapping differs");
+        }
+        Ok(_) => {}
+        Err(e) => assert!(
+            !stands,
+            "normalise rejects the line ({e}) but the fast path's envelope stands"
+        ),
     }
 }

@@ -4,10 +4,11 @@
 # which is git-ignored. Run from anywhere; re-running is harmless.
 #   pattern: every `P ` line, one file each.
 #   match:   every `P ` line followed by `\n` and each of its `Y `/`N ` events.
+#   envelope: every `Y `/`N ` event alone (each becomes an envelope's detail).
 set -euo pipefail
 fuzz="$(cd "$(dirname "$0")" && pwd)"
 data="$fuzz/../data"
-mkdir -p "$fuzz/corpus/pattern" "$fuzz/corpus/match"
+mkdir -p "$fuzz/corpus/pattern" "$fuzz/corpus/match" "$fuzz/corpus/envelope"
 
 put() { # dir, content (written byte for byte, no trailing newline)
   local name
@@ -25,14 +26,16 @@ for f in "$data"/*.txt; do
         ;;
       "Y "* | "N "*)
         [[ -n "$pattern" ]] && put "$fuzz/corpus/match" "$pattern"$'\n'"${line:2}"
+        put "$fuzz/corpus/envelope" "${line:2}"
         ;;
     esac
   done <"$f"
 done
 
-for target in pattern match; do
+for target in pattern match envelope; do
   if [[ -d "$fuzz/seeds/$target" ]]; then
     cp "$fuzz/seeds/$target"/* "$fuzz/corpus/$target/"
   fi
 done
-echo "pattern: $(ls "$fuzz/corpus/pattern" | wc -l) files, match: $(ls "$fuzz/corpus/match" | wc -l) files"
+echo "pattern: $(ls "$fuzz/corpus/pattern" | wc -l) files, match: $(ls "$fuzz/corpus/match" | wc -l) files," \
+  "envelope: $(ls "$fuzz/corpus/envelope" | wc -l) files"
