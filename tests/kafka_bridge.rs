@@ -12,7 +12,7 @@
 
 mod support;
 
-use support::kafka::{consume, create, events, ids_on, produce};
+use support::kafka::{committed, consume, create, events, ids_on, positions, produce};
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -219,7 +219,10 @@ rules:
 kafka:
   # A killed member holds its partitions until its session times out:
   # keep that short so the restarted process takes over quickly.
-  consumer: {{fetch.wait.max.ms: "10", session.timeout.ms: "6000", heartbeat.interval.ms: "1000"}}
+  # Commits every 100 ms (busbar: every second), so that the kill below
+  # falls after some commits and the tail it leaves is short.
+  consumer: {{fetch.wait.max.ms: "10", session.timeout.ms: "6000", heartbeat.interval.ms: "1000",
+             auto.commit.interval.ms: "100"}}
 admin: {{listen: "127.0.0.1:0"}}
 shutdown_grace_seconds: 10
 "#
@@ -269,6 +272,14 @@ fn kill_9_mid_stream_loses_nothing() {
     }
     b.signal("KILL");
     b.wait(Duration::from_secs(10));
+    // What the dead process had committed: the restart starts there.
+    let group = format!("{p}-g");
+    let input = format!("{p}.in");
+    let at_kill = committed(&bootstrap, &group, &input);
+    assert!(
+        at_kill.values().any(|&o| o > 0),
+        "nothing committed before the kill ({at_kill:?}): the test proves nothing"
+    );
 
     let mut b2 = support::Busbar::start(
         &dir,
@@ -315,8 +326,26 @@ fn kill_9_mid_stream_loses_nothing() {
         missing.len(),
         &missing[..missing.len().min(10)]
     );
+    // Duplicates only from the uncommitted tail: an event before its
+    // partition's committed offset came exactly once; one after it at most
+    // twice (once from each process; the producer is idempotent).
+    let at = positions(&bootstrap, &input, n, 60);
+    let mut tail = 0;
+    for (id, count) in &seen {
+        let (part, offset) = at[id];
+        let from = at_kill.get(&part).copied().unwrap_or(-1);
+        if offset < from {
+            assert_eq!(
+                *count, 1,
+                "{id} (partition {part}, offset {offset}, committed {from}) came {count} times"
+            );
+        } else {
+            tail += 1;
+            assert!(*count <= 2, "{id} came {count} times after one kill");
+        }
+    }
     eprintln!(
-        "kill -9: {n} events, {} duplicates",
+        "kill -9: {n} events, {} duplicates; committed at the kill {at_kill:?}, {tail} events after it",
         total.saturating_sub(n)
     );
     assert!(b2.stop().success(), "{}", b2.stderr());

@@ -9,6 +9,7 @@ Subcommands (--bootstrap defaults to $KAFKA_BOOTSTRAP):
   create-topics --bootstrap B --partitions N TOPIC...
   produce       --bootstrap B --topic T [--one-per-batch] [--header k=v ...] [--partition P]
   consume       --bootstrap B --topic T --count N [--group G] [--timeout S] [--from-beginning]
+  committed     --bootstrap B --topic T --group G [--timeout S]
   rate          --bootstrap B --topic T --count N --size BYTES [--partitions N] [--one-per-batch]
 
 Every subcommand takes -X key=value (repeatable) to pass a librdkafka setting to its clients.
@@ -215,6 +216,27 @@ def cmd_consume(args):
         sys.exit(1)
 
 
+# ---- committed --------------------------------------------------------------------------------
+
+def cmd_committed(args):
+    """The group's committed offset of each partition of the topic, as one JSON object
+    {"partition": offset}; -1 where the group has committed nothing. Reads only (OffsetFetch):
+    it does not join the group, so it can look at a group whose member was just killed."""
+    conf = base_config(args)
+    conf.update({"group.id": args.group, "enable.auto.commit": False})
+    conf.update(base_config(args))
+    consumer = Consumer(conf)
+    try:
+        parts = topic_partitions(consumer, args.topic, args.timeout)
+        if parts is None:
+            fail(f"topic {args.topic} not found within {args.timeout} s")
+        got = consumer.committed([TopicPartition(args.topic, p) for p in parts],
+                                 timeout=args.timeout)
+    finally:
+        consumer.close()
+    print(json.dumps({str(tp.partition): (tp.offset if tp.offset >= 0 else -1) for tp in got}))
+
+
 # ---- rate -------------------------------------------------------------------------------------
 
 def cmd_rate(args):
@@ -349,6 +371,13 @@ def main():
     s.add_argument("--from-beginning", action="store_true",
                    help="start at the earliest offset (when the group has no committed offset)")
     s.set_defaults(func=cmd_consume)
+
+    s = sub.add_parser("committed", parents=[common],
+                       help="print the group's committed offset per partition as JSON")
+    s.add_argument("--topic", required=True)
+    s.add_argument("--group", required=True)
+    s.add_argument("--timeout", type=float, default=10.0)
+    s.set_defaults(func=cmd_committed)
 
     s = sub.add_parser("rate", parents=[common], help="bare broker produce/consume throughput")
     s.add_argument("--topic", required=True)

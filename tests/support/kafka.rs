@@ -138,3 +138,54 @@ pub fn events_range(range: std::ops::Range<usize>) -> String {
     }
     s
 }
+
+/// The group's committed offset per partition of `topic` (-1: none), read
+/// without joining the group.
+pub fn committed(bootstrap: &str, group: &str, topic: &str) -> HashMap<i32, i64> {
+    let out = super::run_client(
+        "kafka_client.py",
+        &[
+            "committed",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--group",
+            group,
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "committed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: HashMap<String, i64> =
+        serde_json::from_slice(&out.stdout).expect("committed prints a JSON object");
+    v.into_iter()
+        .map(|(p, o)| (p.parse().expect("a partition number"), o))
+        .collect()
+}
+
+/// Where each event of `topic` lies: event id → (partition, offset), for
+/// the `n` events written by [`produce`] of [`events`].
+pub fn positions(
+    bootstrap: &str,
+    topic: &str,
+    n: usize,
+    timeout_s: u32,
+) -> HashMap<String, (i32, i64)> {
+    consume(bootstrap, topic, n, timeout_s)
+        .into_iter()
+        .map(|m| {
+            let v: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
+            (
+                v["id"].as_str().unwrap().to_string(),
+                (
+                    m["partition"].as_i64().unwrap() as i32,
+                    m["offset"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
