@@ -223,6 +223,11 @@ kafka:
   # falls after some commits and the tail it leaves is short.
   consumer: {{fetch.wait.max.ms: "10", session.timeout.ms: "6000", heartbeat.interval.ms: "1000",
              auto.commit.interval.ms: "100"}}
+  # Paced (at most 100 events in flight, each produce batch lingering
+  # 20 ms: a few thousand events a second) so that the kill reliably falls
+  # mid-stream, after commits, however fast the machine.
+  producer: {{linger.ms: "20"}}
+limits: {{max_in_flight_events: 100}}
 admin: {{listen: "127.0.0.1:0"}}
 shutdown_grace_seconds: 10
 "#
@@ -255,13 +260,23 @@ fn kill_9_mid_stream_loses_nothing() {
         &[("BUSBAR_BROKERS", &bootstrap)],
     );
     b.wait_ready(Duration::from_secs(30));
-    // Kill once some, not all, have been delivered.
+    // Kill once some, not all, have been delivered, and some committed.
+    let group = format!("{p}-g");
+    let input = format!("{p}.in");
     let t = std::time::Instant::now();
     loop {
         let m = b.metrics();
         let d = support::sample(&m, "busbar_deliveries_total{rule=\"all\",target=\"out\"}")
             .unwrap_or(0.0);
-        if d >= (n / 4) as f64 {
+        assert!(
+            d < n as f64,
+            "all {n} delivered before a commit was seen: the kill would not be mid-stream"
+        );
+        if d >= (n / 4) as f64
+            && committed(&bootstrap, &group, &input)
+                .values()
+                .any(|&o| o > 0)
+        {
             break;
         }
         assert!(
@@ -273,8 +288,6 @@ fn kill_9_mid_stream_loses_nothing() {
     b.signal("KILL");
     b.wait(Duration::from_secs(10));
     // What the dead process had committed: the restart starts there.
-    let group = format!("{p}-g");
-    let input = format!("{p}.in");
     let at_kill = committed(&bootstrap, &group, &input);
     assert!(
         at_kill.values().any(|&o| o > 0),
