@@ -489,6 +489,15 @@ pub struct Unchecked {
     pub last_key: usize,
 }
 
+impl Unchecked {
+    /// Whether this result stands, once the matcher's validating scan
+    /// ([`crate::engine::Automaton::find_checked`]) has accepted the
+    /// envelope with `cache`: `detail` must be its last top-level key.
+    pub fn stands(&self, cache: &crate::engine::Cache) -> bool {
+        cache.last_top_key() == self.last_key
+    }
+}
+
 /// Like [`normalise`], but without validating the JSON: only the envelope
 /// keys in front of `detail` are read, by structure. For the pipeline, which
 /// validates every event fully while matching it (one pass instead of two).
@@ -1568,7 +1577,7 @@ mod tests {
             // What the pipeline does with a `Some`: validate, then check
             // that `detail` is the last key.
             let stands = |f: &Unchecked, cache: &mut crate::engine::Cache| {
-                engine.find_checked(&a, cache).is_ok() && cache.last_top_key() == f.last_key
+                engine.find_checked(&a, cache).is_ok() && f.stands(cache)
             };
             match (fast, slow) {
                 (None, _) => {}

@@ -234,7 +234,7 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                     continue;
                 }
             }
-            if cache.last_top_key() == u.last_key {
+            if u.stands(cache) {
                 // Valid, so read to its end: trailing whitespace goes now.
                 norm = Some((u.norm, envelope::trim_end(env)));
             } else {
