@@ -167,9 +167,9 @@ if [[ " $PARTS " == *" 1 "* ]]; then
     # during the run (other tenants) moves both sides alike.
     best_pair "taskset -c 0 $B run --config $dir/r100.yaml < $dir/events.ndjson" \
       "taskset -c 0,1 $B run --config $dir/r100.yaml < $dir/events.ndjson"
-    fmt "run on 1 core (taskset -c 0)" "$pa" "reference for core scaling"
-    fmt "run on 2 cores (taskset -c 0,1)" "$pb" "$(printf '%.2fx one core' "$(calc "${pa%% *} / ${pb%% *}")")"
     scaling=$(calc "${pa%% *} / ${pb%% *}")
+    fmt "run on 1 core (taskset -c 0)" "$pa" "reference for core scaling"
+    fmt "run on 2 cores (taskset -c 0,1)" "$pb" "$(printf '%.2fx one core' "$scaling")"
     # What the machine itself gives a second core: the same single-threaded work twice, as two
     # processes that share nothing, one per core, against one alone. Cloud vCPUs may be SMT
     # siblings or share memory bandwidth, so this ceiling can be well under 2.

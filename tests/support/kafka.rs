@@ -5,17 +5,31 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+/// Runs one `kafka_client.py` subcommand (`args[0]`) and fails the test if
+/// it fails; its output.
+fn client(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    let out = super::run_client("kafka_client.py", args, stdin);
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        args[0],
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The event id of a message read by [`read`] (its value is an envelope).
+fn event_id(m: &Value) -> String {
+    let v: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
 pub fn create(bootstrap: &str, partitions: u32, topics: &[&str]) {
     let mut args = vec!["create-topics", "--bootstrap", bootstrap, "--partitions"];
     let p = partitions.to_string();
     args.push(&p);
     args.extend_from_slice(topics);
-    let out = super::run_client("kafka_client.py", &args, b"");
-    assert!(
-        out.status.success(),
-        "create-topics: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    client(&args, b"");
 }
 
 /// Produce `key<TAB>value` lines to one partition in the client's normal
@@ -31,12 +45,7 @@ pub fn produce_to(bootstrap: &str, topic: &str, partition: i32, lines: &str) {
         "--partition",
         &p,
     ];
-    let out = super::run_client("kafka_client.py", &args, lines.as_bytes());
-    assert!(
-        out.status.success(),
-        "produce: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    client(&args, lines.as_bytes());
 }
 
 pub fn produce(bootstrap: &str, topic: &str, lines: &str, headers: &[&str]) {
@@ -56,12 +65,7 @@ pub fn produce(bootstrap: &str, topic: &str, lines: &str, headers: &[&str]) {
         args.push("--header");
         args.push(h);
     }
-    let out = super::run_client("kafka_client.py", &args, lines.as_bytes());
-    assert!(
-        out.status.success(),
-        "produce: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    client(&args, lines.as_bytes());
 }
 
 /// Read up to `n` messages from the beginning of `topic` (all partitions,
@@ -114,10 +118,7 @@ pub fn ids_on(
     let (_, messages, _) = read(bootstrap, topic, expect * 3, timeout_s);
     let mut seen = HashMap::new();
     for m in messages {
-        let v: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
-        *seen
-            .entry(v["id"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
+        *seen.entry(event_id(&m)).or_insert(0) += 1;
     }
     seen
 }
@@ -142,24 +143,16 @@ pub fn events_range(range: std::ops::Range<usize>) -> String {
 /// The group's committed offset per partition of `topic` (-1: none), read
 /// without joining the group.
 pub fn committed(bootstrap: &str, group: &str, topic: &str) -> HashMap<i32, i64> {
-    let out = super::run_client(
-        "kafka_client.py",
-        &[
-            "committed",
-            "--bootstrap",
-            bootstrap,
-            "--topic",
-            topic,
-            "--group",
-            group,
-        ],
-        b"",
-    );
-    assert!(
-        out.status.success(),
-        "committed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = [
+        "committed",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--group",
+        group,
+    ];
+    let out = client(&args, b"");
     let v: HashMap<String, i64> =
         serde_json::from_slice(&out.stdout).expect("committed prints a JSON object");
     v.into_iter()
@@ -178,14 +171,11 @@ pub fn positions(
     consume(bootstrap, topic, n, timeout_s)
         .into_iter()
         .map(|m| {
-            let v: Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
-            (
-                v["id"].as_str().unwrap().to_string(),
-                (
-                    m["partition"].as_i64().unwrap() as i32,
-                    m["offset"].as_i64().unwrap(),
-                ),
-            )
+            let at = (
+                m["partition"].as_i64().unwrap() as i32,
+                m["offset"].as_i64().unwrap(),
+            );
+            (event_id(&m), at)
         })
         .collect()
 }
