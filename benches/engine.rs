@@ -16,8 +16,10 @@
 //! (summary table only, 20,000 events unless `BUSBAR_BENCH_EVENTS` says
 //! otherwise), `BUSBAR_BENCH_SUMMARY=0` (criterion groups only),
 //! `BUSBAR_BENCH_SKIP_BUSBAR=1` / `BUSBAR_BENCH_SKIP_QUAMINA=1` (leave one
-//! engine out). Under `cargo test --benches` every benchmark runs once on
-//! 1,000 events. See `benches/README.md`.
+//! engine out), `BUSBAR_BENCH_ONLY=<text>` (summary rows whose id contains
+//! the text, for working on one kind; the parse, scale and compile lines
+//! are left out unless it matches them too). Under `cargo test --benches`
+//! every benchmark runs once on 1,000 events. See `benches/README.md`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -43,6 +45,15 @@ struct Config {
     summary: bool,
     busbar: bool,
     quamina: bool,
+    /// `BUSBAR_BENCH_ONLY`: summary rows whose id contains this.
+    only: Option<String>,
+}
+
+impl Config {
+    /// Whether the summary prints the row `id` (see `BUSBAR_BENCH_ONLY`).
+    fn wants(&self, id: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| id.contains(o))
+    }
 }
 
 fn env_flag(name: &str) -> bool {
@@ -79,6 +90,9 @@ impl Config {
             summary: !listing && std::env::var("BUSBAR_BENCH_SUMMARY").map_or(true, |v| v != "0"),
             busbar: !env_flag("BUSBAR_BENCH_SKIP_BUSBAR"),
             quamina: !env_flag("BUSBAR_BENCH_SKIP_QUAMINA"),
+            only: std::env::var("BUSBAR_BENCH_ONLY")
+                .ok()
+                .filter(|v| !v.is_empty()),
         }
     }
 }
@@ -375,7 +389,7 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
     println!("| benchmark | busbar events/s | busbar MB/s | quamina events/s | quamina MB/s | busbar / quamina | matches busbar | matches quamina |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
 
-    for set in sets {
+    for set in sets.iter().filter(|s| cfg.wants(&s.id)) {
         let mut b_cells = ("—".to_string(), "—".to_string(), "—".to_string());
         let mut q_cells = ("—".to_string(), "—".to_string(), "—".to_string());
         let mut b_eps = None;
@@ -473,21 +487,25 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
         }
     }
 
-    let mut simd = Simd::new();
-    let (d, _) = best_of(passes, || simd.pass(data));
-    let r = rate(data, d);
-    println!(
-        "| parse/simd_json_tape (no matching) | {} | {:.0} | | | | | |",
-        thousands(r.events_per_s),
-        r.mb_per_s
-    );
-    let (d, _) = best_of(passes, || memchr_pass(data));
-    let r = rate(data, d);
-    println!(
-        "| parse/memchr_lines (I/O ceiling) | {} | {:.0} | | | | | |",
-        thousands(r.events_per_s),
-        r.mb_per_s
-    );
+    if cfg.wants("parse/simd_json_tape") {
+        let mut simd = Simd::new();
+        let (d, _) = best_of(passes, || simd.pass(data));
+        let r = rate(data, d);
+        println!(
+            "| parse/simd_json_tape (no matching) | {} | {:.0} | | | | | |",
+            thousands(r.events_per_s),
+            r.mb_per_s
+        );
+    }
+    if cfg.wants("parse/memchr_lines") {
+        let (d, _) = best_of(passes, || memchr_pass(data));
+        let r = rate(data, d);
+        println!(
+            "| parse/memchr_lines (I/O ceiling) | {} | {:.0} | | | | | |",
+            thousands(r.events_per_s),
+            r.mb_per_s
+        );
+    }
 
     // Rule-count scaling: events/s at 10 rules over events/s at 10,000.
     let at = |n: usize| scale_rates.iter().find(|s| s.0 == n);
@@ -507,6 +525,9 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
 
     // Compilation of the largest exact rule set.
     let n = SCALES[2];
+    if !cfg.wants(&format!("compile/{n}")) {
+        return print_warnings(&warnings, data);
+    }
     let rules = scale_rules(n);
     let compile = |ok: bool, f: &dyn Fn() -> Result<usize, String>| -> String {
         if !ok {
@@ -527,6 +548,10 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
         build_quamina(&rules).map(|q| q.pattern_count())
     });
     println!("| compile/{n}: add + build {n} exact rules | {b} | | {q} | | | | |");
+    print_warnings(&warnings, data);
+}
+
+fn print_warnings(warnings: &[String], data: &Data) {
     println!();
     if warnings.is_empty() {
         println!(
@@ -534,7 +559,7 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
             data.name
         );
     }
-    for w in &warnings {
+    for w in warnings {
         println!("{w}");
     }
 }
