@@ -5,9 +5,9 @@
 //! `ST"`, the longest literal run of a wildcard, or, at worst, the last key of
 //! the field's path followed by a quote (`STREET"`). For every `$or` branch we
 //! pick the field whose literals are most selective; the union over all
-//! branches goes into one searcher (SIMD "Teddy" for up to 64 literals, an
-//! Aho-Corasick DFA beyond), and `equals-ignore-case` literals into an ASCII
-//! case-insensitive one. An event containing none of them cannot match and is
+//! branches goes into one searcher (`memmem` for one or two literals, SIMD
+//! "Teddy" for up to 64, an Aho-Corasick DFA beyond), and
+//! `equals-ignore-case` literals into an ASCII case-insensitive one. An event containing none of them cannot match and is
 //! rejected at memory speed (ripgrep's trick, `PERFORMANCE.md` §1).
 //!
 //! A hit is then *verified* where it lies: the string token around it must be
@@ -18,8 +18,8 @@
 //! verification rejects those events without parsing them.
 //!
 //! Soundness: JSON may spell any character as an escape (`\u0041`), which
-//! would hide a literal; an event containing a backslash (one `memchr`) always
-//! takes the full path. Without backslashes every quote delimits a string, so
+//! would hide a literal; an event containing a backslash (one `memchr`, run
+//! only when the search found nothing) always takes the full path. Without backslashes every quote delimits a string, so
 //! the token around a true hit is found exactly. Case-insensitive literals
 //! are only necessary in ASCII events (`K`, the Kelvin sign, folds to `k`), so
 //! a non-ASCII event passes when such literals exist. A branch with no
