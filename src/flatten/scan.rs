@@ -217,6 +217,46 @@ impl<'a> Scanner<'a, '_> {
         }
         loop {
             self.ws();
+            if let Some(m) = compact_member(self.b, self.i) {
+                let key = &self.b[self.i + 1..m.key_end];
+                if node == 0 {
+                    self.last_top_key = self.i + 1;
+                }
+                let path = base
+                    .and_then(|base| self.trie.walk(base, key))
+                    .and_then(|n| self.trie.path_at(n));
+                if let Some(p) = path {
+                    let value = &self.b[m.value_start..m.value_end];
+                    sink.leaf(p, Leaf::Str(value), self.stack);
+                }
+                self.i = m.value_end + 1;
+                match self.b.get(self.i) {
+                    Some(b',') => {
+                        self.i += 1;
+                        continue;
+                    }
+                    Some(b'}') => {
+                        self.i += 1;
+                        self.depth -= 1;
+                        return Ok(());
+                    }
+                    // Whitespace or an error: the general path below.
+                    _ => {}
+                }
+                self.ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        continue;
+                    }
+                    Some(b'}') => {
+                        self.i += 1;
+                        self.depth -= 1;
+                        return Ok(());
+                    }
+                    _ => return Err(self.syntax("expected ',' or '}' in an object")),
+                }
+            }
             if self.peek() != Some(b'"') {
                 return Err(self.syntax("expected a string key"));
             }
@@ -553,9 +593,17 @@ impl<'a> Scanner<'a, '_> {
                             let close = if c == b'{' { b'}' } else { b']' };
                             if self.peek() != Some(close) {
                                 if c == b'{' {
-                                    self.key_colon()?;
+                                    if let Some(m) = compact_member(self.b, self.i) {
+                                        // A whole `"key":"value"`: on to
+                                        // the separator after it.
+                                        self.i = m.value_end + 1;
+                                    } else {
+                                        self.key_colon()?;
+                                        continue;
+                                    }
+                                } else {
+                                    continue;
                                 }
-                                continue;
                             }
                             // Empty container: fall through to closing below,
                             // without consuming the closer here.
@@ -589,6 +637,10 @@ impl<'a> Scanner<'a, '_> {
                         self.i += 1;
                         self.ws();
                         if obj {
+                            if let Some(m) = compact_member(self.b, self.i) {
+                                self.i = m.value_end + 1;
+                                continue;
+                            }
                             self.key_colon()?;
                         }
                         break;
@@ -781,6 +833,68 @@ fn digits(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// A member `"key":"value"` located by [`compact_member`]: the key's
+/// closing quote, and the value's content `value_start..value_end` (at its
+/// closing quote).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Member {
+    key_end: usize,
+    value_start: usize,
+    value_end: usize,
+}
+
+/// The member at `b[i]` when it is a compact string member, `"key":"value"`
+/// within 32 bytes, both strings plain (no escapes, control or non-ASCII
+/// bytes): then it is valid as it stands, and both strings come from one
+/// pair of quote masks. Most members of an envelope's objects are such
+/// (`"STREET":"UNKNOWN"`); scanning them token by token chained two string
+/// scans, each waiting for the end of the one before (a third of the
+/// validating scan of a citylots event). `None` for anything else, which
+/// the token-by-token path takes.
+#[inline(always)]
+fn compact_member(b: &[u8], i: usize) -> Option<Member> {
+    let chunk = b.get(i..i + 32)?;
+    let (quotes, specials) = quote_masks(chunk)?;
+    // Bit 0 is the key's opening quote; the key ends at the next quote.
+    if quotes & 1 == 0 {
+        return None;
+    }
+    let k = (quotes & !1).trailing_zeros() as usize;
+    let v = k + 2;
+    // `:` right after the key, then a quote opening the value.
+    if v >= 32 || chunk[k + 1] != b':' || quotes >> v & 1 == 0 {
+        return None;
+    }
+    let e = (quotes >> (v + 1)).trailing_zeros() as usize + v + 1;
+    // No special byte up to the value's closing quote (which must lie in
+    // the chunk).
+    if e >= 32 || specials & ((1u64 << e) - 1) != 0 {
+        return None;
+    }
+    Some(Member {
+        key_end: i + k,
+        value_start: i + v + 1,
+        value_end: i + e,
+    })
+}
+
+/// Quote and special-byte (backslash, control, non-ASCII) masks of 32
+/// bytes, bit `j` for `chunk[j]`. `None` where SSE2 is not available.
+#[inline(always)]
+fn quote_masks(chunk: &[u8]) -> Option<(u64, u64)> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        let (q0, s0) = x86::quotes_specials(&chunk[..16]);
+        let (q1, s1) = x86::quotes_specials(&chunk[16..32]);
+        Some(((q0 | q1 << 16) as u64, (s0 | s1 << 16) as u64))
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        let _ = chunk;
+        None
+    }
+}
+
 /// Index of the first byte at or after `i` that a string scan must look at:
 /// a quote, a backslash, a control character or a non-ASCII byte.
 #[inline(always)]
@@ -834,6 +948,24 @@ mod x86 {
             // Signed: bytes from 0x80 are negative, so below 0x20 too.
             let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
             _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), low)) as u32
+        }
+    }
+
+    /// Two masks of the 16 bytes of `chunk`: quotes, and bytes a plain
+    /// string must not hold (`\\`, control characters, non-ASCII).
+    #[inline(always)]
+    pub(super) fn quotes_specials(chunk: &[u8]) -> (u32, u32) {
+        assert!(chunk.len() >= 16);
+        // SAFETY: as in `specials`.
+        unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+            (
+                _mm_movemask_epi8(quote) as u32,
+                _mm_movemask_epi8(_mm_or_si128(backslash, low)) as u32,
+            )
         }
     }
 }
@@ -1057,7 +1189,62 @@ mod tests {
         }
     }
 
+    #[test]
+    fn compact_members_take_the_fast_path_and_errors_after_them_keep_their_offset() {
+        let pad = "x".repeat(40);
+        let ev = format!(r#"{{"a":"b","c":{{"d":"STREET","e":"ST"}},"p":"{pad}"}}"#);
+        assert!(compact_member(ev.as_bytes(), 1).is_some());
+        assert_eq!(
+            run(&["a", "c.d", "c.e", "p"], &ev).unwrap(),
+            vec![
+                ("a".to_string(), "s:b".to_string(), 0),
+                ("c.d".to_string(), "s:STREET".to_string(), 0),
+                ("c.e".to_string(), "s:ST".to_string(), 0),
+                ("p".to_string(), format!("s:{pad}"), 0),
+            ]
+        );
+        // After a compact member: a stray byte, whitespace then a stray
+        // byte, in an object on a path and in a skipped one.
+        for (ev, at) in [
+            (format!(r#"{{"a":"b"x,"p":"{pad}"}}"#), 8),
+            (format!(r#"{{"a":"b" x,"p":"{pad}"}}"#), 9),
+            (format!(r#"{{"z":{{"a":"b"x,"p":"{pad}"}}}}"#), 13),
+            (format!(r#"{{"z":{{"q":1,"a":"b" x,"p":"{pad}"}}}}"#), 20),
+        ] {
+            let e = run(&["a"], &ev).unwrap_err();
+            assert_eq!(e.offset, at, "{ev}: {e}");
+            assert!(e.message.contains("expected ','"), "{ev}: {e}");
+        }
+    }
+
     proptest::proptest! {
+        /// A member the fast path takes is exactly a plain string key, `:`,
+        /// and a plain string value, and it takes every such member that
+        /// fits in 32 bytes.
+        #[test]
+        fn compact_member_takes_exactly_plain_string_members(
+            s in proptest::collection::vec(
+                proptest::prop_oneof![
+                    6 => b'a'..=b'z',
+                    1 => proptest::sample::select(vec![b'"', b':', b',', b'\\', b' ', 0x1f, 0x80, 0xc3]),
+                ],
+                0..40,
+            ),
+        ) {
+            let mut b = b"\"".to_vec();
+            b.extend_from_slice(&s);
+            b.resize(b.len().max(40), b'}');
+            let plain = |x: &[u8]| x.iter().all(|&c| STR_CLASS[c as usize] == 0);
+            let want = (|| {
+                let k = 1 + b[1..].iter().position(|&c| c == b'"')?;
+                let (colon, open) = (*b.get(k + 1)?, *b.get(k + 2)?);
+                let e = k + 3 + b.get(k + 3..)?.iter().position(|&c| c == b'"')?;
+                (plain(&b[1..k]) && colon == b':' && open == b'"' && plain(&b[k + 3..e]) && e < 32)
+                    .then_some(Member { key_end: k, value_start: k + 3, value_end: e })
+            })();
+            proptest::prop_assert_eq!(compact_member(&b, 0), want);
+        }
+
         /// The string scan (SIMD, then words, then bytes) stops at the first
         /// byte a string must look at, wherever it lies and wherever the
         /// scan starts.
