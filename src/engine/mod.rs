@@ -357,6 +357,9 @@ pub struct Automaton {
     ab_field: Vec<u32>,
     trie: PathTrie,
     paths: Vec<PathMatcher>,
+    /// [`PathMatcher::strings_only`] of each path, apart from the large
+    /// matchers: the one thing a string leaf reads before its automata.
+    strings_only: Vec<bool>,
     /// Sub-rules that can match with no leaf at all (only `exists:false`).
     always: Vec<u32>,
     prefilter: Option<Prefilter>,
@@ -469,6 +472,7 @@ impl Compiler {
                 .and_then(|n| trie.path_at(n))
                 .unwrap_or(u32::MAX)
         });
+        let strings_only = paths.iter().map(PathMatcher::strings_only).collect();
         Ok(Automaton {
             names,
             patterns,
@@ -477,6 +481,7 @@ impl Compiler {
             ab_field: self.ab_field,
             trie: self.trie,
             paths,
+            strings_only,
             always,
             prefilter,
             limits,
@@ -852,7 +857,7 @@ impl Sink for MatchSink<'_> {
             }
         }
         if let Leaf::Str(s) = value {
-            if pm.strings_only() {
+            if a.strings_only[path as usize] {
                 // The automata's fields are the hits, recorded straight
                 // from their tables: no hit or exclusion lists to build
                 // (equals-ignore-case on a common value: half the cost of
