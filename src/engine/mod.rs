@@ -270,20 +270,20 @@ impl PathMatcher {
     /// numbers kept as text, no anything-but, no exists, no absence.
     #[inline]
     fn numbers_only(&self) -> bool {
-        self.number_text.is_empty()
-            && self.ab_number.is_empty()
-            && self.ab_string.is_empty()
-            && self.exists.is_empty()
-            && self.absent.is_empty()
+        self.number_text.is_empty() && self.no_any_value_fields()
     }
 
     /// Strings on this path can only hit the string automata: no IP
     /// ranges, no anything-but, no exists, no absence.
-    #[inline]
     fn strings_only(&self) -> bool {
-        self.v4.is_none()
-            && self.v6.is_none()
-            && self.ab_number.is_empty()
+        self.v4.is_none() && self.v6.is_none() && self.no_any_value_fields()
+    }
+
+    /// No field on this path that a value of any type can satisfy or
+    /// settle (anything-but, exists, absence).
+    #[inline]
+    fn no_any_value_fields(&self) -> bool {
+        self.ab_number.is_empty()
             && self.ab_string.is_empty()
             && self.exists.is_empty()
             && self.absent.is_empty()

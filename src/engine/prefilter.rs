@@ -7,8 +7,9 @@
 //! pick the field whose literals are most selective; the union over all
 //! branches goes into one searcher (`memmem` for one or two literals, SIMD
 //! "Teddy" for up to 64, an Aho-Corasick DFA beyond), and
-//! `equals-ignore-case` literals into an ASCII case-insensitive one. An event containing none of them cannot match and is
-//! rejected at memory speed (ripgrep's trick, `PERFORMANCE.md` §1).
+//! `equals-ignore-case` literals into an ASCII case-insensitive one. An
+//! event containing none of them cannot match and is rejected at memory
+//! speed (ripgrep's trick, `PERFORMANCE.md` §1).
 //!
 //! A hit is then *verified* where it lies: the string token around it must be
 //! a key whose last dotted segment is one the literals came from, or a value
@@ -19,11 +20,14 @@
 //!
 //! Soundness: JSON may spell any character as an escape (`\u0041`), which
 //! would hide a literal; an event containing a backslash (one `memchr`, run
-//! only when the search found nothing) always takes the full path. Without backslashes every quote delimits a string, so
-//! the token around a true hit is found exactly. Case-insensitive literals
-//! are only necessary in ASCII events (`K`, the Kelvin sign, folds to `k`), so
-//! a non-ASCII event passes when such literals exist. A branch with no
-//! necessary literal (only `exists:false` fields) disables the prefilter.
+//! only when the search found nothing) always takes the full path. Without
+//! backslashes every quote delimits a string, so the token around a true hit
+//! is found exactly (with one, hits may be misjudged, which only matters for
+//! a rejection, and that escape check overrules it). Case-insensitive
+//! literals are only necessary in ASCII events (`K`, the Kelvin sign, folds
+//! to `k`), so a non-ASCII event passes when such literals exist. A branch
+//! with no necessary literal (only `exists:false` fields) disables the
+//! prefilter.
 
 use aho_corasick::packed;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};

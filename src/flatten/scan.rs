@@ -230,19 +230,6 @@ impl<'a> Scanner<'a, '_> {
                     sink.leaf(p, Leaf::Str(value), self.stack);
                 }
                 self.i = m.value_end + 1;
-                match self.b.get(self.i) {
-                    Some(b',') => {
-                        self.i += 1;
-                        continue;
-                    }
-                    Some(b'}') => {
-                        self.i += 1;
-                        self.depth -= 1;
-                        return Ok(());
-                    }
-                    // Whitespace or an error: the general path below.
-                    _ => {}
-                }
                 self.ws();
                 match self.peek() {
                     Some(b',') => {
@@ -934,10 +921,10 @@ pub(crate) fn plain_run(b: &[u8], mut i: usize) -> usize {
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// One bit per byte of `chunk` (16 bytes) that a string scan must look
-    /// at: `"`, `\\`, a control character or a non-ASCII byte.
+    /// Compare masks of the 16 bytes of `chunk`: quotes, and bytes a plain
+    /// string must not hold (`\\`, control characters, non-ASCII).
     #[inline(always)]
-    pub(super) fn specials(chunk: &[u8]) -> u32 {
+    fn classes(chunk: &[u8]) -> (__m128i, __m128i) {
         assert!(chunk.len() >= 16);
         // SAFETY: SSE2 is enabled for this target (the cfg above), and
         // `chunk` holds at least the 16 bytes `loadu` reads, unaligned.
@@ -947,24 +934,28 @@ mod x86 {
             let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
             // Signed: bytes from 0x80 are negative, so below 0x20 too.
             let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), low)) as u32
+            (quote, _mm_or_si128(backslash, low))
         }
     }
 
-    /// Two masks of the 16 bytes of `chunk`: quotes, and bytes a plain
-    /// string must not hold (`\\`, control characters, non-ASCII).
+    /// One bit per byte of `chunk` (16 bytes) that a string scan must look
+    /// at: `"`, `\\`, a control character or a non-ASCII byte.
+    #[inline(always)]
+    pub(super) fn specials(chunk: &[u8]) -> u32 {
+        let (quote, special) = classes(chunk);
+        // SAFETY: SSE2 is enabled for this target.
+        unsafe { _mm_movemask_epi8(_mm_or_si128(quote, special)) as u32 }
+    }
+
+    /// The two masks of [`classes`] as bits: quotes, specials.
     #[inline(always)]
     pub(super) fn quotes_specials(chunk: &[u8]) -> (u32, u32) {
-        assert!(chunk.len() >= 16);
-        // SAFETY: as in `specials`.
+        let (quote, special) = classes(chunk);
+        // SAFETY: SSE2 is enabled for this target.
         unsafe {
-            let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
-            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
             (
                 _mm_movemask_epi8(quote) as u32,
-                _mm_movemask_epi8(_mm_or_si128(backslash, low)) as u32,
+                _mm_movemask_epi8(special) as u32,
             )
         }
     }
