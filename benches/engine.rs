@@ -2,8 +2,10 @@
 //! with quamina-rs, then a one-run summary table (markdown, stdout).
 //!
 //! Groups (every id ends with the data set, "citylots-like, N events, seed 42"):
-//! - `parse`: bare simd-json tape build of every event (the parse ceiling)
-//!   and a bare `memchr` line count of the file (the I/O ceiling);
+//! - `parse`: bare simd-json tape build of every event (the parse ceiling),
+//!   busbar's validating scan with nothing to extract (the floor under rule
+//!   sets that read whole events) and a bare `memchr` line count of the file
+//!   (the I/O ceiling);
 //! - `kind/<name>`: the five rules of one [`RuleKind`], busbar
 //!   (`Automaton::find` per line, one `Cache`) and quamina-rs where it can
 //!   express the kind;
@@ -215,6 +217,35 @@ fn memchr_pass(data: &Data) -> usize {
     memchr::memchr_iter(b'\n', &data.bytes).count()
 }
 
+/// busbar's validating scan alone: `find_checked` with one rule on a field
+/// no event has, so every event is validated and nothing is extracted (the
+/// floor under every rule set that must read whole events).
+struct Validate {
+    automaton: Automaton,
+    cache: Cache,
+}
+
+impl Validate {
+    fn new() -> Validate {
+        let automaton = build_busbar(&[("absent".into(), r#"{"absent":["x"]}"#.into())])
+            .expect("the validate-only rule builds");
+        let cache = automaton.cache();
+        Validate { automaton, cache }
+    }
+
+    fn pass(&mut self, data: &Data) -> usize {
+        let mut n = 0;
+        for line in data.iter() {
+            n += self
+                .automaton
+                .find_checked(line, &mut self.cache)
+                .expect("busbar rejects an event")
+                .len();
+        }
+        n
+    }
+}
+
 /// Rule sets of the benchmark, with the quamina spelling where it has one.
 struct RuleSet {
     id: String,
@@ -256,6 +287,10 @@ fn criterion_groups(c: &mut Criterion, cfg: &Config, data: &Data, sets: &[RuleSe
     });
     g.bench_function(BenchmarkId::new("memchr_lines", &data.name), |b| {
         b.iter(|| black_box(memchr_pass(data)))
+    });
+    let mut validate = Validate::new();
+    g.bench_function(BenchmarkId::new("busbar_validate", &data.name), |b| {
+        b.iter(|| black_box(validate.pass(data)))
     });
     g.finish();
 
@@ -493,6 +528,16 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
         let r = rate(data, d);
         println!(
             "| parse/simd_json_tape (no matching) | {} | {:.0} | | | | | |",
+            thousands(r.events_per_s),
+            r.mb_per_s
+        );
+    }
+    if cfg.wants("parse/busbar_validate") {
+        let mut validate = Validate::new();
+        let (d, _) = best_of(passes, || validate.pass(data));
+        let r = rate(data, d);
+        println!(
+            "| parse/busbar_validate (validating scan, nothing extracted) | {} | {:.0} | | | | | |",
             thousands(r.events_per_s),
             r.mb_per_s
         );
