@@ -579,17 +579,17 @@ impl<'a> Scanner<'a, '_> {
                             self.ws();
                             let close = if c == b'{' { b'}' } else { b']' };
                             if self.peek() != Some(close) {
-                                if c == b'{' {
-                                    if let Some(m) = compact_member(self.b, self.i) {
-                                        // A whole `"key":"value"`: on to
-                                        // the separator after it.
-                                        self.i = m.value_end + 1;
-                                    } else {
+                                if c == b'[' {
+                                    continue;
+                                }
+                                match compact_member(self.b, self.i) {
+                                    // A whole `"key":"value"`: on to the
+                                    // separator after it.
+                                    Some(m) => self.i = m.value_end + 1,
+                                    None => {
                                         self.key_colon()?;
                                         continue;
                                     }
-                                } else {
-                                    continue;
                                 }
                             }
                             // Empty container: fall through to closing below,
@@ -835,9 +835,9 @@ struct Member {
 /// bytes): then it is valid as it stands, and both strings come from one
 /// pair of quote masks. Most members of an envelope's objects are such
 /// (`"STREET":"UNKNOWN"`); scanning them token by token chained two string
-/// scans, each waiting for the end of the one before (a third of the
-/// validating scan of a citylots event). `None` for anything else, which
-/// the token-by-token path takes.
+/// scans, each waiting for the end of the one before (this took the
+/// validating scan of a citylots event from 0.445 to 0.40 µs). `None` for
+/// anything else, which the token-by-token path takes.
 #[inline(always)]
 fn compact_member(b: &[u8], i: usize) -> Option<Member> {
     let chunk = b.get(i..i + 32)?;
