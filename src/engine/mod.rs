@@ -860,8 +860,8 @@ impl Sink for MatchSink<'_> {
             if a.strings_only[path as usize] {
                 // The automata's fields are the hits, recorded straight
                 // from their tables: no hit or exclusion lists to build
-                // (equals-ignore-case on a common value: half the cost of
-                // a leaf, callgrind).
+                // (7% fewer instructions per leaf on equals-ignore-case,
+                // callgrind).
                 let in_array = !arrays.is_empty();
                 let mut mem = None;
                 let dfas = [(&pm.fwd, false), (&pm.rev, true)];
