@@ -230,48 +230,8 @@ impl<'a> Scanner<'a, '_> {
                     sink.leaf(p, Leaf::Str(value), self.stack);
                 }
                 self.i = m.value_end + 1;
-                self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        continue;
-                    }
-                    Some(b'}') => {
-                        self.i += 1;
-                        self.depth -= 1;
-                        return Ok(());
-                    }
-                    _ => return Err(self.syntax("expected ',' or '}' in an object")),
-                }
-            }
-            if self.peek() != Some(b'"') {
-                return Err(self.syntax("expected a string key"));
-            }
-            let key = self.string()?;
-            if node == 0 {
-                self.last_top_key = key.start;
-            }
-            let child = match base {
-                None => None,
-                Some(base) if key.escaped => {
-                    unescape(&self.b[key.start..key.end], self.keybuf);
-                    self.trie.walk(base, self.keybuf)
-                }
-                Some(base) => self.trie.walk(base, &self.b[key.start..key.end]),
-            };
-            self.ws();
-            if self.peek() != Some(b':') {
-                return Err(self.syntax("expected ':' after an object key"));
-            }
-            self.i += 1;
-            self.ws();
-            match (child, self.peek()) {
-                (Some(n), _) => self.value(n, sink)?,
-                // Containers take the skipper; scalars, most of what an
-                // object holds, are skipped here: a call to the skipper cost
-                // more than the string it skipped (callgrind).
-                (None, Some(b'{' | b'[')) => self.skip_value()?,
-                (None, _) => self.skip_scalar()?,
+            } else {
+                self.member(base, node, sink)?;
             }
             self.ws();
             match self.peek() {
@@ -283,6 +243,42 @@ impl<'a> Scanner<'a, '_> {
                 }
                 _ => return Err(self.syntax("expected ',' or '}' in an object")),
             }
+        }
+    }
+
+    /// One member of an object on a rule path, token by token: its key
+    /// walked from trie node `base` (`None`: off every path), its value
+    /// handed on or skipped. Inlined: it is the body of the object loop.
+    #[inline(always)]
+    fn member<S: Sink>(&mut self, base: Option<NodeId>, node: NodeId, sink: &mut S) -> Scan<()> {
+        if self.peek() != Some(b'"') {
+            return Err(self.syntax("expected a string key"));
+        }
+        let key = self.string()?;
+        if node == 0 {
+            self.last_top_key = key.start;
+        }
+        let child = match base {
+            None => None,
+            Some(base) if key.escaped => {
+                unescape(&self.b[key.start..key.end], self.keybuf);
+                self.trie.walk(base, self.keybuf)
+            }
+            Some(base) => self.trie.walk(base, &self.b[key.start..key.end]),
+        };
+        self.ws();
+        if self.peek() != Some(b':') {
+            return Err(self.syntax("expected ':' after an object key"));
+        }
+        self.i += 1;
+        self.ws();
+        match (child, self.peek()) {
+            (Some(n), _) => self.value(n, sink),
+            // Containers take the skipper; scalars, most of what an object
+            // holds, are skipped here: a call to the skipper cost more than
+            // the string it skipped (callgrind).
+            (None, Some(b'{' | b'[')) => self.skip_value(),
+            (None, _) => self.skip_scalar(),
         }
     }
 

@@ -41,6 +41,14 @@ def base_config(args):
     return conf
 
 
+def config_with(args, settings):
+    """base_config with this subcommand's own settings, which -X still overrides."""
+    conf = base_config(args)
+    conf.update(settings)
+    conf.update(base_config(args))
+    return conf
+
+
 def fail(msg, code=1):
     print(f"kafka_client: {msg}", file=sys.stderr)
     sys.exit(code)
@@ -163,16 +171,13 @@ def text(b):
 
 
 def cmd_consume(args):
-    conf = base_config(args)
-    conf.update({
+    consumer = Consumer(config_with(args, {
         # tansu holds each fetch for about fetch.wait.max.ms even when data waits.
         "fetch.wait.max.ms": 10,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest" if args.from_beginning else "latest",
         "group.id": args.group or f"busbar-test-{uuid.uuid4()}",
-    })
-    conf.update(base_config(args))  # -X wins over the settings above
-    consumer = Consumer(conf)
+    }))
     deadline = time.monotonic() + args.timeout
     if args.group:
         consumer.subscribe([args.topic])
@@ -222,10 +227,7 @@ def cmd_committed(args):
     """The group's committed offset of each partition of the topic, as one JSON object
     {"partition": offset}; -1 where the group has committed nothing. Reads only (OffsetFetch):
     it does not join the group, so it can look at a group whose member was just killed."""
-    conf = base_config(args)
-    conf.update({"group.id": args.group, "enable.auto.commit": False})
-    conf.update(base_config(args))
-    consumer = Consumer(conf)
+    consumer = Consumer(config_with(args, {"group.id": args.group, "enable.auto.commit": False}))
     try:
         parts = topic_partitions(consumer, args.topic, args.timeout)
         if parts is None:
