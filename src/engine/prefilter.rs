@@ -70,15 +70,71 @@ struct SegProbe {
     paths: Vec<u32>,
 }
 
-/// The fastest searcher for the literal count. Most literals begin with a
+/// The fastest searcher for the literals. Most literals begin with a
 /// quote, the most common byte of JSON, which defeats Aho-Corasick's
-/// start-byte prefilter; Teddy's multi-byte fingerprints do not care. (For
-/// one or two literals, `memmem` passes in document order were tried: no
-/// faster on `equals_ignore_case`'s two key probes, measured 2026-12-03.)
+/// start-byte prefilter; Teddy's multi-byte fingerprints do not care. Key
+/// probes (`STREET"`, `ST_TYPE"`) usually share a byte that is rare in
+/// JSON (`S`): then `memchr` runs over the event for it (and for the
+/// backslash, in the same pass) and each occurrence is compared with the
+/// keys that hold it, a third of Teddy's instructions over a citylots event
+/// (callgrind). (For one or two literals, `memmem` passes in document order
+/// were tried: no faster on `equals_ignore_case`'s two key probes, measured
+/// 2026-12-03.)
 #[derive(Debug, Clone)]
 enum Search {
     Teddy(packed::Searcher),
     Dfa(AhoCorasick),
+    Needle(Needle),
+}
+
+/// See [`Search`]: one byte every literal holds, and where.
+#[derive(Debug, Clone)]
+struct Needle {
+    byte: u8,
+    lits: Vec<NeedleLit>,
+}
+
+#[derive(Debug, Clone)]
+struct NeedleLit {
+    id: usize,
+    /// Where the needle first occurs in the literal: a literal starting at
+    /// `s` puts the needle at `s + offset`, and every needle position is
+    /// visited.
+    offset: usize,
+    /// The literal's first eight bytes (fewer: zero-padded) as a
+    /// little-endian word, and the mask of the bytes it has: most
+    /// occurrences of the needle are rejected by one load and compare
+    /// instead of a call to `bcmp`.
+    head: u64,
+    mask: u64,
+    lit: Vec<u8>,
+}
+
+impl NeedleLit {
+    #[inline(always)]
+    fn at(&self, h: &[u8], start: usize) -> bool {
+        match h.get(start..start + 8) {
+            Some(w) => {
+                let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+                w & self.mask == self.head
+                    && (self.lit.len() <= 8 || h[start + 8..].starts_with(&self.lit[8..]))
+            }
+            None => h[start..].starts_with(&self.lit),
+        }
+    }
+}
+
+/// What a search over a whole event found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// A hit the caller accepted.
+    Hit,
+    /// A backslash, before any accepted hit: the event must take the full
+    /// path (see the module docs).
+    Backslash,
+    /// Nothing; `escape_free` when the search also saw every byte and
+    /// found no backslash.
+    Nothing { escape_free: bool },
 }
 
 /// Shortest literal worth searching for directly; shorter ones (`7"` from
@@ -88,8 +144,30 @@ const DIRECT_MIN: usize = 4;
 /// Teddy handles up to 64 literals well; beyond that a DFA wins.
 const TEDDY_MAX: usize = 64;
 
+/// Most literals a needle search compares at each occurrence.
+const NEEDLE_MAX: usize = 4;
+
+/// How rare a byte is in JSON events, lower is rarer: a guess good enough
+/// to pick a needle (structure, digits and lower-case letters are common).
+fn commonness(b: u8) -> u32 {
+    match b {
+        b'"' | b',' | b':' | b' ' | b'.' | b'-' | b'[' | b']' | b'{' | b'}' => 9,
+        b'0'..=b'9' => 8,
+        b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' => 6,
+        b'a'..=b'z' => 4,
+        b'A' | b'E' | b'I' | b'O' | b'N' => 3,
+        b'A'..=b'Z' => 2,
+        _ => 1,
+    }
+}
+
 impl Search {
-    fn build(lits: &[Vec<u8>]) -> Option<Search> {
+    fn build(lits: &[Vec<u8>], keys: bool) -> Option<Search> {
+        if keys {
+            if let Some(n) = Needle::build(lits) {
+                return Some(Search::Needle(n));
+            }
+        }
         if lits.len() <= TEDDY_MAX {
             let mut b = packed::Config::new().builder();
             b.extend(lits);
@@ -100,23 +178,76 @@ impl Search {
         dfa(lits, false).map(Search::Dfa)
     }
 
-    /// Calls `hit(start, literal id)` for each leftmost match in `h`,
-    /// searching again from the byte after its start, until `hit` returns
-    /// true; whether it did.
+    /// Calls `hit(start, literal id)` for occurrences of the literals in `h`
+    /// until it returns true.
     #[inline]
-    fn any_hit(&self, h: &[u8], mut hit: impl FnMut(usize, usize) -> bool) -> bool {
+    fn any_hit(&self, h: &[u8], mut hit: impl FnMut(usize, usize) -> bool) -> Found {
         let mut from = 0;
+        if let Search::Needle(n) = self {
+            for at in memchr::memchr2_iter(n.byte, b'\\', h) {
+                if h[at] == b'\\' {
+                    return Found::Backslash;
+                }
+                for l in &n.lits {
+                    let Some(start) = at.checked_sub(l.offset) else {
+                        continue;
+                    };
+                    if l.at(h, start) && hit(start, l.id) {
+                        return Found::Hit;
+                    }
+                }
+            }
+            return Found::Nothing { escape_free: true };
+        }
         loop {
             let m = match self {
                 Search::Teddy(t) => t.find_in(h, aho_corasick::Span::from(from..h.len())),
                 Search::Dfa(ac) => ac.find(Input::new(h).span(from..h.len())),
+                Search::Needle(_) => unreachable!("handled above"),
             };
-            let Some(m) = m else { return false };
+            let Some(m) = m else {
+                return Found::Nothing { escape_free: false };
+            };
             if hit(m.start(), m.pattern().as_usize()) {
-                return true;
+                return Found::Hit;
             }
             from = m.start() + 1;
         }
+    }
+}
+
+impl Needle {
+    /// A rare byte every literal holds, when there is one and the literals
+    /// are few.
+    fn build(lits: &[Vec<u8>]) -> Option<Needle> {
+        if lits.is_empty() || lits.len() > NEEDLE_MAX {
+            return None;
+        }
+        let byte = (0..=255u8)
+            .filter(|&b| b != b'"' && b != b'\\' && commonness(b) <= 2)
+            .filter(|&b| lits.iter().all(|l| l.contains(&b)))
+            .min_by_key(|&b| commonness(b))?;
+        let lits = lits
+            .iter()
+            .enumerate()
+            .map(|(id, l)| {
+                let mut head = [0u8; 8];
+                let n = l.len().min(8);
+                head[..n].copy_from_slice(&l[..n]);
+                NeedleLit {
+                    id,
+                    offset: l.iter().position(|&c| c == byte).unwrap_or(0),
+                    head: u64::from_le_bytes(head),
+                    mask: if n == 8 {
+                        u64::MAX
+                    } else {
+                        (1u64 << (8 * n)) - 1
+                    },
+                    lit: l.clone(),
+                }
+            })
+            .collect();
+        Some(Needle { byte, lits })
     }
 }
 
@@ -185,7 +316,7 @@ impl Prefilter {
             return Some(Prefilter {
                 literals: lits.len(),
                 mode: Mode::Direct {
-                    search: Search::build(&lits)?,
+                    search: Search::build(&lits, false)?,
                     segments,
                 },
             });
@@ -214,7 +345,7 @@ impl Prefilter {
         Some(Prefilter {
             literals: keys.len(),
             mode: Mode::Probe {
-                keys: Search::build(&keys)?,
+                keys: Search::build(&keys, true)?,
                 segs,
             },
         })
@@ -228,7 +359,7 @@ impl Prefilter {
         event: &[u8],
         mut judge: impl FnMut(u32, &[u8]) -> bool,
     ) -> bool {
-        let hit = match &self.mode {
+        let found = match &self.mode {
             Mode::Direct { search, segments } => {
                 search.any_hit(event, |at, _| verify(event, at, segments))
             }
@@ -241,7 +372,10 @@ impl Prefilter {
         // checking last spares the events that go on to be scanned a pass
         // over their bytes. Hits and probes read raw bytes and cannot fail
         // on escapes, only misjudge them.
-        hit || memchr(b'\\', event).is_some()
+        match found {
+            Found::Hit | Found::Backslash => true,
+            Found::Nothing { escape_free } => !escape_free && memchr(b'\\', event).is_some(),
+        }
     }
 
     pub(crate) fn literals(&self) -> usize {
@@ -528,6 +662,58 @@ mod tests {
         assert!(p.may_match_str(br#"{"p.STREET" :  "DRUMM"}"#));
         assert!(p.may_match_str(br#"{"MAPBLKLOT":["1","3745012"]}"#));
         assert!(p.may_match_str(br#"{"BLKLOT":"3745012","x":{"MAPBLKLOT":"3745012"}}"#));
+    }
+
+    /// Key probes sharing a rare byte search for it with `memchr`: every
+    /// occurrence is compared with the keys at their own offset of it,
+    /// near the end of the event too, and a backslash passes the event.
+    #[test]
+    fn key_probes_search_for_a_shared_rare_byte() {
+        let p = pf(&[
+            r#"{"p":{"STREET":[{"equals-ignore-case":"x"}]}}"#,
+            r#"{"p":{"ST_TYPE":[{"equals-ignore-case":"st"}]}}"#,
+        ])
+        .unwrap();
+        let Mode::Probe { keys, .. } = &p.mode else {
+            panic!("expected key probes")
+        };
+        let Search::Needle(n) = keys else {
+            panic!("expected a needle search")
+        };
+        assert_eq!(n.byte, b'S');
+        assert!(p.may_match_str(br#"{"p":{"FROM_ST":"1","ST_TYPE":"AVE"}}"#));
+        assert!(p.may_match_str(br#"{"p":{"SS":1,"STREET":"X"}}"#));
+        assert!(!p.may_match_str(br#"{"p":{"FROM_ST":"ST","TO_ST":"STREE"}}"#));
+        assert!(!p.may_match_str(br#"{"STREET_":1,"ST_TYP":2}"#));
+        // A backslash could hide a key, before or after a near miss.
+        assert!(p.may_match_str(br#"{"p":{"ST\u0052EET":"x"}}"#));
+        assert!(p.may_match_str(br#"{"p":{"FROM_ST":"a\n"}}"#));
+        // The needle need not open the key.
+        let p = pf(&[r#"{"aQb":[1]}"#, r#"{"cdQ":[2]}"#]).unwrap();
+        let Mode::Probe { keys, .. } = &p.mode else {
+            panic!("expected key probes")
+        };
+        assert!(matches!(keys, Search::Needle(n) if n.byte == b'Q'));
+        assert!(p.may_match_str(br#"{"x":{"cdQ":2}}"#));
+        assert!(p.may_match_str(br#"{"aQb":1}"#));
+        assert!(!p.may_match_str(br#"{"aQ":1,"dQb":2,"Q":3}"#));
+        // Keys among the last eight bytes (no whole word to load there).
+        let p = pf(&[r#"{"Q":[1]}"#, r#"{"xQ":[2]}"#]).unwrap();
+        assert!(p.may_match_str(br#"{"Q":1}"#));
+        assert!(p.may_match_str(br#"{"a.xQ":2}"#));
+        assert!(!p.may_match_str(br#"{"yQ":1}"#));
+    }
+
+    /// Keys without a shared rare byte keep the literal searcher.
+    #[test]
+    fn keys_without_a_rare_shared_byte_use_teddy() {
+        let p = pf(&[r#"{"street":[1]}"#, r#"{"type":[2]}"#]).unwrap();
+        let Mode::Probe { keys, .. } = &p.mode else {
+            panic!("expected key probes")
+        };
+        assert!(matches!(keys, Search::Teddy(_)));
+        assert!(p.may_match_str(br#"{"type":2}"#));
+        assert!(!p.may_match_str(br#"{"types":2}"#));
     }
 
     #[test]
