@@ -33,6 +33,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, Matc
 use memchr::{memchr, memrchr};
 
 use super::fold;
+use crate::flatten::plain_run;
 use crate::pattern::{Field, GlobTok, Literal, Matcher, Pattern};
 
 #[derive(Debug, Clone)]
@@ -407,8 +408,16 @@ fn probe(e: &[u8], at: usize, seg: &SegProbe, judge: &mut impl FnMut(u32, &[u8])
             if seg.any {
                 return true;
             }
-            let Some(end) = memchr(b'"', &e[v + 1..]).map(|i| v + 1 + i) else {
-                return false;
+            // The closing quote: the inlined plain-string scan finds it in
+            // most values without a call into `memchr`.
+            let run = plain_run(e, v + 1);
+            let end = if e.get(run) == Some(&b'"') {
+                run
+            } else {
+                match memchr(b'"', &e[run..]) {
+                    Some(i) => run + i,
+                    None => return false,
+                }
             };
             // No backslash in the event: the raw text is the decoded string.
             let text = &e[v + 1..end];
@@ -490,7 +499,14 @@ fn relevant(key: &[u8], segments: &[Vec<u8>]) -> bool {
 }
 
 /// Index of the first byte at or after `from` that is not JSON whitespace.
+#[inline]
 fn next_non_ws(e: &[u8], from: usize) -> Option<usize> {
+    // Compact JSON, the common case, has no whitespace to skip.
+    match e.get(from) {
+        Some(&b) if !is_ws(b) => return Some(from),
+        None => return None,
+        _ => {}
+    }
     e.get(from..)?
         .iter()
         .position(|b| !is_ws(*b))
