@@ -79,6 +79,13 @@ pub(super) fn array_end(b: &[u8], start: usize, room: usize) -> Result<usize, Un
 /// [`array_end`] over a given classifier, inlined into each instruction-set
 /// version so that the mask arithmetic gets that set too (`popcnt` above
 /// all, which baseline x86-64 lacks).
+///
+/// Each 64-byte block starts one byte before the 63 bytes it judges: bit 0
+/// is the byte the previous block judged last (or the byte before the
+/// array), so every rule between neighbours finds the byte before in the
+/// block itself. Carrying the last bit of six class masks from block to
+/// block instead kept more values live than there are registers, and the
+/// spills cost a tenth of the loop (callgrind).
 #[inline(always)]
 fn array_end_with(
     b: &[u8],
@@ -87,59 +94,102 @@ fn array_end_with(
     classify: impl Fn(&[u8]) -> Masks,
 ) -> Result<usize, Unsure> {
     debug_assert_eq!(b.get(start), Some(&b'['));
-    let mut pos = start;
-    // Relative depth before the current block.
-    let mut depth: usize = 0;
-    // Class bits of the byte before the block, as bit 0 of each mask. The
-    // byte before the array counts as a `,`: it may open an array.
-    let mut prev = Masks {
-        comma: 1,
-        ..Masks::default()
+    // Bytes `at..at + 64`, padded with bytes of no class (which the fast
+    // path gives up on unless the array ended before them) where they
+    // leave the input; `at` may be one before it (`usize::MAX`).
+    let padded = |at: usize| {
+        let mut block = [b' '; 64];
+        let (from, to) = if at == usize::MAX { (0, 1) } else { (at, 0) };
+        let rest = b.get(from..).unwrap_or(&[]);
+        let n = rest.len().min(64 - to);
+        block[to..to + n].copy_from_slice(&rest[..n]);
+        classify(&block)
     };
-    // A number that starts with `0` ended the previous block.
-    let mut zero_start_carry = 0u64;
-    // The previous block ended inside a run of fraction digits.
-    let mut frac_carry = false;
+    // The first block: the byte before the array counts as a `,` (it may
+    // open one), whatever it is.
+    let mut base = start.wrapping_sub(1);
+    let m = match b.get(base..base.wrapping_add(64)) {
+        Some(block) if base != usize::MAX => classify(block),
+        _ => padded(base),
+    };
+    let keep = !1u64;
+    let m = Masks {
+        digit: m.digit & keep,
+        zero: m.zero & keep,
+        minus: m.minus & keep,
+        dot: m.dot & keep,
+        comma: m.comma & keep | 1,
+        open: m.open & keep,
+        close: m.close & keep,
+    };
+    let mut state = Blocks {
+        room,
+        depth: 0,
+        zero_start_carry: 0,
+        frac_carry: 0,
+    };
+    if let Some(answer) = state.judge(&m, base) {
+        return answer;
+    }
     loop {
-        let m = match b.get(pos..pos + 64) {
+        base = base.wrapping_add(63);
+        let m = match b.get(base..base + 64) {
             Some(block) => classify(block),
-            None => {
-                // The last block, padded with bytes of no class: the fast
-                // path gives up on them unless the array ended before.
-                let rest = &b[pos.min(b.len())..];
-                let mut tail = [b' '; 64];
-                tail[..rest.len()].copy_from_slice(rest);
-                classify(&tail)
-            }
+            None => padded(base),
         };
+        if let Some(answer) = state.judge(&m, base) {
+            return answer;
+        }
+    }
+}
+
+/// What [`array_end_with`] carries from one block to the next.
+struct Blocks {
+    room: usize,
+    /// Relative depth before the current block.
+    depth: usize,
+    /// Bit 0 starts a number with `0` (judged with the byte before it).
+    zero_start_carry: u64,
+    /// Bit 0 is a digit inside a run of fraction digits.
+    frac_carry: u64,
+}
+
+impl Blocks {
+    /// Judges bits 1..=63 of the block whose bit 0 is byte `base` (bit 0
+    /// was judged with the block before): the answer when the array ends
+    /// here or the fast path gives up, `None` to go on.
+    #[inline(always)]
+    fn judge(&mut self, m: &Masks, base: usize) -> Option<Result<usize, Unsure>> {
+        let at = |bit: u32| base.wrapping_add(bit as usize);
+        let judged = !1u64;
         // Find where the array ends in this block, if it does.
-        let opens = m.open.count_ones() as usize;
-        let closes = m.close.count_ones() as usize;
-        let mut valid = u64::MAX;
+        let opens = (m.open & judged).count_ones() as usize;
+        let closes = (m.close & judged).count_ones() as usize;
+        let mut valid = judged;
         let mut end = None;
-        if depth > closes && depth + opens <= room {
-            depth = depth + opens - closes;
+        if self.depth > closes && self.depth + opens <= self.room {
+            self.depth = self.depth + opens - closes;
         } else {
-            let mut brackets = m.open | m.close;
+            let mut brackets = (m.open | m.close) & judged;
             while brackets != 0 {
                 let bit = brackets.trailing_zeros();
                 brackets &= brackets - 1;
                 if m.open >> bit & 1 == 1 {
-                    depth += 1;
-                    if depth > room {
-                        return Err(Unsure(pos + bit as usize));
+                    self.depth += 1;
+                    if self.depth > self.room {
+                        return Some(Err(Unsure(at(bit))));
                     }
                 } else {
                     // A `]` at depth 0 is caught by the class rules below
                     // (it cannot follow the byte before the array).
-                    depth = depth.saturating_sub(1);
-                    if depth == 0 {
-                        valid = if bit == 63 {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        valid &= if bit == 63 {
                             u64::MAX
                         } else {
                             (1u64 << (bit + 1)) - 1
                         };
-                        end = Some(pos + bit as usize + 1);
+                        end = Some(at(bit) + 1);
                         break;
                     }
                 }
@@ -147,55 +197,35 @@ fn array_end_with(
         }
 
         // Each byte's class against the class of the byte before it.
-        let p = |cur: u64, before: u64| cur << 1 | before;
-        let p_digit = p(m.digit, prev.digit);
-        let p_minus = p(m.minus, prev.minus);
-        let p_dot = p(m.dot, prev.dot);
-        let p_comma = p(m.comma, prev.comma);
-        let p_open = p(m.open, prev.open);
-        let p_close = p(m.close, prev.close);
-        let value_start = p_open | p_comma;
+        let p_digit = m.digit << 1;
+        let p_close = m.close << 1;
+        let value_start = (m.open | m.comma) << 1;
         let mut bad = m.other()
-            | (m.open & !value_start)
-            | (m.minus & !value_start)
+            | ((m.open | m.minus) & !value_start)
             | (m.comma & !(p_digit | p_close))
-            | (m.close & !(p_digit | p_close | p_open))
+            | (m.close & !(p_digit | p_close | m.open << 1))
             | (m.dot & !p_digit)
             | (m.digit & p_close);
         // No leading zeros: a number starting with `0` goes on with `.`, `,`
         // or `]`, never a digit.
-        let zero_start = m.zero & (value_start | p_minus);
-        bad |= m.digit & (zero_start << 1 | zero_start_carry);
+        let zero_start = m.zero & (value_start | m.minus << 1) | self.zero_start_carry;
+        bad |= m.digit & zero_start << 1;
         // One `.` per number: a run of fraction digits must not end in `.`.
         // Adding the run starts to the digit mask carries through each run
-        // and sets the bit just after it.
-        let frac_start = m.digit & p_dot;
-        let (sum, carry1) = m.digit.overflowing_add(frac_start);
-        let (sum, carry2) = sum.overflowing_add(frac_carry as u64);
+        // (clearing it) and sets the bit just after it.
+        let frac_start = m.digit & m.dot << 1 | self.frac_carry;
+        let sum = m.digit.wrapping_add(frac_start);
         bad |= sum & !m.digit & m.dot;
         if bad & valid != 0 {
-            let at = (bad & valid).trailing_zeros() as usize;
-            return Err(Unsure(pos + at));
+            let bit = (bad & valid).trailing_zeros();
+            return Some(Err(Unsure(at(bit))));
         }
-        if let Some(end) = end {
-            return Ok(end);
+        if end.is_some() {
+            return end.map(Ok);
         }
-        prev = Masks {
-            digit: m.digit >> 63,
-            zero: 0,
-            minus: m.minus >> 63,
-            dot: m.dot >> 63,
-            comma: m.comma >> 63,
-            open: m.open >> 63,
-            close: m.close >> 63,
-        };
-        zero_start_carry = zero_start >> 63;
-        frac_carry = carry1 || carry2;
-        if pos >= b.len() {
-            // Unreachable: the padded last block returned above.
-            return Err(Unsure(b.len()));
-        }
-        pos += 64;
+        self.zero_start_carry = zero_start >> 63;
+        self.frac_carry = (m.digit & !sum) >> 63;
+        None
     }
 }
 
