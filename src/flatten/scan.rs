@@ -217,17 +217,32 @@ impl<'a> Scanner<'a, '_> {
         }
         loop {
             self.ws();
-            if let Some(m) = compact_member(self.b, self.i) {
-                let key = &self.b[self.i + 1..m.key_end];
-                if node == 0 {
-                    self.last_top_key = self.i + 1;
-                }
-                let path = base
-                    .and_then(|base| self.trie.walk(base, key))
-                    .and_then(|n| self.trie.path_at(n));
-                if let Some(p) = path {
-                    let value = &self.b[m.value_start..m.value_end];
-                    sink.leaf(p, Leaf::Str(value), self.stack);
+            if let Some(mut m) = compact_member(self.b, self.i) {
+                let b = self.b;
+                let mut at = self.i;
+                loop {
+                    if node == 0 {
+                        self.last_top_key = at + 1;
+                    }
+                    let path = base
+                        .and_then(|base| self.trie.walk(base, &b[at + 1..m.key_end]))
+                        .and_then(|n| self.trie.path_at(n));
+                    if let Some(p) = path {
+                        sink.leaf(p, Leaf::Str(&b[m.value_start..m.value_end]), self.stack);
+                    }
+                    // Compact members usually follow each other directly:
+                    // `,"` leads straight to the next one.
+                    let next = m.value_end + 2;
+                    if b.get(next - 1) != Some(&b',') {
+                        break;
+                    }
+                    match compact_member(b, next) {
+                        Some(n) => {
+                            m = n;
+                            at = next;
+                        }
+                        None => break,
+                    }
                 }
                 self.i = m.value_end + 1;
             } else {
@@ -1197,11 +1212,28 @@ mod tests {
             (format!(r#"{{"a":"b" x,"p":"{pad}"}}"#), 9),
             (format!(r#"{{"z":{{"a":"b"x,"p":"{pad}"}}}}"#), 13),
             (format!(r#"{{"z":{{"q":1,"a":"b" x,"p":"{pad}"}}}}"#), 20),
+            // At the end of a run of members taken one after the other.
+            (format!(r#"{{"a":"b","c":"d","e":"f"x,"p":"{pad}"}}"#), 24),
+            (format!(r#"{{"z":1,"a":"b","c":"d" x,"p":"{pad}"}}"#), 23),
         ] {
             let e = run(&["a"], &ev).unwrap_err();
             assert_eq!(e.offset, at, "{ev}: {e}");
             assert!(e.message.contains("expected ','"), "{ev}: {e}");
         }
+        // A run that ends in a member the fast path does not take.
+        let ev = format!(r#"{{"a":"b","c":"d",x,"p":"{pad}"}}"#);
+        let e = run(&["c"], &ev).unwrap_err();
+        assert_eq!(e.offset, 17, "{ev}: {e}");
+        assert!(e.message.contains("string key"), "{ev}: {e}");
+        let ev = format!(r#"{{"a":"b","c":"d","e":7,"f":"g","p":"{pad}"}}"#);
+        assert_eq!(
+            run(&["c", "e", "f"], &ev).unwrap(),
+            vec![
+                ("c".to_string(), "s:d".to_string(), 0),
+                ("e".to_string(), "n:7".to_string(), 0),
+                ("f".to_string(), "s:g".to_string(), 0),
+            ]
+        );
     }
 
     proptest::proptest! {
