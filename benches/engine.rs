@@ -406,7 +406,7 @@ fn per_rule_counts(
 }
 
 fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
-    let passes = if cfg.test_mode { 1 } else { 3 };
+    let passes = if cfg.test_mode { 1 } else { 5 };
     let mut warnings = Vec::new();
     let mut scale_rates: Vec<(usize, Option<f64>, Option<f64>)> = Vec::new();
 
@@ -433,19 +433,7 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
         let mut q_count = None;
         let automaton = if cfg.busbar {
             match build_busbar(&set.rules) {
-                Ok(a) => {
-                    let mut cache = a.cache();
-                    let (d, n) = best_of(passes, || busbar_pass(&a, &mut cache, data));
-                    let r = rate(data, d);
-                    b_cells = (
-                        thousands(r.events_per_s),
-                        format!("{:.0}", r.mb_per_s),
-                        thousands(n as f64),
-                    );
-                    b_eps = Some(r.events_per_s);
-                    b_count = Some(n);
-                    Some(a)
-                }
+                Ok(a) => Some(a),
                 Err(e) => {
                     b_cells.0 = "error".to_string();
                     warnings.push(format!("WARNING {} ({}): {e}", set.id, data.name));
@@ -457,18 +445,7 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
         };
         let quamina = match (&set.quamina, cfg.quamina) {
             (Some(qrules), true) => match build_quamina(qrules) {
-                Ok(q) => {
-                    let (d, n) = best_of(passes, || quamina_pass(&q, data));
-                    let r = rate(data, d);
-                    q_cells = (
-                        thousands(r.events_per_s),
-                        format!("{:.0}", r.mb_per_s),
-                        thousands(n as f64),
-                    );
-                    q_eps = Some(r.events_per_s);
-                    q_count = Some(n);
-                    Some(q)
-                }
+                Ok(q) => Some(q),
                 Err(e) => {
                     q_cells.0 = "error".to_string();
                     warnings.push(format!("WARNING {} ({}): {e}", set.id, data.name));
@@ -481,6 +458,41 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
             }
             (Some(_), false) => None,
         };
+        // The two engines' passes alternate, so that a slow spell of the
+        // machine (these are shared, noisy machines) falls on both rather
+        // than on whichever happened to run during it; each keeps its best.
+        let mut cache = automaton.as_ref().map(Automaton::cache);
+        let (mut b_best, mut q_best) = (None::<(Duration, usize)>, None::<(Duration, usize)>);
+        for _ in 0..passes {
+            if let (Some(a), Some(cache)) = (&automaton, &mut cache) {
+                let (d, n) = best_of(1, || busbar_pass(a, cache, data));
+                b_best = Some(b_best.map_or((d, n), |b| (b.0.min(d), n)));
+            }
+            if let Some(q) = &quamina {
+                let (d, n) = best_of(1, || quamina_pass(q, data));
+                q_best = Some(q_best.map_or((d, n), |b| (b.0.min(d), n)));
+            }
+        }
+        if let Some((d, n)) = b_best {
+            let r = rate(data, d);
+            b_cells = (
+                thousands(r.events_per_s),
+                format!("{:.0}", r.mb_per_s),
+                thousands(n as f64),
+            );
+            b_eps = Some(r.events_per_s);
+            b_count = Some(n);
+        }
+        if let Some((d, n)) = q_best {
+            let r = rate(data, d);
+            q_cells = (
+                thousands(r.events_per_s),
+                format!("{:.0}", r.mb_per_s),
+                thousands(n as f64),
+            );
+            q_eps = Some(r.events_per_s);
+            q_count = Some(n);
+        }
         let ratio = match (b_eps, q_eps) {
             (Some(b), Some(q)) => format!("{:.2}×", b / q),
             _ => "—".to_string(),
