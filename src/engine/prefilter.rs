@@ -6,9 +6,11 @@
 //! the field's path followed by a quote (`STREET"`). For every `$or` branch we
 //! pick the field whose literals are most selective; the union over all
 //! branches goes into one searcher (SIMD "Teddy" for up to 64 literals, an
-//! Aho-Corasick DFA beyond), and `equals-ignore-case` literals into an ASCII
-//! case-insensitive one. An event containing none of them cannot match and is
-//! rejected at memory speed (ripgrep's trick, `PERFORMANCE.md` §1).
+//! Aho-Corasick DFA beyond, `memchr2` for a rare byte that a few key probes
+//! share). An event containing none of them cannot match and is rejected at
+//! memory speed (ripgrep's trick, `PERFORMANCE.md` §1). Case-insensitive and
+//! very short literals are not searched for: their fields' keys are, and the
+//! value after each is judged by the path's own automata (`Mode::Probe`).
 //!
 //! A hit is then *verified* where it lies: the string token around it must be
 //! a key whose last dotted segment is one the literals came from, or a value
@@ -75,10 +77,11 @@ struct SegProbe {
 /// quote, the most common byte of JSON, which defeats Aho-Corasick's
 /// start-byte prefilter; Teddy's multi-byte fingerprints do not care. Key
 /// probes (`STREET"`, `ST_TYPE"`) usually share a byte that is rare in
-/// JSON (`S`): then `memchr` runs over the event for it (and for the
-/// backslash, in the same pass) and each occurrence is compared with the
-/// keys that hold it, a third of Teddy's instructions over a citylots event
-/// (callgrind). (For one or two literals, `memmem` passes in document order
+/// JSON (`S`): then `memchr2` runs over the event for it and for the
+/// backslash in one pass, and each occurrence is compared with the keys
+/// that hold it (callgrind, citylots events `equals_ignore_case` rejects:
+/// 2,413 instructions each with Teddy and a backslash pass, 1,419 with
+/// this). (For one or two literals, `memmem` passes in document order
 /// were tried: no faster on `equals_ignore_case`'s two key probes, measured
 /// 2026-12-03.)
 #[derive(Debug, Clone)]
@@ -176,7 +179,7 @@ impl Search {
                 return Some(Search::Teddy(t));
             }
         }
-        dfa(lits, false).map(Search::Dfa)
+        dfa(lits).map(Search::Dfa)
     }
 
     /// Calls `hit(start, literal id)` for occurrences of the literals in `h`
@@ -252,11 +255,10 @@ impl Needle {
     }
 }
 
-fn dfa(lits: &[Vec<u8>], ascii_case_insensitive: bool) -> Option<AhoCorasick> {
+fn dfa(lits: &[Vec<u8>]) -> Option<AhoCorasick> {
     AhoCorasickBuilder::new()
         .match_kind(MatchKind::LeftmostFirst)
         .kind(Some(AhoCorasickKind::DFA))
-        .ascii_case_insensitive(ascii_case_insensitive)
         .build(lits)
         .ok()
 }
