@@ -473,25 +473,22 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
                 q_best = Some(q_best.map_or((d, n), |b| (b.0.min(d), n)));
             }
         }
-        if let Some((d, n)) = b_best {
+        // The cells (events/s, MB/s, matches), events/s and matches of a
+        // best pass.
+        let measured = |(d, n): (Duration, usize)| {
             let r = rate(data, d);
-            b_cells = (
+            let cells = (
                 thousands(r.events_per_s),
                 format!("{:.0}", r.mb_per_s),
                 thousands(n as f64),
             );
-            b_eps = Some(r.events_per_s);
-            b_count = Some(n);
+            (cells, r.events_per_s, n)
+        };
+        if let Some((cells, eps, n)) = b_best.map(measured) {
+            (b_cells, b_eps, b_count) = (cells, Some(eps), Some(n));
         }
-        if let Some((d, n)) = q_best {
-            let r = rate(data, d);
-            q_cells = (
-                thousands(r.events_per_s),
-                format!("{:.0}", r.mb_per_s),
-                thousands(n as f64),
-            );
-            q_eps = Some(r.events_per_s);
-            q_count = Some(n);
+        if let Some((cells, eps, n)) = q_best.map(measured) {
+            (q_cells, q_eps, q_count) = (cells, Some(eps), Some(n));
         }
         let ratio = match (b_eps, q_eps) {
             (Some(b), Some(q)) => format!("{:.2}×", b / q),
