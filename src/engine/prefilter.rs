@@ -185,29 +185,25 @@ impl Search {
     /// Calls `hit(start, literal id)` for occurrences of the literals in `h`
     /// until it returns true.
     #[inline]
-    fn any_hit(&self, h: &[u8], mut hit: impl FnMut(usize, usize) -> bool) -> Found {
-        let mut from = 0;
-        if let Search::Needle(n) = self {
-            for at in memchr::memchr2_iter(n.byte, b'\\', h) {
-                if h[at] == b'\\' {
-                    return Found::Backslash;
-                }
-                for l in &n.lits {
-                    let Some(start) = at.checked_sub(l.offset) else {
-                        continue;
-                    };
-                    if l.at(h, start) && hit(start, l.id) {
-                        return Found::Hit;
-                    }
-                }
-            }
-            return Found::Nothing { escape_free: true };
+    fn any_hit(&self, h: &[u8], hit: impl FnMut(usize, usize) -> bool) -> Found {
+        match self {
+            Search::Needle(n) => n.any_hit(h, hit),
+            Search::Teddy(_) | Search::Dfa(_) => self.leftmost_hits(h, hit),
         }
+    }
+
+    /// [`any_hit`](Self::any_hit) by Teddy or Aho-Corasick: leftmost
+    /// matches, the next search starting a byte after the last one's start
+    /// (so that overlapping occurrences are seen too).
+    #[inline]
+    fn leftmost_hits(&self, h: &[u8], mut hit: impl FnMut(usize, usize) -> bool) -> Found {
+        let mut from = 0;
         loop {
             let m = match self {
                 Search::Teddy(t) => t.find_in(h, aho_corasick::Span::from(from..h.len())),
                 Search::Dfa(ac) => ac.find(Input::new(h).span(from..h.len())),
-                Search::Needle(_) => unreachable!("handled above"),
+                // Not reached: `any_hit` sends the needle to its own search.
+                Search::Needle(_) => None,
             };
             let Some(m) = m else {
                 return Found::Nothing { escape_free: false };
@@ -221,6 +217,27 @@ impl Search {
 }
 
 impl Needle {
+    /// [`Search::any_hit`] by the needle: each occurrence of it (or of a
+    /// backslash, which ends the search) is compared with every literal at
+    /// that literal's offset of it.
+    #[inline]
+    fn any_hit(&self, h: &[u8], mut hit: impl FnMut(usize, usize) -> bool) -> Found {
+        for at in memchr::memchr2_iter(self.byte, b'\\', h) {
+            if h[at] == b'\\' {
+                return Found::Backslash;
+            }
+            for l in &self.lits {
+                let Some(start) = at.checked_sub(l.offset) else {
+                    continue;
+                };
+                if l.at(h, start) && hit(start, l.id) {
+                    return Found::Hit;
+                }
+            }
+        }
+        Found::Nothing { escape_free: true }
+    }
+
     /// A rare byte every literal holds, when there is one and the literals
     /// are few.
     fn build(lits: &[Vec<u8>]) -> Option<Needle> {
