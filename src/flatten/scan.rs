@@ -266,10 +266,7 @@ impl<'a> Scanner<'a, '_> {
     /// handed on or skipped. Inlined: it is the body of the object loop.
     #[inline(always)]
     fn member<S: Sink>(&mut self, base: Option<NodeId>, node: NodeId, sink: &mut S) -> Scan<()> {
-        if self.peek() != Some(b'"') {
-            return Err(self.syntax("expected a string key"));
-        }
-        let key = self.string()?;
+        let key = self.key_colon()?;
         if node == 0 {
             self.last_top_key = key.start;
         }
@@ -281,12 +278,6 @@ impl<'a> Scanner<'a, '_> {
             }
             Some(base) => self.trie.walk(base, &self.b[key.start..key.end]),
         };
-        self.ws();
-        if self.peek() != Some(b':') {
-            return Err(self.syntax("expected ':' after an object key"));
-        }
-        self.i += 1;
-        self.ws();
         match (child, self.peek()) {
             (Some(n), _) => self.value(n, sink),
             // Containers take the skipper; scalars, most of what an object
@@ -684,20 +675,21 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// An object key and its colon, then whitespace up to the value.
-    #[inline]
-    fn key_colon(&mut self) -> Scan<()> {
+    /// An object key and its colon, then whitespace up to the value; the
+    /// key's span.
+    #[inline(always)]
+    fn key_colon(&mut self) -> Scan<StrSpan> {
         if self.peek() != Some(b'"') {
             return Err(self.syntax("expected a string key"));
         }
-        self.string()?;
+        let key = self.string()?;
         self.ws();
         if self.peek() != Some(b':') {
             return Err(self.syntax("expected ':' after an object key"));
         }
         self.i += 1;
         self.ws();
-        Ok(())
+        Ok(key)
     }
 
     #[inline(always)]
