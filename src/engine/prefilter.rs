@@ -6,8 +6,8 @@
 //! the field's path followed by a quote (`STREET"`). For every `$or` branch we
 //! pick the field whose literals are most selective; the union over all
 //! branches goes into one searcher (SIMD "Teddy" for up to 64 literals, an
-//! Aho-Corasick DFA beyond, `memchr2` for a rare byte that a few key probes
-//! share). An event containing none of them cannot match and is rejected at
+//! Aho-Corasick DFA beyond, a SIMD byte search for a rare byte that a few
+//! key probes share). An event containing none of them cannot match and is rejected at
 //! memory speed (ripgrep's trick, `PERFORMANCE.md` §1). Case-insensitive and
 //! very short literals are not searched for: their fields' keys are, and the
 //! value after each is judged by the path's own automata (`Mode::Probe`).
@@ -77,11 +77,11 @@ struct SegProbe {
 /// quote, the most common byte of JSON, which defeats Aho-Corasick's
 /// start-byte prefilter; Teddy's multi-byte fingerprints do not care. Key
 /// probes (`STREET"`, `ST_TYPE"`) usually share a byte that is rare in
-/// JSON (`S`): then `memchr2` runs over the event for it and for the
-/// backslash in one pass, and each occurrence is compared with the keys
-/// that hold it (callgrind, citylots events `equals_ignore_case` rejects:
-/// 2,413 instructions each with Teddy and a backslash pass, 1,419 with
-/// this). (For one or two literals, `memmem` passes in document order
+/// JSON (`S`): then one pass over the event looks for it and for the
+/// backslash, and each occurrence is compared with the keys that hold it
+/// (callgrind, citylots events `equals_ignore_case` rejects: 2,413
+/// instructions each with Teddy and a backslash pass, 1,336 with this pass
+/// by `memchr2`, 1,187 with 64-byte AVX2 masks). (For one or two literals, `memmem` passes in document order
 /// were tried: no faster on `equals_ignore_case`'s two key probes, measured
 /// 2026-12-03.)
 #[derive(Debug, Clone)]
@@ -96,6 +96,9 @@ enum Search {
 struct Needle {
     byte: u8,
     lits: Vec<NeedleLit>,
+    /// The CPU has AVX2 and BMI1 (detected when the needle is built): the
+    /// search runs 64 bytes a step (`x86::needle_avx2`).
+    avx2: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -221,21 +224,42 @@ impl Needle {
     /// backslash, which ends the search) is compared with every literal at
     /// that literal's offset of it.
     #[inline]
-    fn any_hit(&self, h: &[u8], mut hit: impl FnMut(usize, usize) -> bool) -> Found {
+    fn any_hit(&self, h: &[u8], hit: impl FnMut(usize, usize) -> bool) -> Found {
+        x86::any_hit(self, h, hit)
+    }
+
+    /// [`any_hit`](Self::any_hit) over `memchr2`'s iterator: for CPUs
+    /// without AVX2, and for events shorter than one 64-byte step.
+    fn any_hit_memchr(&self, h: &[u8], mut hit: impl FnMut(usize, usize) -> bool) -> Found {
         for at in memchr::memchr2_iter(self.byte, b'\\', h) {
-            if h[at] == b'\\' {
-                return Found::Backslash;
-            }
-            for l in &self.lits {
-                let Some(start) = at.checked_sub(l.offset) else {
-                    continue;
-                };
-                if l.at(h, start) && hit(start, l.id) {
-                    return Found::Hit;
-                }
+            if let Some(found) = self.occurrence(h, at, &mut hit) {
+                return found;
             }
         }
         Found::Nothing { escape_free: true }
+    }
+
+    /// The needle or a backslash at `h[at]`: what it ends the search with,
+    /// if anything.
+    #[inline(always)]
+    fn occurrence(
+        &self,
+        h: &[u8],
+        at: usize,
+        hit: &mut impl FnMut(usize, usize) -> bool,
+    ) -> Option<Found> {
+        if h[at] == b'\\' {
+            return Some(Found::Backslash);
+        }
+        for l in &self.lits {
+            let Some(start) = at.checked_sub(l.offset) else {
+                continue;
+            };
+            if l.at(h, start) && hit(start, l.id) {
+                return Some(Found::Hit);
+            }
+        }
+        None
     }
 
     /// A rare byte every literal holds, when there is one and the literals
@@ -268,7 +292,96 @@ impl Needle {
                 }
             })
             .collect();
-        Some(Needle { byte, lits })
+        Some(Needle {
+            byte,
+            lits,
+            avx2: x86::has_avx2(),
+        })
+    }
+}
+
+/// The needle search 64 bytes a step with AVX2. Through `memchr2`'s
+/// iterator each occurrence of the needle cost a call, a CPU-feature
+/// dispatch and a restart of the search (267 of the 1,100 instructions the
+/// prefilter spends on a matching citylots event, callgrind); here one
+/// 64-bit mask per step holds every occurrence and backslash, taken bit by
+/// bit.
+///
+/// `unsafe`, as in `flatten::numbers`, for the unaligned loads from slices
+/// whose length was checked and for calling a `#[target_feature]` function
+/// whose features were detected.
+#[allow(unsafe_code)]
+mod x86 {
+    use super::{Found, Needle};
+
+    /// [`Needle::any_hit`]: with AVX2 where the needle found it.
+    #[inline(always)]
+    pub(super) fn any_hit(n: &Needle, h: &[u8], hit: impl FnMut(usize, usize) -> bool) -> Found {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        if n.avx2 {
+            // SAFETY: AVX2 and BMI1 were detected when the needle was built.
+            return unsafe { needle_avx2(n, h, hit) };
+        }
+        n.any_hit_memchr(h, hit)
+    }
+
+    /// Whether the CPU has what [`needle_avx2`] needs.
+    pub(super) fn has_avx2() -> bool {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        {
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("bmi1")
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+        {
+            false
+        }
+    }
+
+    /// [`Needle::any_hit`] with AVX2; the caller checked [`has_avx2`].
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    #[target_feature(enable = "avx2,bmi1")]
+    fn needle_avx2(n: &Needle, h: &[u8], mut hit: impl FnMut(usize, usize) -> bool) -> Found {
+        use std::arch::x86_64::*;
+        if h.len() < 64 {
+            return n.any_hit_memchr(h, hit);
+        }
+        let needle = _mm256_set1_epi8(n.byte as i8);
+        let backslash = _mm256_set1_epi8(b'\\' as i8);
+        // Bit `j` for byte `at + j` that is the needle or a backslash.
+        let mask = |at: usize| -> u64 {
+            let block = &h[at..at + 64];
+            let half = |k: usize| {
+                // SAFETY: `block` holds 64 bytes, so 32k..32k+32 is in
+                // bounds; `loadu` has no alignment requirement.
+                let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * k).cast()) };
+                let m = _mm256_or_si256(
+                    _mm256_cmpeq_epi8(v, needle),
+                    _mm256_cmpeq_epi8(v, backslash),
+                );
+                _mm256_movemask_epi8(m) as u32 as u64
+            };
+            half(0) | half(1) << 32
+        };
+        let mut at = 0;
+        loop {
+            let (base, mut m) = if at + 64 <= h.len() {
+                (at, mask(at))
+            } else if at < h.len() {
+                // The last 64 bytes, less those already seen.
+                let base = h.len() - 64;
+                (base, mask(base) >> (at - base) << (at - base))
+            } else {
+                return Found::Nothing { escape_free: true };
+            };
+            while m != 0 {
+                let i = base + m.trailing_zeros() as usize;
+                m &= m - 1;
+                if let Some(found) = n.occurrence(h, i, &mut hit) {
+                    return found;
+                }
+            }
+            at = base + 64;
+        }
     }
 }
 
@@ -634,6 +747,7 @@ fn field_literals(f: &Field) -> Option<(usize, Vec<Lit>, Vec<u8>)> {
 mod tests {
     use super::*;
     use crate::pattern::{parse, PatternLimits};
+    use proptest::prelude::*;
 
     impl Prefilter {
         /// Probes judged conservatively: probe-mode rejections are tested
@@ -737,6 +851,46 @@ mod tests {
         assert!(p.may_match_str(br#"{"Q":1}"#));
         assert!(p.may_match_str(br#"{"a.xQ":2}"#));
         assert!(!p.may_match_str(br#"{"yQ":1}"#));
+    }
+
+    /// Every occurrence `hit` saw, in order, and how the search ended.
+    fn needle_trace(
+        n: &Needle,
+        h: &[u8],
+        stop_after: usize,
+        search: impl Fn(&Needle, &[u8], &mut dyn FnMut(usize, usize) -> bool) -> Found,
+    ) -> (Vec<(usize, usize)>, Found) {
+        let mut seen = Vec::new();
+        let found = search(n, h, &mut |start, id| {
+            seen.push((start, id));
+            seen.len() > stop_after
+        });
+        (seen, found)
+    }
+
+    proptest! {
+        /// The 64-byte SIMD search (where the CPU has it) sees the same
+        /// occurrences in the same order as `memchr2`'s iterator, and ends
+        /// the same way: events of any length around the step, the needle
+        /// and backslashes at block edges and in the overlapping last block.
+        #[test]
+        fn needle_searches_agree(
+            h in prop::collection::vec(
+                prop_oneof![
+                    12 => Just(b'x'),
+                    3 => prop::sample::select(b"SQT_\":".to_vec()),
+                    1 => Just(b'\\'),
+                ],
+                0..300,
+            ),
+            stop_after in 0usize..6,
+        ) {
+            let n = Needle::build(&[b"ST_\"".to_vec(), b"TS".to_vec(), b"S".to_vec()]).unwrap();
+            prop_assert_eq!(n.byte, b'S');
+            let fast = needle_trace(&n, &h, stop_after, |n, h, hit| n.any_hit(h, hit));
+            let plain = needle_trace(&n, &h, stop_after, |n, h, hit| n.any_hit_memchr(h, hit));
+            prop_assert_eq!(fast, plain);
+        }
     }
 
     /// Keys without a shared rare byte keep the literal searcher.
