@@ -212,6 +212,45 @@ impl Dfa {
         s
     }
 
+    /// [`run`](Self::run) for a case-folded automaton over raw text:
+    /// ASCII steps as it is ([`alias_ascii_upper`](Self::alias_ascii_upper)),
+    /// and the first non-ASCII byte reached gives `None`, for the caller to
+    /// fold the text and run it again. Where the automaton dies before
+    /// that byte, folding could not have changed the answer: ASCII folds to
+    /// ASCII, byte for byte. This spares most values a separate pass to
+    /// check that they are ASCII (the automaton usually dies within a byte
+    /// or two).
+    #[inline]
+    pub(crate) fn run_ascii(&self, value: &[u8]) -> Option<u32> {
+        let mut s = self.start;
+        for &b in value {
+            if !b.is_ascii() {
+                return None;
+            }
+            s = self.next(s, b);
+            if s == DEAD {
+                break;
+            }
+        }
+        Some(s)
+    }
+
+    /// [`run_ascii`](Self::run_ascii) backwards.
+    #[inline]
+    pub(crate) fn run_ascii_rev(&self, value: &[u8]) -> Option<u32> {
+        let mut s = self.start;
+        for &b in value.iter().rev() {
+            if !b.is_ascii() {
+                return None;
+            }
+            s = self.next(s, b);
+            if s == DEAD {
+                break;
+            }
+        }
+        Some(s)
+    }
+
     /// Runs the value backwards (for suffix globs, stored reversed).
     #[inline]
     pub(crate) fn run_rev(&self, value: &[u8]) -> u32 {
@@ -375,6 +414,26 @@ mod tests {
             d.fields(d.run(b"@YDE")).is_empty(),
             "only letters are aliased"
         );
+    }
+
+    /// Raw ASCII runs like `run`; the first non-ASCII byte the automaton
+    /// reaches asks for folding, one it never reaches does not.
+    #[test]
+    fn ascii_runs_stop_at_text_that_needs_folding() {
+        let globs = vec![(literal_glob(b"hyde", true), Action::Field(1))];
+        let mut d = Dfa::build(&globs, 1000).unwrap();
+        d.alias_ascii_upper();
+        assert_eq!(d.run_ascii(b"HYDE PARK"), Some(d.run(b"HYDE PARK")));
+        assert_eq!(d.fields(d.run_ascii(b"HyDe").unwrap()), [1]);
+        assert_eq!(d.run_ascii("Hydé".as_bytes()), None);
+        assert_eq!(d.run_ascii("xé".as_bytes()), Some(DEAD));
+        let rev = vec![(literal_glob(b"edyh", true), Action::Field(2))];
+        let mut d = Dfa::build(&rev, 1000).unwrap();
+        d.alias_ascii_upper();
+        assert_eq!(d.fields(d.run_ascii_rev(b"xHYDE").unwrap()), [2]);
+        assert_eq!(d.run_ascii_rev("éHYDE".as_bytes()), None);
+        assert_eq!(d.run_ascii_rev("éx".as_bytes()), Some(DEAD));
+        assert_eq!(d.run_ascii_rev("hydé".as_bytes()), None);
     }
 
     #[test]

@@ -220,17 +220,24 @@ pub(crate) fn fold_into(s: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// `s` as the case-folded automata read it: ASCII as it is (they step
-/// `A`-`Z` like `a`-`z`, `Dfa::alias_ascii_upper`), anything else folded
-/// into `buf`.
+/// The final state of case-folded automaton `d` (backwards when `rev`)
+/// over `s`: ASCII text as it is (the automata step `A`-`Z` like `a`-`z`,
+/// `Dfa::alias_ascii_upper`), anything else folded into `buf` first.
 #[inline]
-fn folded<'a>(s: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
-    if s.is_ascii() {
-        s
+fn run_folded(d: &Dfa, rev: bool, s: &[u8], buf: &mut Vec<u8>) -> u32 {
+    let raw = if rev {
+        d.run_ascii_rev(s)
     } else {
+        d.run_ascii(s)
+    };
+    raw.unwrap_or_else(|| {
         fold_into(s, buf);
-        buf
-    }
+        if rev {
+            d.run_rev(buf)
+        } else {
+            d.run(buf)
+        }
+    })
 }
 
 fn fold(s: &str) -> Vec<u8> {
@@ -301,11 +308,12 @@ impl PathMatcher {
         if hit(&self.fwd, false, s) || hit(&self.rev, true, s) {
             return true;
         }
-        if self.fold_fwd.is_some() || self.fold_rev.is_some() {
-            let f = folded(s, fold);
-            return hit(&self.fold_fwd, false, f) || hit(&self.fold_rev, true, f);
-        }
-        false
+        [(&self.fold_fwd, false), (&self.fold_rev, true)]
+            .into_iter()
+            .any(|(d, rev)| {
+                d.as_ref()
+                    .is_some_and(|d| !d.fields(run_folded(d, rev, s, fold)).is_empty())
+            })
     }
 }
 
@@ -889,20 +897,14 @@ impl Sink for MatchSink<'_> {
                 if let Some(d) = &pm.rev {
                     self.automaton_hits(d, d.run_rev(s), arrays, &mut mem);
                 }
-                if pm.fold_fwd.is_none() && pm.fold_rev.is_none() {
-                    return;
-                }
-                // The buffer leaves the state while the automata record
-                // into it, and comes back with whatever it grew to.
-                let mut fold = std::mem::take(&mut self.st.fold);
-                let f = folded(s, &mut fold);
                 if let Some(d) = &pm.fold_fwd {
-                    self.automaton_hits(d, d.run(f), arrays, &mut mem);
+                    let q = run_folded(d, false, s, &mut self.st.fold);
+                    self.automaton_hits(d, q, arrays, &mut mem);
                 }
                 if let Some(d) = &pm.fold_rev {
-                    self.automaton_hits(d, d.run_rev(f), arrays, &mut mem);
+                    let q = run_folded(d, true, s, &mut self.st.fold);
+                    self.automaton_hits(d, q, arrays, &mut mem);
                 }
-                self.st.fold = fold;
                 return;
             }
         }
@@ -921,15 +923,9 @@ impl Sink for MatchSink<'_> {
                     st.hits.extend_from_slice(d.fields(q));
                     st.excl.extend_from_slice(d.excluded(q));
                 }
-                if pm.fold_fwd.is_some() || pm.fold_rev.is_some() {
-                    let f = folded(s, &mut st.fold);
-                    if let Some(d) = &pm.fold_fwd {
-                        let q = d.run(f);
-                        st.hits.extend_from_slice(d.fields(q));
-                        st.excl.extend_from_slice(d.excluded(q));
-                    }
-                    if let Some(d) = &pm.fold_rev {
-                        let q = d.run_rev(f);
+                for (d, rev) in [(&pm.fold_fwd, false), (&pm.fold_rev, true)] {
+                    if let Some(d) = d {
+                        let q = run_folded(d, rev, s, &mut st.fold);
                         st.hits.extend_from_slice(d.fields(q));
                         st.excl.extend_from_slice(d.excluded(q));
                     }
