@@ -2,7 +2,7 @@
 //! trie paths. Recursion depth is bounded by `max_depth`.
 
 use super::numbers::{self, Unsure};
-use super::trie::{NodeId, PathId, PathTrie};
+use super::trie::{Gate, NodeId, PathId, PathTrie};
 use super::{EventError, EventErrorKind, ScanLimits};
 
 /// A leaf value handed to the [`Sink`]. Strings are decoded (escapes
@@ -209,6 +209,7 @@ impl<'a> Scanner<'a, '_> {
         } else {
             self.trie.step(node, b'.')
         };
+        let gate = base.map(|base| (base, self.trie.gate(base)));
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
@@ -224,8 +225,10 @@ impl<'a> Scanner<'a, '_> {
                     if node == 0 {
                         self.last_top_key = at + 1;
                     }
-                    let path = base
-                        .and_then(|base| self.trie.walk(base, &b[at + 1..m.key_end]))
+                    let key = &b[at + 1..m.key_end];
+                    let path = gate
+                        .filter(|(_, gate)| gate.admits(key))
+                        .and_then(|(base, _)| self.trie.walk(base, key))
                         .and_then(|n| self.trie.path_at(n));
                     if let Some(p) = path {
                         sink.leaf(p, Leaf::Str(&b[m.value_start..m.value_end]), self.stack);
@@ -246,7 +249,7 @@ impl<'a> Scanner<'a, '_> {
                 }
                 self.i = m.value_end + 1;
             } else {
-                self.member(base, node, sink)?;
+                self.member(gate, node, sink)?;
             }
             self.ws();
             match self.peek() {
@@ -262,21 +265,34 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// One member of an object on a rule path, token by token: its key
-    /// walked from trie node `base` (`None`: off every path), its value
-    /// handed on or skipped. Inlined: it is the body of the object loop.
+    /// walked from trie node `base` behind its gate (`None`: off every
+    /// path), its value handed on or skipped. Inlined: it is the body of
+    /// the object loop.
     #[inline(always)]
-    fn member<S: Sink>(&mut self, base: Option<NodeId>, node: NodeId, sink: &mut S) -> Scan<()> {
+    fn member<S: Sink>(
+        &mut self,
+        base: Option<(NodeId, Gate)>,
+        node: NodeId,
+        sink: &mut S,
+    ) -> Scan<()> {
         let key = self.key_colon()?;
         if node == 0 {
             self.last_top_key = key.start;
         }
         let child = match base {
             None => None,
-            Some(base) if key.escaped => {
+            Some((base, _)) if key.escaped => {
                 unescape(&self.b[key.start..key.end], self.keybuf);
                 self.trie.walk(base, self.keybuf)
             }
-            Some(base) => self.trie.walk(base, &self.b[key.start..key.end]),
+            Some((base, gate)) => {
+                let key = &self.b[key.start..key.end];
+                if gate.admits(key) {
+                    self.trie.walk(base, key)
+                } else {
+                    None
+                }
+            }
         };
         match (child, self.peek()) {
             (Some(n), _) => self.value(n, sink),
@@ -1103,6 +1119,27 @@ mod tests {
                 ("c".into(), "n:2.5e3".into(), 2),
                 ("c".into(), "null".into(), 2),
                 ("a.b".into(), "true".into(), 0),
+            ]
+        );
+    }
+
+    /// Keys behind an object's gate (the one byte they may start with):
+    /// the empty key passes it, others walk on only from that byte, in
+    /// compact members and token by token (spaced, or with an object value).
+    #[test]
+    fn keys_pass_the_gate_only_by_their_first_byte() {
+        let got = run(
+            &["a.", "a.bc", "a.b.x"],
+            r#"{"a":{"":1,"c":2,"bc":"y", "bc" : 3,"b":{"x":4},"cb":5,"d":{"x":6}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("a.".into(), "n:1".into(), 0),
+                ("a.bc".into(), "s:y".into(), 0),
+                ("a.bc".into(), "n:3".into(), 0),
+                ("a.b.x".into(), "n:4".into(), 0),
             ]
         );
     }

@@ -21,6 +21,24 @@ struct Node {
     path: u32,
 }
 
+/// See [`PathTrie::gate`]: the one byte a key may start with, or any.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gate(u16);
+
+impl Gate {
+    const ANY: u16 = 256;
+
+    /// Whether a walk from the gate's node could take `key` anywhere (an
+    /// empty key stays at the node, so it passes).
+    #[inline(always)]
+    pub(crate) fn admits(&self, key: &[u8]) -> bool {
+        match key.first() {
+            Some(&b) => self.0 == Gate::ANY || self.0 == u16::from(b),
+            None => true,
+        }
+    }
+}
+
 /// A node of the walking form (see [`PathTrie::finish`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct Walk {
@@ -208,6 +226,20 @@ impl PathTrie {
         Some(node as NodeId)
     }
 
+    /// The byte a key must start with to walk on from `node`, when only
+    /// one does: taken once per object, before its members, it turns away
+    /// most keys (on no rule path, they differ at their first byte) by one
+    /// compare instead of a walk that loads the node first (callgrind).
+    #[inline]
+    pub(crate) fn gate(&self, node: NodeId) -> Gate {
+        debug_assert!(self.finished, "PathTrie::finish not called");
+        if self.walk[node as usize].run > 0 {
+            Gate(u16::from(self.label[node as usize + 1]))
+        } else {
+            Gate(Gate::ANY)
+        }
+    }
+
     /// The path that ends at `node`, if any.
     #[inline]
     pub(crate) fn path_at(&self, node: NodeId) -> Option<PathId> {
@@ -292,6 +324,21 @@ mod tests {
             );
         }
         assert_eq!(t.walk(0, b"geometry.typ").and_then(|n| t.path_at(n)), None);
+        // A gate admits exactly the first byte of the keys that walk on
+        // from a node with one child, and every key at a branch.
+        for run in [&b"properties.S"[..], b"a.b.", b"geometry.t"] {
+            let node = t.walk(0, run).unwrap();
+            let gate = t.gate(node);
+            for b in 0..=255u8 {
+                assert_eq!(gate.admits(&[b]), t.step(node, b).is_some(), "{run:?} {b}");
+                assert_eq!(gate.admits(&[b, b'x']), t.step(node, b).is_some());
+            }
+            assert!(gate.admits(b""));
+        }
+        for branch in [&b""[..], b"a.b", b"geometry.", b"properties."] {
+            let gate = t.gate(t.walk(0, branch).unwrap());
+            assert!((0..=255u8).all(|b| gate.admits(&[b])));
+        }
         assert!(t.step(t.walk(0, b"a").unwrap(), b'.').is_some());
         assert!(t.step(t.walk(0, b"x").unwrap(), b'.').is_none());
     }
