@@ -823,7 +823,7 @@ mod tests {
         assert!(p.may_match_str(br#"{"BLKLOT":"3745012","x":{"MAPBLKLOT":"3745012"}}"#));
     }
 
-    /// Key probes sharing a rare byte search for it with `memchr`: every
+    /// Key probes sharing a rare byte search for it in one pass: every
     /// occurrence is compared with the keys at their own offset of it,
     /// near the end of the event too, and a backslash passes the event.
     #[test]
@@ -847,6 +847,17 @@ mod tests {
         // A backslash could hide a key, before or after a near miss.
         assert!(p.may_match_str(br#"{"p":{"ST\u0052EET":"x"}}"#));
         assert!(p.may_match_str(br#"{"p":{"FROM_ST":"a\n"}}"#));
+        // The same past the first 64 bytes (the SIMD search's first step),
+        // and in the last, overlapping one.
+        let pad = |e: &str, n: usize| format!(r#"{{"pad":"{}",{}"#, "x".repeat(n), &e[1..]);
+        for n in [40, 60, 100, 200] {
+            let yes = pad(r#"{"p":{"FROM_ST":"1","ST_TYPE":"AVE"}}"#, n);
+            assert!(p.may_match_str(yes.as_bytes()), "{yes}");
+            let no = pad(r#"{"p":{"FROM_ST":"ST","TO_ST":"STREE"}}"#, n);
+            assert!(!p.may_match_str(no.as_bytes()), "{no}");
+            let escaped = pad(r#"{"p":{"FROM_ST":"ST","TO_ST":"a\n"}}"#, n);
+            assert!(p.may_match_str(escaped.as_bytes()), "{escaped}");
+        }
         // The needle need not open the key.
         let p = pf(&[r#"{"aQb":[1]}"#, r#"{"cdQ":[2]}"#]).unwrap();
         let Mode::Probe { keys, .. } = &p.mode else {
