@@ -7,10 +7,11 @@
 //! pick the field whose literals are most selective; the union over all
 //! branches goes into one searcher (SIMD "Teddy" for up to 64 literals, an
 //! Aho-Corasick DFA beyond, a SIMD byte search for a rare byte that a few
-//! key probes share). An event containing none of them cannot match and is rejected at
-//! memory speed (ripgrep's trick, `PERFORMANCE.md` §1). Case-insensitive and
-//! very short literals are not searched for: their fields' keys are, and the
-//! value after each is judged by the path's own automata (`Mode::Probe`).
+//! key probes share). An event containing none of them cannot match and is
+//! rejected at memory speed (ripgrep's trick, `PERFORMANCE.md` §1).
+//! Case-insensitive and very short literals are not searched for: their
+//! fields' keys are, and the value after each is judged by the path's own
+//! automata (`Mode::Probe`).
 //!
 //! A hit is then *verified* where it lies: the string token around it must be
 //! a key whose last dotted segment is one the literals came from, or a value
