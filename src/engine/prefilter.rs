@@ -82,9 +82,9 @@ struct SegProbe {
 /// backslash, and each occurrence is compared with the keys that hold it
 /// (callgrind, citylots events `equals_ignore_case` rejects: 2,413
 /// instructions each with Teddy and a backslash pass, 1,336 with this pass
-/// by `memchr2`, 1,187 with 64-byte AVX2 masks). (For one or two literals, `memmem` passes in document order
-/// were tried: no faster on `equals_ignore_case`'s two key probes, measured
-/// 2026-12-03.)
+/// by `memchr2`, 1,187 with 64-byte AVX2 masks). (For one or two
+/// literals, `memmem` passes in document order were tried: no faster on
+/// `equals_ignore_case`'s two key probes, measured 2026-12-03.)
 #[derive(Debug, Clone)]
 enum Search {
     Teddy(packed::Searcher),
