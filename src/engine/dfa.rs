@@ -222,24 +222,19 @@ impl Dfa {
     /// or two).
     #[inline]
     pub(crate) fn run_ascii(&self, value: &[u8]) -> Option<u32> {
-        let mut s = self.start;
-        for &b in value {
-            if !b.is_ascii() {
-                return None;
-            }
-            s = self.next(s, b);
-            if s == DEAD {
-                break;
-            }
-        }
-        Some(s)
+        self.run_ascii_bytes(value.iter().copied())
     }
 
     /// [`run_ascii`](Self::run_ascii) backwards.
     #[inline]
     pub(crate) fn run_ascii_rev(&self, value: &[u8]) -> Option<u32> {
+        self.run_ascii_bytes(value.iter().rev().copied())
+    }
+
+    #[inline(always)]
+    fn run_ascii_bytes(&self, bytes: impl Iterator<Item = u8>) -> Option<u32> {
         let mut s = self.start;
-        for &b in value.iter().rev() {
+        for b in bytes {
             if !b.is_ascii() {
                 return None;
             }
