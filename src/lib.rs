@@ -28,8 +28,9 @@
 //! - [`bench`]: the deterministic citylots-like data set and the rule sets
 //!   the benchmarks use.
 //! - `cli` (binary only): the `busbar` subcommands.
-// `deny`, not `forbid`: one module opts out, saying why
-// (`flatten::numbers`, SIMD loads).
+// `deny`, not `forbid`: three SIMD modules opt out, each saying why
+// (`flatten::numbers`, the string scan of `flatten::scan` and the byte
+// search of `engine::prefilter`: unaligned loads, detected CPU features).
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

@@ -99,6 +99,10 @@ struct Needle {
     lits: Vec<NeedleLit>,
     /// The CPU has AVX2 and BMI1 (detected when the needle is built): the
     /// search runs 64 bytes a step (`x86::needle_avx2`).
+    #[cfg_attr(
+        not(all(target_arch = "x86_64", target_feature = "sse2")),
+        allow(dead_code)
+    )]
     avx2: bool,
 }
 

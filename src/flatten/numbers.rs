@@ -257,11 +257,12 @@ fn classify_portable(block: &[u8]) -> Masks {
 /// callgrind), detected once at run time; SSE2 otherwise, which every x86-64
 /// CPU has.
 ///
-/// `unsafe` is needed here (and in the string scan of `scan.rs`, for the
-/// same kind of load), and nowhere else in the crate: for unaligned
-/// 16- and 32-byte loads from slices whose length was checked, and to call
-/// `#[target_feature]` functions, which Rust requires even for a feature the
-/// target always has (SSE2) or that was detected.
+/// `unsafe` is needed here (and in the string scan of `scan.rs` and the
+/// prefilter's byte search, for the same kind of load), and nowhere else in
+/// the crate: for unaligned 16- and 32-byte loads from slices whose length
+/// was checked, and to call `#[target_feature]` functions, which Rust
+/// requires even for a feature the target always has (SSE2) or that was
+/// detected.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[allow(unsafe_code)]
 mod x86 {
