@@ -209,7 +209,7 @@ impl<'a> Scanner<'a, '_> {
         } else {
             self.trie.step(node, b'.')
         };
-        let gate = base.map(|base| (base, self.trie.gate(base)));
+        let gate = base.map(|base| self.trie.gate(base));
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
@@ -227,8 +227,7 @@ impl<'a> Scanner<'a, '_> {
                     }
                     let key = &b[at + 1..m.key_end];
                     let path = gate
-                        .filter(|(_, gate)| gate.admits(key))
-                        .and_then(|(base, _)| self.trie.walk(base, key))
+                        .and_then(|gate| self.trie.walk_gated(gate, key))
                         .and_then(|n| self.trie.path_at(n));
                     if let Some(p) = path {
                         sink.leaf(p, Leaf::Str(&b[m.value_start..m.value_end]), self.stack);
@@ -265,34 +264,22 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// One member of an object on a rule path, token by token: its key
-    /// walked from trie node `base` behind its gate (`None`: off every
-    /// path), its value handed on or skipped. Inlined: it is the body of
-    /// the object loop.
+    /// walked through the object's `gate` (`None`: off every path), its
+    /// value handed on or skipped. Inlined: it is the body of the object
+    /// loop.
     #[inline(always)]
-    fn member<S: Sink>(
-        &mut self,
-        base: Option<(NodeId, Gate)>,
-        node: NodeId,
-        sink: &mut S,
-    ) -> Scan<()> {
+    fn member<S: Sink>(&mut self, gate: Option<Gate>, node: NodeId, sink: &mut S) -> Scan<()> {
         let key = self.key_colon()?;
         if node == 0 {
             self.last_top_key = key.start;
         }
-        let child = match base {
+        let child = match gate {
             None => None,
-            Some((base, _)) if key.escaped => {
+            Some(gate) if key.escaped => {
                 unescape(&self.b[key.start..key.end], self.keybuf);
-                self.trie.walk(base, self.keybuf)
+                self.trie.walk(gate.node, self.keybuf)
             }
-            Some((base, gate)) => {
-                let key = &self.b[key.start..key.end];
-                if gate.admits(key) {
-                    self.trie.walk(base, key)
-                } else {
-                    None
-                }
-            }
+            Some(gate) => self.trie.walk_gated(gate, &self.b[key.start..key.end]),
         };
         match (child, self.peek()) {
             (Some(n), _) => self.value(n, sink),

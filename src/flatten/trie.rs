@@ -21,19 +21,23 @@ struct Node {
     path: u32,
 }
 
-/// See [`PathTrie::gate`]: the one byte a key may start with, or any.
+/// See [`PathTrie::gate`]: a node keys are walked from, and the one byte a
+/// key may start with to walk on from it (or any).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Gate(u16);
+pub(crate) struct Gate {
+    pub(crate) node: NodeId,
+    first: u32,
+}
 
 impl Gate {
-    const ANY: u16 = 256;
+    const ANY: u32 = 256;
 
     /// Whether a walk from the gate's node could take `key` anywhere (an
     /// empty key stays at the node, so it passes).
     #[inline(always)]
     pub(crate) fn admits(&self, key: &[u8]) -> bool {
         match key.first() {
-            Some(&b) => self.0 == Gate::ANY || self.0 == u16::from(b),
+            Some(&b) => self.first == Gate::ANY || self.first == u32::from(b),
             None => true,
         }
     }
@@ -233,10 +237,22 @@ impl PathTrie {
     #[inline]
     pub(crate) fn gate(&self, node: NodeId) -> Gate {
         debug_assert!(self.finished, "PathTrie::finish not called");
-        if self.walk[node as usize].run > 0 {
-            Gate(u16::from(self.label[node as usize + 1]))
+        let first = if self.walk[node as usize].run > 0 {
+            u32::from(self.label[node as usize + 1])
         } else {
-            Gate(Gate::ANY)
+            Gate::ANY
+        };
+        Gate { node, first }
+    }
+
+    /// [`walk`](Self::walk)s `key` from the gate's node, if the gate
+    /// admits it.
+    #[inline(always)]
+    pub(crate) fn walk_gated(&self, gate: Gate, key: &[u8]) -> Option<NodeId> {
+        if gate.admits(key) {
+            self.walk(gate.node, key)
+        } else {
+            None
         }
     }
 
