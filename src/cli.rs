@@ -135,7 +135,8 @@ fn run_service(a: RunArgs) -> Result<ExitCode, Failure> {
     let r = rt.block_on(busbar::service::run(plan, opts, env));
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     match r {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+        Ok(report) if report.dropped_any() => Ok(ExitCode::from(busbar::service::EXIT_DROPPED)),
+        Ok(_) => Ok(ExitCode::SUCCESS),
         Err(busbar::service::RunError(e)) => {
             tracing::error!(error = %e, "busbar stopped");
             eprintln!("busbar: {e}");

@@ -7,7 +7,9 @@
 //!    at EOF). SIGHUP and a changed configuration file reload the rules:
 //!    validate, compile, swap; a bad file leaves the old rules running.
 //! 4. Shutdown: readiness drops, intake stops, in-flight events drain
-//!    within the grace period, producers flush, Kafka commits, exit 0.
+//!    within the grace period (at EOF: until every event is done), what is
+//!    left is dead-lettered with SHUTDOWN, producers flush, Kafka commits;
+//!    exit 0, or 3 when events were dropped.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -21,7 +23,7 @@ use crate::config::{Config, DeadLetterConfig, EnvOverrides, SourceKind, TargetKi
 use crate::engine::Limits;
 use crate::ingest::putevents::PutEventsLimits;
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Plan, Routes, SharedRoutes};
+use crate::pipeline::{self, Ledger, LedgerCounts, Plan, Routes, SharedRoutes};
 use crate::source::{self, Intake};
 use crate::target::{self, Producer};
 
@@ -68,7 +70,7 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 }
 
 /// Run the service until a signal or the end of every source.
-pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), RunError> {
+pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report, RunError> {
     let config = plan.config.clone();
     let metrics = Arc::new(Metrics::new());
     let needs_consumer = config
@@ -96,7 +98,8 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
     } else {
         None
     };
-    let ctx = target::Context::new(metrics.clone(), producer.clone());
+    let (abort_switch, abort) = target::Abort::new();
+    let ctx = target::Context::new(metrics.clone(), producer.clone(), abort.clone());
     let routes = Routes::start(plan, &ctx, None).map_err(RunError)?;
     let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));
 
@@ -268,39 +271,52 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
     let reload_task = tokio::spawn(reload);
 
     // Wait for a signal, or for every (finite) source to end.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| RunError(format!("SIGTERM handler: {e}")))?;
-    let mut ended = 0usize;
-    let mut failure = None;
-    // Sources that run until stopped (HTTP, Kafka) never report an end;
-    // once every reporter is gone only a signal stops the process.
-    let mut sources_open = true;
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: draining"); break; }
-            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: draining"); break; }
-            r = ended_rx.recv(), if sources_open => match r {
-                Some(Ok(())) => {
-                    ended += 1;
-                    if all_finite && ended == config.sources.len() { break; }
-                }
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "source failed");
-                    failure = Some(e);
-                    break;
-                }
-                None => if all_finite { break } else { sources_open = false },
-            }
-        }
-    }
+    let mut signals = Signals::new()?;
+    let stop = tokio::select! {
+        name = signals.next() => Stop::Signal(name),
+        s = sources_end(&mut ended_rx, all_finite, config.sources.len()) => s,
+    };
 
-    // Shutdown.
+    // Shutdown: intake stops, in-flight events drain.
     ready.draining.store(true, Ordering::Release);
     let _ = shutdown_tx.send(true);
     reload_task.abort();
-    let deadline = tokio::time::Instant::now() + grace;
-    while intake.in_flight() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let ledger = intake.ledger().clone();
+    drop(intake);
+    let end_of_input = matches!(stop, Stop::EndOfInput);
+    let failure = match stop {
+        Stop::Signal(name) => {
+            tracing::info!(signal = name, grace_seconds = grace.as_secs(), "draining");
+            None
+        }
+        Stop::EndOfInput => {
+            tracing::info!("end of input: delivering every event before exiting (each target's retry policy bounds how long)");
+            None
+        }
+        Stop::SourceFailed(e) => {
+            tracing::error!(error = %e, "source failed; draining");
+            Some(e)
+        }
+    };
+    let deadline = if end_of_input {
+        // No grace cut-off: wait for every event, unless a signal comes.
+        tokio::select! {
+            _ = settled(&ledger) => None,
+            name = signals.next() => {
+                tracing::info!(signal = name, grace_seconds = grace.as_secs(), "draining within the grace period");
+                Some(tokio::time::Instant::now() + grace)
+            }
+        }
+    } else {
+        Some(tokio::time::Instant::now() + grace)
+    };
+    if let Some(deadline) = deadline {
+        if tokio::time::timeout_at(deadline, settled(&ledger))
+            .await
+            .is_err()
+        {
+            give_up_in_flight(&ledger, &abort_switch).await;
+        }
     }
     // Kafka sources drain their partitions and commit before they end.
     if needs_consumer {
@@ -311,24 +327,178 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
                 }
             }
         };
-        let _ = tokio::time::timeout_at(deadline + Duration::from_secs(5), wait_sources).await;
-    }
-    let left = intake.in_flight();
-    drop(intake);
-    if left > 0 {
-        tracing::warn!(left, "grace period over with events in flight");
+        let until = deadline.unwrap_or_else(tokio::time::Instant::now) + Duration::from_secs(5);
+        let _ = tokio::time::timeout_at(until, wait_sources).await;
     }
     if let Some(p) = &producer {
         let p = p.clone();
         let _ = tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(10))).await;
     }
+    let report = Report::new(ledger.counts(), abort.counts());
+    report.log();
     drop(routes);
     dispatcher.abort();
     drop(worker_threads);
-    tracing::info!("stopped");
     match failure {
         Some(e) => Err(RunError(e)),
-        None => Ok(()),
+        None => Ok(report),
+    }
+}
+
+/// Why the service stops.
+enum Stop {
+    Signal(&'static str),
+    /// Every source ended (stdin at EOF).
+    EndOfInput,
+    SourceFailed(String),
+}
+
+/// SIGTERM and SIGINT, whichever comes first.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, RunError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let handler =
+            |kind, name| signal(kind).map_err(|e| RunError(format!("{name} handler: {e}")));
+        Ok(Signals {
+            term: handler(SignalKind::terminate(), "SIGTERM")?,
+            int: handler(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// Resolves when every source has ended (only possible when all of them
+/// are finite), or when one fails. Sources that run until stopped (HTTP,
+/// Kafka) never report an end; once every reporter is gone only a signal
+/// stops the process.
+async fn sources_end(
+    ended_rx: &mut mpsc::UnboundedReceiver<Result<(), String>>,
+    all_finite: bool,
+    sources: usize,
+) -> Stop {
+    let mut ended = 0usize;
+    loop {
+        match ended_rx.recv().await {
+            Some(Ok(())) => {
+                ended += 1;
+                if all_finite && ended == sources {
+                    return Stop::EndOfInput;
+                }
+            }
+            Some(Err(e)) => return Stop::SourceFailed(e),
+            None if all_finite => return Stop::EndOfInput,
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// Resolves once no accepted event has a delivery outstanding, or nothing
+/// can finish one any more (every batch released).
+async fn settled(ledger: &Ledger) {
+    loop {
+        let c = ledger.counts();
+        if c.outstanding() == 0 || c.held == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// How long the dead letters written at the end of the grace period may
+/// take (file destinations take milliseconds; a Kafka destination whose
+/// broker is gone does not come back in time, and its events are counted
+/// as lost).
+const DEAD_LETTER_WINDOW: Duration = Duration::from_secs(5);
+
+/// The grace period is over with deliveries outstanding: targets hand them
+/// to their dead-letter destinations with `SHUTDOWN` (see
+/// [`target::Abort`]), which get a short window to write them.
+async fn give_up_in_flight(ledger: &Ledger, abort: &target::AbortSwitch) {
+    let c = ledger.counts();
+    tracing::warn!(
+        events = c.outstanding(),
+        "grace period over with events in flight: dead-lettering them with SHUTDOWN (Kafka records are left uncommitted instead)"
+    );
+    abort.set();
+    let _ = tokio::time::timeout(DEAD_LETTER_WINDOW, settled(ledger)).await;
+}
+
+/// Exit status of `busbar run` when events were dropped or lost at
+/// shutdown (in flight when the grace period ended, with no dead-letter
+/// destination, or one that could not be written in time).
+pub const EXIT_DROPPED: u8 = 3;
+
+/// What became of the events of one run, logged at exit.
+#[derive(Debug, Clone, Copy)]
+pub struct Report {
+    pub counts: LedgerCounts,
+    /// Deliveries cut short at the end of the grace period: dead-lettered
+    /// with `SHUTDOWN`, left to Kafka, or dropped.
+    pub shutdown_dead_lettered: u64,
+    pub shutdown_redelivered: u64,
+    pub shutdown_dropped: u64,
+}
+
+impl Report {
+    fn new(counts: LedgerCounts, abort: &target::AbortCounts) -> Self {
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Acquire);
+        Report {
+            counts,
+            shutdown_dead_lettered: get(&abort.dead_lettered),
+            shutdown_redelivered: get(&abort.redelivered),
+            shutdown_dropped: get(&abort.dropped),
+        }
+    }
+
+    /// Events whose deliveries neither finished nor were left to Kafka:
+    /// their dead letters were not written before the process stopped.
+    pub fn lost(&self) -> u64 {
+        self.counts.outstanding()
+    }
+
+    /// Whether anything was dropped or lost at shutdown.
+    pub fn dropped_any(&self) -> bool {
+        self.shutdown_dropped > 0 || self.lost() > 0
+    }
+
+    fn log(&self) {
+        let c = &self.counts;
+        if self.dropped_any() {
+            tracing::warn!(
+                accepted = c.accepted,
+                finished = c.finished,
+                redelivered_by_kafka = c.abandoned,
+                dead_lettered_shutdown = self.shutdown_dead_lettered,
+                dropped_shutdown = self.shutdown_dropped,
+                lost = self.lost(),
+                "stopped with events dropped (exit status {EXIT_DROPPED})"
+            );
+        } else {
+            tracing::info!(
+                accepted = c.accepted,
+                finished = c.finished,
+                redelivered_by_kafka = c.abandoned,
+                dead_lettered_shutdown = self.shutdown_dead_lettered,
+                "stopped"
+            );
+        }
+        if c.abandoned > 0 {
+            tracing::info!(
+                events = c.abandoned,
+                "Kafka records left in flight were not committed; the consumer group delivers them again after the restart"
+            );
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! so the budget is released exactly when the memory is.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -202,12 +202,95 @@ pub struct Permits {
     pub bytes: OwnedSemaphorePermit,
     pub gauges: (prometheus::IntGauge, prometheus::IntGauge),
     pub counted: (i64, i64),
+    /// Where the batch's events are accounted for.
+    pub ledger: Arc<Ledger>,
 }
 
 impl Drop for Permits {
     fn drop(&mut self) {
         self.gauges.0.sub(self.counted.0);
         self.gauges.1.sub(self.counted.1);
+        self.ledger
+            .released
+            .fetch_add(self.counted.0 as u64, Ordering::AcqRel);
+    }
+}
+
+/// Event counts of one process, exact and per event (not per batch), which
+/// is what shutdown waits on and reports: every event the sources accepted
+/// ends up finished (each of its deliveries delivered, dead-lettered or
+/// counted as dropped), abandoned (left for its Kafka source to deliver
+/// again after a restart: not acknowledged, so its offset is not
+/// committed), or lost (its batch was released without either: a bug, or
+/// a process that stopped before a dead letter was written).
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// Events handed to the pipeline.
+    accepted: AtomicU64,
+    /// Of those, events whose source took them back (the pipeline was
+    /// full; an HTTP client is told to retry): neither accepted nor lost.
+    refused: AtomicU64,
+    /// Events whose batches were released (nothing refers to them any more).
+    released: AtomicU64,
+    finished: AtomicU64,
+    abandoned: AtomicU64,
+}
+
+/// A reading of the [`Ledger`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LedgerCounts {
+    pub accepted: u64,
+    pub finished: u64,
+    pub abandoned: u64,
+    /// Events whose batches are still held somewhere in the pipeline.
+    pub held: u64,
+}
+
+impl LedgerCounts {
+    /// Events with deliveries outstanding.
+    pub fn outstanding(&self) -> u64 {
+        self.accepted
+            .saturating_sub(self.finished)
+            .saturating_sub(self.abandoned)
+    }
+
+    /// Events released with deliveries outstanding: nothing can finish
+    /// them any more.
+    pub fn lost(&self) -> u64 {
+        self.outstanding().saturating_sub(self.held)
+    }
+}
+
+impl Ledger {
+    pub fn accept(&self, events: usize) {
+        self.accepted.fetch_add(events as u64, Ordering::AcqRel);
+    }
+
+    /// Events [`accept`](Self::accept)ed a moment ago were handed back to
+    /// their source instead (their batch is released too).
+    pub fn refuse(&self, events: usize) {
+        self.refused.fetch_add(events as u64, Ordering::AcqRel);
+    }
+
+    pub fn counts(&self) -> LedgerCounts {
+        // Read in the order the counters grow (an event is accepted, then
+        // finished, then released), so a reading never shows more finished
+        // or released than accepted.
+        let refused = self.refused.load(Ordering::Acquire);
+        let released = self.released.load(Ordering::Acquire);
+        let finished = self.finished.load(Ordering::Acquire);
+        let abandoned = self.abandoned.load(Ordering::Acquire);
+        let accepted = self.accepted.load(Ordering::Acquire);
+        let (accepted, released) = (
+            accepted.saturating_sub(refused),
+            released.saturating_sub(refused),
+        );
+        LedgerCounts {
+            accepted,
+            finished,
+            abandoned,
+            held: accepted.saturating_sub(released),
+        }
     }
 }
 
@@ -220,6 +303,11 @@ pub struct EnvelopeMeta {
     /// The event id inside the envelope (no quotes).
     pub id: Range<u32>,
 }
+
+/// Set in an event's pending count once one of its deliveries was
+/// abandoned at shutdown: when the count reaches zero the source is not
+/// told, so a Kafka source does not commit past the event.
+const ABANDONED: u32 = 1 << 31;
 
 /// A batch after matching: its envelopes, and per event the deliveries
 /// (targets and dead letters) still outstanding.
@@ -281,8 +369,27 @@ impl Routed {
 
     /// One delivery of event `i` finished (delivered or dead-lettered).
     pub fn done(&self, i: usize) {
-        if self.pending[i].fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.complete(i);
+        let before = self.pending[i].fetch_sub(1, Ordering::AcqRel);
+        if before & !ABANDONED == 1 {
+            if before & ABANDONED == 0 {
+                self.complete(i);
+            } else {
+                self.count(|l| &l.abandoned);
+            }
+        }
+    }
+
+    /// One delivery of event `i` was given up at shutdown without a dead
+    /// letter, because its source delivers it again after a restart (a
+    /// Kafka record whose offset is then not committed).
+    pub fn abandon(&self, i: usize) {
+        let before = self.pending[i]
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some((n & !ABANDONED).saturating_sub(1) | ABANDONED)
+            })
+            .unwrap_or(ABANDONED);
+        if before & !ABANDONED == 1 {
+            self.count(|l| &l.abandoned);
         }
     }
 
@@ -290,6 +397,19 @@ impl Routed {
         if let Some(ack) = &self.batch.ack {
             ack.complete(&self.batch, i);
         }
+        self.count(|l| &l.finished);
+    }
+
+    fn count(&self, counter: impl Fn(&Ledger) -> &AtomicU64) {
+        if let Some(p) = &self.batch.permits {
+            counter(&p.ledger).fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether event `i` came from a source that delivers it again when it
+    /// is not acknowledged (Kafka: its offset is not committed).
+    pub fn redelivered_if_unacknowledged(&self, i: usize) -> bool {
+        self.batch.events[i].kafka.is_some() && self.batch.ack.is_some()
     }
 
     /// The Kafka record key and headers of event `i`, if it came from Kafka.
@@ -320,6 +440,15 @@ pub struct EventRef {
 impl EventRef {
     pub fn done(&self) {
         self.routed.done(self.index as usize);
+    }
+    /// See [`Routed::abandon`].
+    pub fn abandon(&self) {
+        self.routed.abandon(self.index as usize);
+    }
+    /// See [`Routed::redelivered_if_unacknowledged`].
+    pub fn redelivered_if_unacknowledged(&self) -> bool {
+        self.routed
+            .redelivered_if_unacknowledged(self.index as usize)
     }
     pub fn envelope(&self) -> &[u8] {
         self.routed.envelope(self.index as usize)

@@ -27,7 +27,9 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 
-pub use batch::{Batch, EnvelopeMeta, EventRef, KafkaOrigin, RawEvent, Routed, SourceAck};
+pub use batch::{
+    Batch, EnvelopeMeta, EventRef, KafkaOrigin, Ledger, LedgerCounts, RawEvent, Routed, SourceAck,
+};
 pub use plan::{Plan, RouteRule, Routes, SourceSlot, TargetSlot};
 
 use crate::engine::Cache;

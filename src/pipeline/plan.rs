@@ -269,6 +269,7 @@ impl Routes {
                             c.retry,
                             dead_letter.map(|d| dead_letters[d].clone()),
                             m,
+                            ctx.abort.clone(),
                         );
                         target::spawn(&c.kind, info, ctx)?
                     }

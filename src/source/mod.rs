@@ -18,7 +18,7 @@ use prometheus::{IntCounter, IntGauge};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::pipeline::batch::Permits;
-use crate::pipeline::Batch;
+use crate::pipeline::{Batch, Ledger};
 
 /// The door into the pipeline, shared by every source.
 #[derive(Clone)]
@@ -30,6 +30,7 @@ pub struct Intake {
     max_bytes: usize,
     gauges: (IntGauge, IntGauge),
     lanes: Arc<AtomicU64>,
+    ledger: Arc<Ledger>,
     /// Becomes `true` when the process starts shutting down: stop intake.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -61,6 +62,7 @@ impl Intake {
                 metrics.in_flight_bytes.clone(),
             ),
             lanes: Arc::new(AtomicU64::new(0)),
+            ledger: Arc::new(Ledger::default()),
             shutdown,
         }
     }
@@ -107,11 +109,13 @@ impl Intake {
         let counted = (b.len() as i64, b.buf.len() as i64);
         self.gauges.0.add(counted.0);
         self.gauges.1.add(counted.1);
+        self.ledger.accept(b.len());
         Permits {
             events: e,
             bytes: y,
             gauges: self.gauges.clone(),
             counted,
+            ledger: self.ledger.clone(),
         }
     }
 
@@ -147,7 +151,9 @@ impl Intake {
         match self.tx.send(b).await {
             Ok(()) => Ok(()),
             Err(mpsc::error::SendError(mut b)) => {
-                b.permits = None;
+                if let Some(p) = b.permits.take() {
+                    p.ledger.refuse(b.len());
+                }
                 Err(b)
             }
         }
@@ -159,9 +165,15 @@ impl Intake {
             || self.bytes.available_permits() < bytes.min(self.max_bytes)
     }
 
-    /// Events accepted and not yet finished.
+    /// Budget taken by batches still in the pipeline, in events (a batch
+    /// holds its whole share until its last event is done).
     pub fn in_flight(&self) -> usize {
         self.max_events - self.events.available_permits()
+    }
+
+    /// The exact per-event accounting of everything this intake accepted.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
     }
 }
 

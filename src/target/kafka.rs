@@ -140,6 +140,12 @@ pub fn spawn(
             for (n, d) in tb.items.iter().enumerate() {
                 let mut rec = record(&topic, &tb, d, &info.rule);
                 loop {
+                    if info.abort.is_set() {
+                        // Shutdown's grace period is over: with_retry below
+                        // hands it on with SHUTDOWN.
+                        pending.push((n, Err(KafkaError::Canceled)));
+                        break;
+                    }
                     match producer.inner.send_result(rec) {
                         Ok(f) => {
                             pending.push((n, Ok(f)));
@@ -168,10 +174,16 @@ pub fn spawn(
                 for (n, f) in pending {
                     let d = &tb2.items[n];
                     let first = match f {
-                        Ok(f) => match f.await {
-                            Ok(Ok(_)) => Ok(()),
-                            Ok(Err((e, _))) => Err(e),
-                            Err(_) => Err(KafkaError::Canceled),
+                        // A record the broker has not acknowledged when the
+                        // grace period ends is handed on with SHUTDOWN (the
+                        // final flush may still write it: at least once).
+                        Ok(f) => tokio::select! {
+                            r = f => match r {
+                                Ok(Ok(_)) => Ok(()),
+                                Ok(Err((e, _))) => Err(e),
+                                Err(_) => Err(KafkaError::Canceled),
+                            },
+                            _ = info2.abort.wait() => Err(KafkaError::Canceled),
                         },
                         Err(e) => Err(e),
                     };

@@ -18,11 +18,12 @@ mod kafka;
 pub mod retry;
 mod stream;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus::{Histogram, IntCounter, IntCounterVec};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{RetryConfig, TargetKind};
 use crate::metrics::Metrics;
@@ -111,6 +112,79 @@ impl TargetSender {
     }
 }
 
+/// The error code of a delivery given up because the process stopped.
+pub const SHUTDOWN: &str = "SHUTDOWN";
+
+/// The end of shutdown's grace period, as the targets see it. Once it is
+/// set, targets stop trying: every delivery they still hold (retrying,
+/// waiting for an answer, or queued) is handed to the target's dead-letter
+/// destination with error code [`SHUTDOWN`], or counted as dropped where
+/// there is none; a delivery of an event that came from Kafka is only let
+/// go, since its offset is then not committed and the record is consumed
+/// again after the restart.
+#[derive(Clone)]
+pub struct Abort {
+    rx: watch::Receiver<bool>,
+    counts: Arc<AbortCounts>,
+}
+
+/// What the targets did with the deliveries they held when shutdown's grace
+/// period ended (one count per event and target).
+#[derive(Debug, Default)]
+pub struct AbortCounts {
+    pub dead_lettered: AtomicU64,
+    pub redelivered: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// The switch that sets an [`Abort`].
+pub struct AbortSwitch(watch::Sender<bool>);
+
+impl AbortSwitch {
+    pub fn set(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl Abort {
+    pub fn new() -> (AbortSwitch, Abort) {
+        let (tx, rx) = watch::channel(false);
+        (
+            AbortSwitch(tx),
+            Abort {
+                rx,
+                counts: Arc::default(),
+            },
+        )
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    /// Resolves once the abort is set.
+    pub async fn wait(&self) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(|set| *set).await;
+    }
+
+    /// Sleep for `d` on a thread, waking early when the abort is set.
+    pub fn sleep_blocking(&self, d: Duration) {
+        let until = Instant::now() + d;
+        while !self.is_set() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+
+    pub fn counts(&self) -> &AbortCounts {
+        &self.counts
+    }
+}
+
 /// What every target task knows about itself.
 pub struct TargetInfo {
     pub rule: Arc<str>,
@@ -120,6 +194,7 @@ pub struct TargetInfo {
     pub dead_letter: Option<DeadLetterSender>,
     pub deliveries: IntCounter,
     pub retries: IntCounter,
+    pub abort: Abort,
     failures: IntCounterVec,
     dropped: IntCounterVec,
     latency: prometheus::HistogramVec,
@@ -133,8 +208,10 @@ impl TargetInfo {
         retry: RetryConfig,
         dead_letter: Option<DeadLetterSender>,
         m: &Metrics,
+        abort: Abort,
     ) -> Arc<TargetInfo> {
         Arc::new(TargetInfo {
+            abort,
             deliveries: m.deliveries.with_label_values(&[&rule, &id]),
             retries: m.delivery_retries.with_label_values(&[&rule, &id]),
             failures: m.delivery_failures.clone(),
@@ -164,7 +241,15 @@ impl TargetInfo {
 
     /// The event could not be delivered: dead-letter it, or drop and count.
     pub fn give_up(&self, event: EventRef, f: Failed) {
-        let dl = DeadLetter {
+        if f.code == SHUTDOWN {
+            return self.shut_down(event, f);
+        }
+        let dl = self.dead_letter(event, f);
+        dead_letter::hand_over(self.dead_letter.as_ref(), dl, &self.dropped);
+    }
+
+    fn dead_letter(&self, event: EventRef, f: Failed) -> DeadLetter {
+        DeadLetter {
             event,
             stage: Stage::Target,
             rule: self.rule.clone(),
@@ -174,8 +259,43 @@ impl TargetInfo {
             message: f.message,
             exhausted: f.exhausted,
             attempts: f.attempts,
-        };
-        dead_letter::hand_over(self.dead_letter.as_ref(), dl, &self.dropped);
+        }
+    }
+
+    /// A delivery given up at the end of the grace period (see [`Abort`]).
+    /// Counted, not logged one by one: shutdown logs the totals.
+    fn shut_down(&self, event: EventRef, f: Failed) {
+        let counts = self.abort.counts();
+        if event.redelivered_if_unacknowledged() {
+            event.abandon();
+            counts.redelivered.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match &self.dead_letter {
+            Some(d) => {
+                counts.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                d.send(self.dead_letter(event, f));
+            }
+            None => {
+                counts.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped
+                    .with_label_values(&[Stage::Target.as_str(), &self.rule, &self.id, SHUTDOWN])
+                    .inc();
+                event.done();
+            }
+        }
+    }
+
+    /// The failure of a delivery cut short by the [`Abort`].
+    pub fn aborted(&self, attempts: u32) -> Failed {
+        Failed {
+            code: SHUTDOWN,
+            message: "busbar stopped before the event was delivered (the shutdown grace period \
+                      ended; setting shutdown_grace_seconds)"
+                .into(),
+            exhausted: None,
+            attempts,
+        }
     }
 }
 
@@ -212,10 +332,16 @@ where
 {
     let mut attempts = 0u32;
     loop {
+        if info.abort.is_set() {
+            return Err(info.aborted(attempts));
+        }
         attempts += 1;
-        let e = match attempt().await {
-            Ok(()) => return Ok(attempts),
-            Err(e) => e,
+        let e = tokio::select! {
+            r = attempt() => match r {
+                Ok(()) => return Ok(attempts),
+                Err(e) => e,
+            },
+            _ = info.abort.wait() => return Err(info.aborted(attempts)),
         };
         info.failed(e.code.as_str());
         if !e.code.retryable() {
@@ -234,7 +360,10 @@ where
                 info.retries.inc();
                 tracing::debug!(rule = %info.rule, target = %info.id, code = e.code.as_str(),
                     message = %e.message, wait_ms = d.as_millis() as u64, "delivery failed; retrying");
-                tokio::time::sleep(d).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = info.abort.wait() => return Err(info.aborted(attempts)),
+                }
             }
             Decision::Exhausted(c) => {
                 return Err(Failed {
@@ -264,6 +393,7 @@ fn random_u64() -> u64 {
 /// Shared clients and handles targets are started with.
 pub struct Context {
     pub metrics: Arc<Metrics>,
+    pub abort: Abort,
     pub producer: Option<Producer>,
     pub http: http::Client,
     /// Shared stdout/file writers.
@@ -271,9 +401,10 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(metrics: Arc<Metrics>, producer: Option<Producer>) -> Self {
+    pub fn new(metrics: Arc<Metrics>, producer: Option<Producer>, abort: Abort) -> Self {
         Context {
             metrics,
+            abort,
             producer,
             http: http::client(),
             sinks: stream::Sinks::default(),

@@ -131,6 +131,9 @@ fn write_with_retry(
 ) -> Result<(), Failed> {
     let mut attempts = 0;
     loop {
+        if info.abort.is_set() {
+            return Err(info.aborted(attempts));
+        }
         attempts += 1;
         let e = match sink.write_all(buf) {
             Ok(()) => return Ok(()),
@@ -160,7 +163,7 @@ fn write_with_retry(
         {
             Decision::RetryIn(d) => {
                 info.retries.inc();
-                std::thread::sleep(d.min(Duration::from_secs(60)));
+                info.abort.sleep_blocking(d.min(Duration::from_secs(60)));
             }
             Decision::Exhausted(c) => {
                 return Err(Failed {

@@ -50,6 +50,8 @@ pub enum Reply {
     Silent(Duration),
     /// Say nothing until [`Server::release`], then answer 200.
     Held,
+    /// Answer 200 after this long (a slow endpoint).
+    Delay(Duration),
 }
 
 struct State {
@@ -148,6 +150,10 @@ fn serve(conn: TcpStream, st: &State) {
                 while !*released {
                     released = st.cv.wait(released).unwrap();
                 }
+                (200, Vec::new())
+            }
+            Reply::Delay(d) => {
+                std::thread::sleep(d);
                 (200, Vec::new())
             }
         };
