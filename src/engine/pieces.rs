@@ -289,15 +289,32 @@ impl Pieces {
                 .sum::<usize>()
     }
 
-    /// Calls `hit` with the action of every glob that `s` matches, until it
-    /// returns true. Allocates nothing.
-    #[inline]
-    pub(crate) fn find(
+    /// Appends the fields of the globs `s` matches to `hits`, and the
+    /// anything-but matchers they exclude to `excl`. Allocates nothing once
+    /// the vectors have grown. Kept out of line: inlined into the matcher's
+    /// leaf handler, where most paths have no pieces, it slowed the others
+    /// down.
+    #[inline(never)]
+    pub(crate) fn find_into(
         &self,
         s: &[u8],
         scratch: &mut PieceScratch,
-        mut hit: impl FnMut(Action) -> bool,
+        hits: &mut Vec<u32>,
+        excl: &mut Vec<u32>,
     ) {
+        self.find(s, scratch, |a| {
+            match a {
+                Action::Field(f) => hits.push(f),
+                Action::Exclude(x) => excl.push(x),
+            }
+            false
+        });
+    }
+
+    /// Calls `hit` with the action of every glob that `s` matches, until it
+    /// returns true. Allocates nothing.
+    #[inline]
+    fn find(&self, s: &[u8], scratch: &mut PieceScratch, mut hit: impl FnMut(Action) -> bool) {
         let epoch = scratch.begin();
         let seen = &mut scratch.seen[self.base..self.base + self.keys()];
         for m in self.keys.find_overlapping_iter(s) {
@@ -317,7 +334,9 @@ impl Pieces {
     }
 
     /// Whether `s` satisfies some field here (anything-but exclusions do
-    /// not count): the prefilter's probe.
+    /// not count): the prefilter's probe. Out of line, as
+    /// [`find_into`](Self::find_into).
+    #[inline(never)]
     pub(crate) fn any_field(&self, s: &[u8], scratch: &mut PieceScratch) -> bool {
         let mut any = false;
         self.find(s, scratch, |a| {
