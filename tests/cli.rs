@@ -261,3 +261,88 @@ fn the_readme_example_runs() {
         ]
     );
 }
+
+/// A `busbar run` configuration on stdin with these rules (no targets) and
+/// these extra top-level lines.
+fn rules_config(patterns: &[String], extra: &str) -> String {
+    let mut c = String::from("sources: [{id: in, kind: stdin}]\nrules:\n");
+    for (i, p) in patterns.iter().enumerate() {
+        c.push_str(&format!("  - {{name: r{i}, event_pattern: '{p}'}}\n"));
+    }
+    c.push_str(extra);
+    c
+}
+
+/// 1,000 wildcard rules of two or three stars on one field, with distinct
+/// literals: the rule set whose subset construction exhausted memory.
+fn thousand_wildcards() -> Vec<String> {
+    (0..1000)
+        .map(|i| {
+            let g = match i % 3 {
+                0 => format!("*k{i}x*q{i}z*"),
+                1 => format!("a{i}*b{i}*c"),
+                _ => format!("*foo{i}*bar*baz{i}"),
+            };
+            format!(r#"{{"a":[{{"wildcard":"{g}"}}]}}"#)
+        })
+        .collect()
+}
+
+#[test]
+fn validate_accepts_a_thousand_wildcards_and_rejects_a_rule_set_over_the_budget() {
+    let mut rules = thousand_wildcards();
+    let ok = temp("wildcards.yaml", &rules_config(&rules, ""));
+    let out = busbar(&["validate", "--config", ok.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ok (1000 rules enabled"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Exact values on the same field fill its automaton's states.
+    rules.extend((0..2000).map(|i| format!(r#"{{"a":["value-{i:05}"]}}"#)));
+    let budget = "limits: {max_automaton_states: 1000}\n";
+    let over = temp("over.yaml", &rules_config(&rules, budget));
+    let out = busbar(&["validate", "--config", over.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    let rule: usize = err
+        .split("rule set too large at rule `r")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rule named in {err}"));
+    assert!((1000..3000).contains(&rule), "an exact rule: {err}");
+    assert!(
+        err.contains(&format!(
+            "config: `rules[{rule}] (r{rule}).event_pattern`: rule set too large at rule `r{rule}`: \
+             the string automaton of path `a` needs more than 1000 states \
+             (setting limits.max_automaton_states)"
+        )),
+        "{err}"
+    );
+
+    // The budget itself has a range.
+    let out_of_range = temp(
+        "range.yaml",
+        &rules_config(
+            &rules[..1],
+            "limits: {max_automaton_states: 10, max_automaton_bytes: 1000}\n",
+        ),
+    );
+    let out = busbar(
+        &["validate", "--config", out_of_range.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(78));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("`limits.max_automaton_states`: 10 is outside 1000-16777216"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`limits.max_automaton_bytes`: 1000 is outside 1048576-17179869184"),
+        "{err}"
+    );
+}

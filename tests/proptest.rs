@@ -19,8 +19,17 @@
 //! 2. `rule_set_matches_naive_in_any_order`: 2–6 rules, added in generated
 //!    order and again in a shuffled order; per rule, both automata answer as
 //!    the naive matcher does (busbar's answer never depends on rule order).
+//! 3. `many_wildcards_on_one_field_match_naive`: 8–80 wildcard rules with
+//!    two or three stars on one field (enough to blow a subset construction
+//!    up, so most sets are matched by their literal pieces), mixed with exact,
+//!    prefix, suffix and anything-but-wildcard rules on that field; values
+//!    are made of the rules' own pieces. Built with a budget of 4,000 states
+//!    (where the small sets keep their DFA) and with the smallest one
+//!    `validate` accepts (which sends nearly every set to the pieces); per
+//!    rule, both answer as the naive matcher does.
 //!
-//! 256 cases per property unless `PROPTEST_CASES` says otherwise.
+//! 256 cases per property unless `PROPTEST_CASES` says otherwise; the third
+//! runs a quarter as many (each case builds up to 80 rules twice).
 
 use busbar::engine::{naive, Automaton, Limits, RuleId, RuleSetBuilder};
 use busbar::pattern::{parse, Pattern};
@@ -385,6 +394,101 @@ fn check_one(text: &str) -> Result<Option<(Pattern, Automaton)>, TestCaseError> 
 /// The naive answer: `None` when the event is invalid.
 fn naive_answer(pattern: &Pattern, event: &str) -> Option<bool> {
     naive::matches(pattern, event.as_bytes(), &Limits::default()).ok()
+}
+
+// ------------------------------------------------- many wildcards, one field
+
+/// Literals over a three-letter alphabet, so that pieces of different rules
+/// overlap, repeat and occur inside each other.
+fn piece(min: usize) -> BoxedStrategy<String> {
+    prop::collection::vec(prop::sample::select(&['a', 'b', 'c'][..]), min..=3)
+        .prop_map(|cs| cs.into_iter().collect())
+        .boxed()
+}
+
+/// A wildcard with two or three stars: `h*m*t` or `h*m*m*t`, where the head
+/// and tail may be empty (a leading or trailing star) and the middle pieces
+/// may not (`**` is a syntax error).
+fn infix_glob() -> BoxedStrategy<String> {
+    (piece(0), prop::collection::vec(piece(1), 1..=2), piece(0))
+        .prop_map(|(head, middle, tail)| format!("{head}*{}*{tail}", middle.join("*")))
+        .boxed()
+}
+
+/// One rule on field `a`: mostly an infix wildcard.
+fn one_field_rule() -> BoxedStrategy<String> {
+    let m = prop_oneof![
+        12 => op("wildcard", quoted(infix_glob())),
+        1 => quoted(piece(0)),
+        1 => op("prefix", quoted(piece(1))),
+        1 => op("suffix", quoted(piece(1))),
+        1 => op("wildcard", quoted(piece(0).prop_map(|p| format!("{p}*")).boxed())),
+        1 => op("anything-but", op("wildcard", quoted(infix_glob()))),
+    ];
+    m.prop_map(|m| format!(r#"{{"a":[{m}]}}"#)).boxed()
+}
+
+/// A value for `a`: pieces run together, sometimes in an array.
+fn one_field_event() -> BoxedStrategy<String> {
+    let value = prop::collection::vec(piece(0), 0..=5).prop_map(|ps| json_string(&ps.concat()));
+    prop_oneof![
+        4 => value.clone().boxed(),
+        1 => prop::collection::vec(value, 0..=3).prop_map(|vs| format!("[{}]", vs.join(","))).boxed(),
+    ]
+    .prop_map(|v| format!(r#"{{"a":{v}}}"#))
+    .boxed()
+}
+
+fn quarter_config() -> Config {
+    let c = config();
+    Config {
+        cases: (c.cases / 4).max(1),
+        ..c
+    }
+}
+
+proptest! {
+    #![proptest_config(quarter_config())]
+
+    #[test]
+    fn many_wildcards_on_one_field_match_naive(
+        texts in prop::collection::vec(one_field_rule(), 8..=80),
+        events in prop::collection::vec(one_field_event(), 1..12),
+    ) {
+        // Rules over the wildcard complexity limit are left out.
+        let texts: Vec<&String> = texts
+            .iter()
+            .filter(|t| RuleSetBuilder::new(Limits::default()).add("r", t).is_ok())
+            .collect();
+        let patterns: Vec<Pattern> = texts
+            .iter()
+            .map(|t| parse(t, &Limits::default().pattern).expect("generated rules are valid"))
+            .collect();
+        let limits = |states| Limits {
+            max_automaton_states: states,
+            ..Limits::default()
+        };
+        for limits in [limits(4000), limits(1000)] {
+            let mut builder = RuleSetBuilder::new(limits);
+            for (i, t) in texts.iter().enumerate() {
+                builder.add(&format!("r{i}"), t).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
+            let automaton = builder.build().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut cache = automaton.cache();
+            for event in &events {
+                let want: Vec<RuleId> = patterns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| naive_answer(p, event) == Some(true))
+                    .map(|(i, _)| RuleId(i as u32))
+                    .collect();
+                let checked = automaton.find_checked(event.as_bytes(), &mut cache).ok().map(<[RuleId]>::to_vec);
+                prop_assert_eq!(checked, Some(want.clone()), "find_checked, {} pieces, event {}", automaton.piece_globs(), event);
+                let fast = automaton.find(event.as_bytes(), &mut cache).ok().map(<[RuleId]>::to_vec);
+                prop_assert_eq!(fast, Some(want), "find, {} pieces, event {}", automaton.piece_globs(), event);
+            }
+        }
+    }
 }
 
 proptest! {

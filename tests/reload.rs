@@ -215,3 +215,47 @@ shutdown_grace_seconds: 3
         b.stderr()
     );
 }
+
+/// A SIGHUP to a rule set over the compilation budget (here a lowered
+/// `limits.max_automaton_states`, which the thousands of exact values on
+/// one field exceed) fails that reload, named and counted; the process
+/// stays up and matches with the rules it had.
+#[test]
+fn a_reload_over_the_compilation_budget_keeps_the_old_rules() {
+    let dir = support::temp_dir("reload-budget");
+    let http = support::free_port();
+    let v1 = config(&rule("r1", "a", "one.ndjson"), http, &dir);
+    let mut b = support::Busbar::start(&dir, &v1, support::free_port(), &[]);
+    b.wait_ready(Duration::from_secs(20));
+    send(http, "a", 1);
+    assert_eq!(wait_lines(&dir, "one.ndjson", 1), vec!["a-1"]);
+
+    let mut rules = rule("r2", "b", "two.ndjson");
+    for i in 0..2000 {
+        rules.push_str(&format!(
+            "  - {{name: w{i}, event_pattern: '{{\"detail\": {{\"k\": [\"value-{i:05}\"], \"w\": [{{\"wildcard\": \"*k{i}x*q{i}z*\"}}]}}}}'}}\n"
+        ));
+    }
+    let over = config(&rules, http, &dir) + "limits: {max_automaton_states: 1000}\n";
+    std::fs::write(dir.join("busbar.yaml"), over).unwrap();
+    b.signal("HUP");
+    wait_reloads(&b, "failed", 1.0);
+    let err = b.stderr();
+    assert!(
+        err.contains("reload failed; the running rules stay"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the string automaton of path `detail.k` needs more than 1000 states (setting limits.max_automaton_states)"),
+        "{err}"
+    );
+    assert!(b.child.try_wait().unwrap().is_none(), "busbar exited");
+    let ok = support::sample(&b.metrics(), "busbar_config_reloads_total{result=\"ok\"}");
+    assert!(matches!(ok, None | Some(0.0)), "{ok:?}");
+    send(http, "a", 2);
+    send(http, "b", 1);
+    assert_eq!(wait_lines(&dir, "one.ndjson", 2), vec!["a-1", "a-2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lines(&dir, "two.ndjson").is_empty(), "r2 never loaded");
+    assert!(b.stop().success(), "{}", b.stderr());
+}

@@ -410,6 +410,13 @@ pub struct LimitsConfig {
     pub max_targets_per_rule: usize,
     #[serde(default = "default_wildcard")]
     pub wildcard_complexity: usize,
+    /// Most states of one path's string automaton; see `engine::Limits`.
+    #[serde(default = "default_automaton_states")]
+    pub max_automaton_states: usize,
+    /// Most bytes the rule set's string matchers may take, construction
+    /// included.
+    #[serde(default = "default_automaton_bytes")]
+    pub max_automaton_bytes: usize,
     /// Events accepted but not yet delivered everywhere; a full pipeline
     /// stops Kafka consumption and throttles HTTP ingest.
     #[serde(default = "default_in_flight_events")]
@@ -430,6 +437,18 @@ fn default_targets() -> usize {
 fn default_wildcard() -> usize {
     10
 }
+fn default_automaton_states() -> usize {
+    crate::engine::Limits::default().max_automaton_states
+}
+fn default_automaton_bytes() -> usize {
+    crate::engine::Limits::default().max_automaton_bytes
+}
+
+/// The ranges `validate` accepts for the compilation budget: below them
+/// ordinary rule sets fail, above them a rule set could take more memory
+/// (or, through the steps states allow, time) than any host has.
+pub const AUTOMATON_STATES_RANGE: std::ops::RangeInclusive<usize> = 1_000..=(1 << 24);
+pub const AUTOMATON_BYTES_RANGE: std::ops::RangeInclusive<usize> = (1 << 20)..=(16 << 30);
 fn default_in_flight_events() -> usize {
     10_000
 }
@@ -444,6 +463,8 @@ impl Default for LimitsConfig {
             max_event_depth: default_depth(),
             max_targets_per_rule: default_targets(),
             wildcard_complexity: default_wildcard(),
+            max_automaton_states: default_automaton_states(),
+            max_automaton_bytes: default_automaton_bytes(),
             max_in_flight_events: default_in_flight_events(),
             max_in_flight_bytes: default_in_flight_bytes(),
         }
@@ -653,6 +674,8 @@ impl Config {
                 .max_event_bytes
                 .saturating_add(ENVELOPE_HEADROOM),
             max_depth: self.limits.max_event_depth + 1,
+            max_automaton_states: self.limits.max_automaton_states,
+            max_automaton_bytes: self.limits.max_automaton_bytes,
             ..crate::engine::Limits::default()
         }
     }
@@ -859,6 +882,25 @@ impl Config {
         ] {
             if value == 0 {
                 push(key.into(), "must be positive".into());
+            }
+        }
+        for (key, value, range) in [
+            (
+                "limits.max_automaton_states",
+                l.max_automaton_states,
+                AUTOMATON_STATES_RANGE,
+            ),
+            (
+                "limits.max_automaton_bytes",
+                l.max_automaton_bytes,
+                AUTOMATON_BYTES_RANGE,
+            ),
+        ] {
+            if !range.contains(&value) {
+                push(
+                    key.into(),
+                    format!("{value} is outside {}-{}", range.start(), range.end()),
+                );
             }
         }
         if l.max_in_flight_bytes < l.max_event_bytes {
@@ -1163,6 +1205,36 @@ kafka:
         assert!(p[0]
             .message
             .starts_with("The requested resource exceeds the maximum number allowed."));
+    }
+
+    #[test]
+    fn compilation_budget_is_passed_on_and_range_checked() {
+        let c = Config::from_yaml(MINIMAL, "t.yaml").unwrap();
+        assert_eq!(c.engine_limits().max_automaton_states, 1 << 20);
+        assert_eq!(c.engine_limits().max_automaton_bytes, 256 << 20);
+        let text = format!(
+            "{MINIMAL}limits: {{max_automaton_states: 5000, max_automaton_bytes: 4194304}}\n"
+        );
+        let c = Config::from_yaml(&text, "t.yaml").unwrap();
+        assert!(c.check().is_empty(), "{:?}", c.check());
+        assert_eq!(c.engine_limits().max_automaton_states, 5000);
+        assert_eq!(c.engine_limits().max_automaton_bytes, 4 << 20);
+        let text = format!(
+            "{MINIMAL}limits: {{max_automaton_states: 0, max_automaton_bytes: 17179869185}}\n"
+        );
+        let c = Config::from_yaml(&text, "t.yaml").unwrap();
+        let p: Vec<String> = c.check().iter().map(|p| p.to_string()).collect();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].contains("limits.max_automaton_states")
+                && p[0].contains("0 is outside 1000-16777216"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].contains("limits.max_automaton_bytes")
+                && p[1].contains("17179869185 is outside 1048576-17179869184"),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -10,11 +10,16 @@
 //!
 //! Only the start state sees every glob; after the first byte the live set is
 //! the handful of globs sharing that prefix, which keeps construction near
-//! linear for tens of thousands of exact or prefix rules. Leading-`*` globs
-//! stay live in every state; the per-rule wildcard complexity limit and
-//! `max_automaton_states` bound what they can cost.
+//! linear for tens of thousands of exact or prefix rules. A glob with a
+//! literal after a `*` stays live in every state from that `*` on, and the
+//! DFA must remember how far each such glob got: many of them on one path
+//! make the state count exponential. The engine therefore builds within a
+//! [`Budget`] checked as each state is added (states, bytes of tables and
+//! construction scratch, steps), and moves such globs to
+//! [`pieces`](super::pieces) when a first, small attempt runs out of it.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::pattern::GlobTok;
 
@@ -30,11 +35,52 @@ pub(crate) enum Action {
     Exclude(u32),
 }
 
-/// The automaton grew past `max_automaton_states`.
+/// What building one automaton may spend; see [`Dfa::build`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TooManyStates {
-    pub limit: usize,
+pub(crate) struct Budget {
+    /// Most states of the automaton.
+    pub states: usize,
+    /// Most bytes its tables and the construction's scratch may hold at once.
+    pub bytes: usize,
+    /// Most construction steps (one per position copied into a candidate
+    /// state): bounds the time a build takes even where states are few but
+    /// large.
+    pub steps: u64,
 }
+
+impl Budget {
+    /// A budget of `states` states and nothing else.
+    #[cfg(test)]
+    pub(crate) fn states(states: usize) -> Budget {
+        Budget {
+            states,
+            bytes: usize::MAX,
+            steps: u64::MAX,
+        }
+    }
+}
+
+/// Which part of a [`Budget`] ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exceeded {
+    States,
+    Bytes,
+    Steps,
+}
+
+/// A build stopped by its budget, with the glob (an index into the build's
+/// input) whose positions were being added: the latest one involved, since
+/// globs come in rule order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Over {
+    pub exceeded: Exceeded,
+    pub glob: usize,
+}
+
+/// Bytes a state costs beyond its transitions and positions: the shared
+/// set's header (16), its hash-map entry (24, up to twice over while the
+/// map doubles) and its slot in the state list (16, as much again).
+const STATE_OVERHEAD: usize = 128;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Dfa {
@@ -52,10 +98,10 @@ pub(crate) struct Dfa {
 type NState = (u32, u32);
 
 impl Dfa {
-    pub(crate) fn build(
-        globs: &[(Vec<GlobTok>, Action)],
-        max_states: usize,
-    ) -> Result<Dfa, TooManyStates> {
+    /// Subset construction of `globs` within `budget`, which is checked
+    /// as every state is added, so that a rule set over it stops at the
+    /// budget instead of exhausting memory.
+    pub(crate) fn build(globs: &[(Vec<GlobTok>, Action)], budget: Budget) -> Result<Dfa, Over> {
         // Byte classes: every byte some glob names gets its own class; all
         // other bytes share class 0 (when fewer than 256 are named).
         let mut named = [false; 256];
@@ -94,13 +140,45 @@ impl Dfa {
             set.dedup();
         };
 
-        let mut ids: HashMap<Vec<NState>, u32> = HashMap::new();
-        let mut sets: Vec<Vec<NState>> = vec![Vec::new()];
-        ids.insert(Vec::new(), DEAD);
+        // Each set is stored once, shared by the map and the list.
+        let mut ids: HashMap<Rc<[NState]>, u32> = HashMap::new();
+        let mut sets: Vec<Rc<[NState]>> = Vec::new();
+        let mut used = 0usize;
+        let mut steps = 0u64;
+        // The latest glob of a set: sets are sorted by glob.
+        let last_glob = |set: &[NState]| set.last().map_or(0, |&(g, _)| g as usize);
+        let mut add = |set: &[NState],
+                       ids: &mut HashMap<Rc<[NState]>, u32>,
+                       sets: &mut Vec<Rc<[NState]>>|
+         -> Result<u32, Over> {
+            let id = sets.len();
+            // Its row of transitions counts twice: the table grows by
+            // doubling.
+            used = used
+                .saturating_add(stride * 8 + STATE_OVERHEAD)
+                .saturating_add(std::mem::size_of_val(set));
+            let exceeded = if id >= budget.states {
+                Some(Exceeded::States)
+            } else if used > budget.bytes {
+                Some(Exceeded::Bytes)
+            } else {
+                None
+            };
+            if let Some(exceeded) = exceeded {
+                return Err(Over {
+                    exceeded,
+                    glob: last_glob(set),
+                });
+            }
+            let rc: Rc<[NState]> = Rc::from(set);
+            ids.insert(rc.clone(), id as u32);
+            sets.push(rc);
+            Ok(id as u32)
+        };
+        add(&[], &mut ids, &mut sets)?;
         let mut start: Vec<NState> = (0..globs.len() as u32).map(|g| (g, 0)).collect();
         closure(&mut start);
-        ids.insert(start.clone(), 1);
-        sets.push(start);
+        add(&start, &mut ids, &mut sets)?;
 
         let mut trans: Vec<u32> = vec![DEAD; stride];
         let mut buckets: Vec<Vec<NState>> = vec![Vec::new(); stride];
@@ -111,7 +189,8 @@ impl Dfa {
                 b.clear();
             }
             stars.clear();
-            for &(g, p) in &sets[s] {
+            let set = sets[s].clone();
+            for &(g, p) in set.iter() {
                 match globs[g as usize].0.get(p as usize) {
                     Some(GlobTok::Byte(b)) => {
                         buckets[classes[*b as usize] as usize].push((g, p + 1))
@@ -123,28 +202,24 @@ impl Dfa {
             let row = trans.len();
             trans.resize(row + stride, DEAD);
             for c in 0..stride {
-                let mut next = std::mem::take(&mut buckets[c]);
+                let next = &mut buckets[c];
                 next.extend_from_slice(&stars);
-                closure(&mut next);
-                let id = match ids.get(&next) {
-                    Some(&id) => {
-                        buckets[c] = next;
-                        id
-                    }
-                    None => {
-                        let id = sets.len() as u32;
-                        if sets.len() >= max_states {
-                            return Err(TooManyStates { limit: max_states });
-                        }
-                        ids.insert(next.clone(), id);
-                        sets.push(next);
-                        id
-                    }
+                closure(next);
+                steps += next.len() as u64;
+                if steps > budget.steps {
+                    return Err(Over {
+                        exceeded: Exceeded::Steps,
+                        glob: last_glob(&set),
+                    });
+                }
+                trans[row + c] = match ids.get(next.as_slice()) {
+                    Some(&id) => id,
+                    None => add(next, &mut ids, &mut sets)?,
                 };
-                trans[row + c] = id;
             }
             s += 1;
         }
+        drop(ids);
 
         let mut field_at = Vec::with_capacity(sets.len() + 1);
         let mut excl_at = Vec::with_capacity(sets.len() + 1);
@@ -153,7 +228,7 @@ impl Dfa {
         for set in &sets {
             field_at.push(fields.len() as u32);
             excl_at.push(excls.len() as u32);
-            for &(g, p) in set {
+            for &(g, p) in set.iter() {
                 let (toks, action) = &globs[g as usize];
                 let action = *action;
                 if p as usize == toks.len() {
@@ -267,6 +342,15 @@ impl Dfa {
     #[inline]
     pub(crate) fn excluded(&self, s: u32) -> &[u32] {
         &self.excls[self.excl_at[s as usize] as usize..self.excl_at[s as usize + 1] as usize]
+    }
+
+    /// Heap bytes the automaton keeps.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(self.trans.as_slice())
+            + std::mem::size_of_val(self.field_at.as_slice())
+            + std::mem::size_of_val(self.fields.as_slice())
+            + std::mem::size_of_val(self.excl_at.as_slice())
+            + std::mem::size_of_val(self.excls.as_slice())
     }
 
     #[cfg(test)]
@@ -399,7 +483,7 @@ mod tests {
             (literal_glob(b"zz", true), Action::Field(2)),
             (literal_glob("straße".as_bytes(), false), Action::Field(3)),
         ];
-        let mut d = Dfa::build(&globs, 1000).unwrap();
+        let mut d = Dfa::build(&globs, Budget::states(1000)).unwrap();
         d.alias_ascii_upper();
         for (value, field) in [("HyDe", 1), ("hyde", 1), ("ZZ TOP", 2), ("straße", 3)] {
             assert_eq!(d.fields(d.run(value.as_bytes())), [field], "{value}");
@@ -416,14 +500,14 @@ mod tests {
     #[test]
     fn ascii_runs_stop_at_text_that_needs_folding() {
         let globs = vec![(literal_glob(b"hyde", true), Action::Field(1))];
-        let mut d = Dfa::build(&globs, 1000).unwrap();
+        let mut d = Dfa::build(&globs, Budget::states(1000)).unwrap();
         d.alias_ascii_upper();
         assert_eq!(d.run_ascii(b"HYDE PARK"), Some(d.run(b"HYDE PARK")));
         assert_eq!(d.fields(d.run_ascii(b"HyDe").unwrap()), [1]);
         assert_eq!(d.run_ascii("Hydé".as_bytes()), None);
         assert_eq!(d.run_ascii("xé".as_bytes()), Some(DEAD));
         let rev = vec![(literal_glob(b"edyh", true), Action::Field(2))];
-        let mut d = Dfa::build(&rev, 1000).unwrap();
+        let mut d = Dfa::build(&rev, Budget::states(1000)).unwrap();
         d.alias_ascii_upper();
         assert_eq!(d.fields(d.run_ascii_rev(b"xHYDE").unwrap()), [2]);
         assert_eq!(d.run_ascii_rev("éHYDE".as_bytes()), None);
@@ -439,7 +523,7 @@ mod tests {
             (glob("a*c"), Action::Field(3)),
             (literal_glob(b"abc", false), Action::Exclude(7)),
         ];
-        let d = Dfa::build(&globs, 1000).unwrap();
+        let d = Dfa::build(&globs, Budget::states(1000)).unwrap();
         let s = d.run(b"abc");
         let mut f = d.fields(s).to_vec();
         f.sort();
@@ -457,7 +541,11 @@ mod tests {
 
     #[test]
     fn suffixes_run_reversed() {
-        let d = Dfa::build(&[(suffix_glob(b".png"), Action::Field(0))], 100).unwrap();
+        let d = Dfa::build(
+            &[(suffix_glob(b".png"), Action::Field(0))],
+            Budget::states(100),
+        )
+        .unwrap();
         assert_eq!(d.fields(d.run_rev(b"x.png")), &[0]);
         assert!(d.fields(d.run_rev(b"x.PNG")).is_empty());
     }
@@ -491,10 +579,38 @@ mod tests {
                 )
             })
             .collect();
+        let over = Dfa::build(&globs, Budget::states(10)).unwrap_err();
+        assert_eq!(over.exceeded, Exceeded::States);
+        assert!(Dfa::build(&globs, Budget::states(1000)).unwrap().states() < 200);
+    }
+
+    /// Infix wildcards that blow the subset construction up stop at each
+    /// part of the budget, naming the latest glob involved.
+    #[test]
+    fn budget_stops_a_blow_up_as_it_happens() {
+        let globs: Vec<_> = (0..12u32)
+            .map(|i| (glob(&format!("*{i}x*y{i}*")), Action::Field(i)))
+            .collect();
+        let bytes = Budget {
+            bytes: 1 << 20,
+            ..Budget::states(usize::MAX)
+        };
+        let over = Dfa::build(&globs, bytes).unwrap_err();
+        assert_eq!(over.exceeded, Exceeded::Bytes);
+        assert!(over.glob < globs.len());
+        let steps = Budget {
+            steps: 100_000,
+            ..Budget::states(usize::MAX)
+        };
         assert_eq!(
-            Dfa::build(&globs, 10).unwrap_err(),
-            TooManyStates { limit: 10 }
+            Dfa::build(&globs, steps).unwrap_err().exceeded,
+            Exceeded::Steps
         );
-        assert!(Dfa::build(&globs, 1000).unwrap().states() < 200);
+        let over = Dfa::build(&globs, Budget::states(5000)).unwrap_err();
+        assert_eq!(over.exceeded, Exceeded::States);
+        // Two of them are small, and right.
+        let d = Dfa::build(&globs[..2], Budget::states(1000)).unwrap();
+        assert_eq!(d.fields(d.run(b"a0xb1xy1y0")), [0, 1]);
+        assert!(d.fields(d.run(b"y0 0x")).is_empty());
     }
 }

@@ -10,7 +10,9 @@
 //!
 //! - string operators become globs in up to four byte DFAs (forward,
 //!   reversed for suffixes, and the same two over case-folded bytes), see
-//!   [`dfa`];
+//!   [`dfa`]; where many wildcards with literals after a `*` would blow the
+//!   forward DFA up, those wildcards are searched by their literal pieces
+//!   instead, see [`pieces`];
 //! - numbers, and IP addresses of each family, become ordered segments, see
 //!   [`ranges`]; an event number is placed from a cheap approximation unless
 //!   it lies next to a boundary ([`approx`]);
@@ -19,6 +21,20 @@
 //!
 //! The paths themselves form the byte trie the [`crate::flatten`] scanner
 //! follows, so a value is looked at only if some rule names its path.
+//!
+//! # What compiling may cost
+//!
+//! Every automaton is built within a budget checked as it grows: at most
+//! [`Limits::max_automaton_states`] states, and 256 construction steps per
+//! allowed state (so a build also ends in bounded time), and all string
+//! matchers of the rule set together within [`Limits::max_automaton_bytes`],
+//! counting the construction's scratch while it runs. A rule set over the
+//! budget is a [`BuildError`] naming the setting, the path and the rule
+//! being added when it ran out. The forward DFA of a path that holds
+//! wildcards with a literal after a `*` is first tried within a small
+//! budget of its own ([`ATTEMPT_STEPS`], [`ATTEMPT_BYTES`]); when that runs
+//! out, those wildcards move to [`pieces`] and the DFA is rebuilt without
+//! them, under the full budget.
 //!
 //! # How an event is matched
 //!
@@ -40,6 +56,7 @@ mod approx;
 mod consistency;
 mod dfa;
 pub mod naive;
+mod pieces;
 mod prefilter;
 mod ranges;
 
@@ -52,7 +69,8 @@ use crate::pattern::number::parse_f64;
 use crate::pattern::{self, AnythingBut, Literal, Matcher, Pattern, PatternError, PatternLimits};
 
 use consistency::Entry;
-use dfa::{literal_glob, suffix_glob, Action, Dfa};
+use dfa::{literal_glob, suffix_glob, Action, Budget, Dfa, Exceeded, Over};
+use pieces::{literal_after_star, PieceScratch, Pieces};
 use prefilter::Prefilter;
 use ranges::{Bound, Item, Segments};
 
@@ -67,8 +85,13 @@ pub struct Limits {
     /// Most wildcard states one wildcard pattern may keep live at once
     /// (§2.3; EventBridge rejects rules above 10).
     pub wildcard_complexity: usize,
-    /// Most states of one compiled string automaton.
+    /// Most states of one compiled string automaton (one path, one
+    /// direction); its construction may also take at most
+    /// [`STEPS_PER_STATE`] steps per state allowed here.
     pub max_automaton_states: usize,
+    /// Most bytes all string matchers of a rule set may take together,
+    /// counted while they are built (construction scratch included).
+    pub max_automaton_bytes: usize,
     /// Largest accepted event, bytes (EventBridge: 1 MiB; 256 KiB in older regions).
     pub max_event_bytes: usize,
     /// Deepest accepted nesting of objects and arrays in an event.
@@ -81,6 +104,7 @@ impl Default for Limits {
             pattern: PatternLimits::default(),
             wildcard_complexity: 10,
             max_automaton_states: 1 << 20,
+            max_automaton_bytes: 256 << 20,
             max_event_bytes: 1 << 20,
             max_depth: 1000,
         }
@@ -102,20 +126,85 @@ pub const RULE_TOO_COMPLEX: &str = "Rule is too complex - try using fewer wildca
 /// Most fields one `$or` branch may have: they are bits of a `u64`.
 pub const MAX_FIELDS_PER_BRANCH: usize = 64;
 
-/// A rule set that could not be compiled as a whole.
+/// Construction steps one automaton may take per state that
+/// [`Limits::max_automaton_states`] allows: filling a row of the widest
+/// table costs 256, so a build that fits the state budget is not stopped by
+/// this one unless its states are unusually large (thousands of live
+/// positions each).
+pub const STEPS_PER_STATE: u64 = 256;
+
+/// The first attempt at a forward DFA over wildcards with literals after a
+/// `*` stops after this many steps, and falls back to [`pieces`]. A DFA
+/// that fits is faster to match (one step per byte); one that does not is
+/// found out in 20 to 50 ms (release build; at four times as many steps it
+/// took 100 to 350 ms, most of the compile time of 1,000 wildcards: see
+/// `benches/README.md`, "Compiling many wildcards").
+pub const ATTEMPT_STEPS: u64 = 1 << 20;
+
+/// ... and after this many bytes of tables and scratch.
+pub const ATTEMPT_BYTES: usize = 32 << 20;
+
+/// Steps all the attempts of one rule set may spend (each failed attempt
+/// is charged its whole budget): with many paths of many wildcards, the
+/// later paths go to [`pieces`] directly instead of each paying for a
+/// failed attempt.
+pub const ATTEMPTS_STEPS: u64 = 4 * ATTEMPT_STEPS;
+
+/// A rule set that could not be compiled as a whole: its string matchers
+/// ran out of the compilation budget (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError {
+    rule: String,
     path: String,
-    limit: usize,
+    exceeded: Exceeded,
+    limit: u64,
+}
+
+impl BuildError {
+    /// The rule being compiled when the budget ran out: the latest rule
+    /// (in the order added) involved in the state or matcher over it.
+    pub fn rule(&self) -> &str {
+        &self.rule
+    }
+
+    /// The dotted path whose matchers ran out.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The configuration setting that bounds what ran out.
+    pub fn setting(&self) -> &'static str {
+        match self.exceeded {
+            Exceeded::States | Exceeded::Steps => "limits.max_automaton_states",
+            Exceeded::Bytes => "limits.max_automaton_bytes",
+        }
+    }
 }
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (rule, path, limit, setting) = (&self.rule, &self.path, self.limit, self.setting());
+        write!(f, "rule set too large at rule `{rule}`: ")?;
+        match self.exceeded {
+            Exceeded::States => write!(
+                f,
+                "the string automaton of path `{path}` needs more than {limit} states \
+                 (setting {setting})"
+            )?,
+            Exceeded::Steps => write!(
+                f,
+                "building the string automaton of path `{path}` takes more than {limit} steps \
+                 ({STEPS_PER_STATE} per state of setting {setting})"
+            )?,
+            Exceeded::Bytes => write!(
+                f,
+                "the rule set's string matchers need more than {limit} bytes by path `{path}` \
+                 (setting {setting})"
+            )?,
+        }
         write!(
             f,
-            "rule set too large: the string automaton for path `{}` needs more than {} states \
-             (setting max_automaton_states); use fewer or simpler wildcard/prefix rules on it",
-            self.path, self.limit
+            "; use fewer or simpler wildcard, prefix or exact rules on this path, or raise the setting"
         )
     }
 }
@@ -298,7 +387,10 @@ impl PathMatcher {
 
     /// Whether string `s` satisfies a field through the string automata (the
     /// prefilter's probe; anything-but and IP fields are not judged here).
-    fn string_matches(&self, s: &[u8], fold: &mut Vec<u8>) -> bool {
+    /// Inlined into the probe: as a call it cost the probed events 30
+    /// instructions each (callgrind, `scale/10000`).
+    #[inline]
+    fn string_matches(&self, s: &[u8], fold: &mut Vec<u8>, pieces: &mut PieceScratch) -> bool {
         let hit = |d: &Option<Dfa>, rev: bool, v: &[u8]| {
             d.as_ref().is_some_and(|d| {
                 let q = if rev { d.run_rev(v) } else { d.run(v) };
@@ -314,6 +406,7 @@ impl PathMatcher {
                 d.as_ref()
                     .is_some_and(|d| !d.fields(run_folded(d, rev, s, fold)).is_empty())
             })
+            || self.pieces.as_ref().is_some_and(|p| p.any_field(s, pieces))
     }
 }
 
@@ -321,6 +414,8 @@ impl PathMatcher {
 #[derive(Debug, Default)]
 struct PathMatcher {
     fwd: Option<Dfa>,
+    /// The forward wildcards that would have blown `fwd` up.
+    pieces: Option<Pieces>,
     rev: Option<Dfa>,
     fold_fwd: Option<Dfa>,
     fold_rev: Option<Dfa>,
@@ -355,6 +450,22 @@ struct PathBuild {
     m: PathMatcher,
 }
 
+impl PathBuild {
+    /// A wildcard whose only star leads (`*.png`) is a suffix: it runs
+    /// reversed as a prefix, where a thousand of them stay a trie, instead
+    /// of keeping every one live in every state of the forward DFA.
+    fn push_wildcard(&mut self, tokens: &[pattern::GlobTok], action: Action) {
+        match tokens.split_first() {
+            Some((pattern::GlobTok::Star, rest)) if !rest.contains(&pattern::GlobTok::Star) => {
+                let mut reversed: Vec<pattern::GlobTok> = rest.iter().rev().copied().collect();
+                reversed.push(pattern::GlobTok::Star);
+                self.rev.push((reversed, action));
+            }
+            _ => self.fwd.push((tokens.to_vec(), action)),
+        }
+    }
+}
+
 /// The compiled rule set. See the module docs.
 #[derive(Debug)]
 pub struct Automaton {
@@ -371,7 +482,89 @@ pub struct Automaton {
     /// Sub-rules that can match with no leaf at all (only `exists:false`).
     always: Vec<u32>,
     prefilter: Option<Prefilter>,
+    /// Keys of all [`Pieces`] together: the size of a cache's scratch.
+    piece_keys: usize,
     limits: Limits,
+}
+
+/// Construction steps one automaton may take under `limits`.
+fn steps_for(limits: &Limits) -> u64 {
+    (limits.max_automaton_states as u64).saturating_mul(STEPS_PER_STATE)
+}
+
+/// What the rule set's string matchers may still spend while they are
+/// built, path after path.
+struct Spend<'a> {
+    limits: &'a Limits,
+    bytes_left: &'a mut usize,
+    /// Keys of the [`Pieces`] built so far: the next one's first key id.
+    piece_keys: &'a mut usize,
+    /// What is left of [`ATTEMPTS_STEPS`].
+    attempt_steps: &'a mut u64,
+}
+
+/// One direction's string matchers: the DFA, and the wildcards moved out of
+/// it.
+type Strings = (Option<Dfa>, Option<Pieces>);
+
+impl Spend<'_> {
+    fn budget(&self) -> Budget {
+        Budget {
+            states: self.limits.max_automaton_states,
+            bytes: *self.bytes_left,
+            steps: steps_for(self.limits),
+        }
+    }
+
+    fn dfa(
+        &mut self,
+        globs: &[(Vec<pattern::GlobTok>, Action)],
+        budget: Budget,
+    ) -> Result<Dfa, (Over, Action)> {
+        let d = Dfa::build(globs, budget).map_err(|o| (o, globs[o.glob].1))?;
+        *self.bytes_left = self.bytes_left.saturating_sub(d.heap_bytes());
+        Ok(d)
+    }
+
+    /// Compiles one path's globs of one direction (see the module docs);
+    /// an error carries the glob's action, which names its rule.
+    fn strings(
+        &mut self,
+        globs: &[(Vec<pattern::GlobTok>, Action)],
+    ) -> Result<Strings, (Over, Action)> {
+        if globs.is_empty() {
+            return Ok((None, None));
+        }
+        let full = self.budget();
+        if !globs.iter().any(|(t, _)| literal_after_star(t)) {
+            return Ok((Some(self.dfa(globs, full)?), None));
+        }
+        let attempt = Budget {
+            states: full.states,
+            bytes: full.bytes.min(ATTEMPT_BYTES),
+            steps: full.steps.min(ATTEMPT_STEPS).min(*self.attempt_steps),
+        };
+        if attempt.steps > 0 {
+            if let Ok(d) = self.dfa(globs, attempt) {
+                return Ok((Some(d), None));
+            }
+            *self.attempt_steps -= attempt.steps;
+        }
+        let (moved, kept): (Vec<_>, Vec<_>) = globs
+            .iter()
+            .cloned()
+            .partition(|(t, _)| literal_after_star(t));
+        let dfa = if kept.is_empty() {
+            None
+        } else {
+            Some(self.dfa(&kept, full)?)
+        };
+        let (p, size) = Pieces::build(&moved, *self.piece_keys, *self.bytes_left)
+            .map_err(|o| (o, moved[o.glob].1))?;
+        *self.bytes_left -= size;
+        *self.piece_keys += p.keys();
+        Ok((dfa, Some(p)))
+    }
 }
 
 #[derive(Default)]
@@ -445,26 +638,25 @@ impl Compiler {
             names.push(name);
             patterns.push(pattern);
         }
-        let max = limits.max_automaton_states;
+        let mut bytes_left = limits.max_automaton_bytes;
+        let mut piece_keys = 0;
+        let mut attempt_steps = ATTEMPTS_STEPS;
         let mut paths = Vec::with_capacity(self.builds.len());
-        for b in self.builds {
-            let err = |_| BuildError {
-                path: b.name.clone(),
-                limit: max,
+        for b in std::mem::take(&mut self.builds) {
+            let mut budget = Spend {
+                limits: &limits,
+                bytes_left: &mut bytes_left,
+                piece_keys: &mut piece_keys,
+                attempt_steps: &mut attempt_steps,
             };
-            let dfa =
-                |g: &[(Vec<pattern::GlobTok>, Action)]| -> Result<Option<Dfa>, dfa::TooManyStates> {
-                    if g.is_empty() {
-                        Ok(None)
-                    } else {
-                        Dfa::build(g, max).map(Some)
-                    }
-                };
+            let err = |(over, action): (Over, Action)| {
+                self.build_error(over, action, &b.name, &names, &limits)
+            };
             let mut m = b.m;
-            m.fwd = dfa(&b.fwd).map_err(err)?;
-            m.rev = dfa(&b.rev).map_err(err)?;
-            m.fold_fwd = dfa(&b.fold_fwd).map_err(err)?;
-            m.fold_rev = dfa(&b.fold_rev).map_err(err)?;
+            (m.fwd, m.pieces) = budget.strings(&b.fwd).map_err(err)?;
+            (m.rev, _) = budget.strings(&b.rev).map_err(err)?;
+            (m.fold_fwd, _) = budget.strings(&b.fold_fwd).map_err(err)?;
+            (m.fold_rev, _) = budget.strings(&b.fold_rev).map_err(err)?;
             for d in [&mut m.fold_fwd, &mut m.fold_rev].into_iter().flatten() {
                 d.alias_ascii_upper();
             }
@@ -492,8 +684,37 @@ impl Compiler {
             strings_only,
             always,
             prefilter,
+            piece_keys,
             limits,
         })
+    }
+
+    /// The error for a budget that ran out at `action`'s glob on `path`.
+    fn build_error(
+        &self,
+        over: Over,
+        action: Action,
+        path: &str,
+        names: &[String],
+        limits: &Limits,
+    ) -> BuildError {
+        let field = match action {
+            Action::Field(f) => f,
+            Action::Exclude(ab) => self.ab_field[ab as usize],
+        };
+        let subrule = self.fields[field as usize].subrule;
+        let rule = self.subrules[subrule as usize].rule;
+        let limit = match over.exceeded {
+            Exceeded::States => limits.max_automaton_states as u64,
+            Exceeded::Steps => steps_for(limits),
+            Exceeded::Bytes => limits.max_automaton_bytes as u64,
+        };
+        BuildError {
+            rule: names[rule as usize].clone(),
+            path: path.to_string(),
+            exceeded: over.exceeded,
+            limit,
+        }
     }
 
     fn add_matcher(&mut self, path: usize, f: u32, m: &Matcher) {
@@ -523,7 +744,7 @@ impl Compiler {
             Matcher::Suffix(s) => b.rev.push((suffix_glob(s.as_bytes()), field)),
             Matcher::SuffixIgnoreCase(s) => b.fold_rev.push((suffix_glob(&fold(s)), field)),
             Matcher::EqualsIgnoreCase(s) => b.fold_fwd.push((literal_glob(&fold(s), false), field)),
-            Matcher::Wildcard(g) => b.fwd.push((g.tokens.clone(), field)),
+            Matcher::Wildcard(g) => b.push_wildcard(&g.tokens, field),
             Matcher::Numeric(r) => {
                 let lo = Bound {
                     value: (r.lo != f64::NEG_INFINITY).then_some(norm(r.lo)),
@@ -595,7 +816,9 @@ impl Compiler {
                         b.m.ab_string.push(id);
                     }
                     AnythingBut::Wildcard(gs) => {
-                        b.fwd.extend(gs.iter().map(|g| (g.tokens.clone(), ex)));
+                        for g in gs {
+                            b.push_wildcard(&g.tokens, ex);
+                        }
                         b.m.ab_string.push(id);
                     }
                 }
@@ -643,6 +866,7 @@ struct State {
     hits: Vec<u32>,
     excl: Vec<u32>,
     fold: Vec<u8>,
+    pieces: PieceScratch,
     rule_epoch: Vec<u32>,
     out: Vec<RuleId>,
     dp_entries: Vec<Entry>,
@@ -658,6 +882,7 @@ impl Automaton {
                 epoch: 0,
                 sr: vec![SrState::default(); self.subrules.len()],
                 rule_epoch: vec![0; self.names.len()],
+                pieces: PieceScratch::new(self.piece_keys),
                 ..State::default()
             },
         }
@@ -673,10 +898,11 @@ impl Automaton {
         if let Some(pf) = &self.prefilter {
             let paths = &self.paths;
             let fold = &mut cache.state.fold;
+            let pieces = &mut cache.state.pieces;
             let judge = |path: u32, text: &[u8]| {
                 paths
                     .get(path as usize)
-                    .is_none_or(|pm| pm.string_matches(text, fold))
+                    .is_none_or(|pm| pm.string_matches(text, fold, pieces))
             };
             if !pf.may_match(event, judge) {
                 cache.state.out.clear();
@@ -730,6 +956,16 @@ impl Automaton {
 
     pub fn rule_count(&self) -> usize {
         self.names.len()
+    }
+
+    /// How many wildcards are matched by their literal pieces rather than
+    /// by a DFA (see [`pieces`]), for diagnostics and tests.
+    pub fn piece_globs(&self) -> usize {
+        self.paths
+            .iter()
+            .filter_map(|p| p.pieces.as_ref())
+            .map(|p| p.globs())
+            .sum()
     }
 
     /// Whether the literal prefilter is active (and how many literals it holds).
@@ -905,6 +1141,18 @@ impl Sink for MatchSink<'_> {
                     let q = run_folded(d, true, s, &mut self.st.fold);
                     self.automaton_hits(d, q, arrays, &mut mem);
                 }
+                if let Some(p) = &pm.pieces {
+                    // Strings-only paths have no anything-but: `excl`
+                    // stays empty.
+                    let st = &mut *self.st;
+                    st.hits.clear();
+                    p.find_into(s, &mut st.pieces, &mut st.hits, &mut st.excl);
+                    for i in 0..self.st.hits.len() {
+                        let f = self.st.hits[i];
+                        let m = *mem.get_or_insert_with(|| self.positions(arrays));
+                        self.record(f, true, m, !arrays.is_empty());
+                    }
+                }
                 return;
             }
         }
@@ -929,6 +1177,9 @@ impl Sink for MatchSink<'_> {
                         st.hits.extend_from_slice(d.fields(q));
                         st.excl.extend_from_slice(d.excluded(q));
                     }
+                }
+                if let Some(p) = &pm.pieces {
+                    p.find_into(s, &mut st.pieces, &mut st.hits, &mut st.excl);
                 }
                 if pm.v4.is_some() || pm.v6.is_some() {
                     match parse_event_ip(s) {
@@ -1065,11 +1316,12 @@ mod tests {
             let mut c = a.cache();
             let paths = &a.paths;
             let fold = &mut c.state.fold;
+            let pieces = &mut c.state.pieces;
             a.prefilter
                 .as_ref()
                 .expect("prefilter")
                 .may_match(ev.as_bytes(), |p, t| {
-                    paths[p as usize].string_matches(t, fold)
+                    paths[p as usize].string_matches(t, fold, pieces)
                 })
         };
         assert!(probe(r#"{"p":{"BLKLOT":"x","MAPBLKLOT":"0000150"}}"#));
@@ -1143,6 +1395,172 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.reason(), RULE_TOO_COMPLEX);
         assert_eq!(e.path(), "a");
+    }
+
+    /// `n` wildcard rules on path `a` with two or three stars each and
+    /// distinct literals, in the shapes of the issue that blew the DFA up.
+    pub(crate) fn infix_rules(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let g = match i % 3 {
+                    0 => format!("*k{i}x*q{i}z*"),
+                    1 => format!("a{i}*b{i}*c"),
+                    _ => format!("*foo{i}*bar*baz{i}"),
+                };
+                format!(r#"{{"a":[{{"wildcard":"{g}"}}]}}"#)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_thousand_infix_wildcards_on_one_path_match_by_pieces() {
+        let rules = infix_rules(1000);
+        let mut all: Vec<&str> = rules.iter().map(String::as_str).collect();
+        // Exact, prefix and anything-but rules on the same path stay in
+        // the DFA beside the pieces.
+        let extra = [
+            r#"{"a":["k3xq3z"]}"#,
+            r#"{"a":[{"prefix":"a1"}]}"#,
+            r#"{"a":[{"anything-but":{"wildcard":"*q3z*"}}]}"#,
+            r#"{"a":[{"suffix":"baz5"}]}"#,
+        ];
+        all.extend(extra);
+        let a = set(&all);
+        assert_eq!(
+            a.piece_globs(),
+            1001,
+            "the infix wildcards and the anything-but one"
+        );
+        let parsed: Vec<Pattern> = all
+            .iter()
+            .map(|r| pattern::parse(r, &PatternLimits::default()).unwrap())
+            .collect();
+        let values = [
+            "k3xq3z",
+            "--k3x--q3z--",
+            "q3zk3x",
+            "a1b1c",
+            "a1-b1-c",
+            "a1b1",
+            "a10b10c",
+            "a1b10c",
+            "foo5barbaz5",
+            "xfoo5-bar-baz5",
+            "foo5baz5",
+            "foo5barbaz50",
+            "k999xq999z",
+            "",
+            "k3xq3zk6xq6z",
+            "k0xq0z",
+        ];
+        let mut c = a.cache();
+        for v in values {
+            let ev = format!(r#"{{"a":{}}}"#, serde_json::to_string(v).unwrap());
+            let want: Vec<u32> = parsed
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| naive::matches(p, ev.as_bytes(), &Limits::default()).unwrap())
+                .map(|(i, _)| i as u32)
+                .collect();
+            assert_eq!(ids(&a, &ev), want, "{ev}");
+            // Values in arrays, and the cache reused.
+            let arr = format!(r#"{{"a":["zz",{}]}}"#, serde_json::to_string(v).unwrap());
+            let got: Vec<u32> = a
+                .find(arr.as_bytes(), &mut c)
+                .unwrap()
+                .iter()
+                .map(|r| r.0)
+                .collect();
+            let want: Vec<u32> = parsed
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| naive::matches(p, arr.as_bytes(), &Limits::default()).unwrap())
+                .map(|(i, _)| i as u32)
+                .collect();
+            assert_eq!(got, want, "{arr}");
+        }
+    }
+
+    /// A few wildcards that fit keep the DFA.
+    #[test]
+    fn small_wildcard_sets_keep_the_dfa() {
+        let a = set(&[
+            r#"{"a":[{"wildcard":"2*0*1*7"}]}"#,
+            r#"{"a":[{"wildcard":"*abc*def*"}]}"#,
+            r#"{"a":[{"wildcard":"*x*y*"}]}"#,
+        ]);
+        assert_eq!(a.piece_globs(), 0);
+        assert_eq!(ids(&a, r#"{"a":"2-0-1-abcdef-7"}"#), vec![0, 1]);
+    }
+
+    fn build_with(limits: Limits, rules: &[String]) -> Result<Automaton, BuildError> {
+        let mut b = RuleSetBuilder::new(limits);
+        for (i, r) in rules.iter().enumerate() {
+            b.add(&format!("r{i}"), r).unwrap();
+        }
+        b.build()
+    }
+
+    fn over_budget(limits: Limits, rules: &[String]) -> BuildError {
+        match build_with(limits, rules) {
+            Ok(_) => panic!("{} rules fit {limits:?}", rules.len()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_rule_set_over_the_budget_names_the_setting_and_the_rule() {
+        let exact: Vec<String> = (0..200)
+            .map(|i| format!(r#"{{"x":{{"y":["value-{i:04}"]}}}}"#))
+            .collect();
+        let states = Limits {
+            max_automaton_states: 100,
+            ..Limits::default()
+        };
+        let e = over_budget(states, &exact);
+        assert_eq!(e.setting(), "limits.max_automaton_states");
+        assert_eq!(e.path(), "x.y");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "rule set too large at rule `{}`: the string automaton of path `x.y` needs more \
+                 than 100 states (setting limits.max_automaton_states); use fewer or simpler \
+                 wildcard, prefix or exact rules on this path, or raise the setting",
+                e.rule()
+            )
+        );
+        // The trie reaches 100 states within the first few dozen rules.
+        let at: usize = e.rule()[1..].parse().unwrap();
+        assert!((10..100).contains(&at), "{e}");
+
+        let bytes = Limits {
+            max_automaton_bytes: 64 << 10,
+            ..Limits::default()
+        };
+        let e = over_budget(bytes, &infix_rules(1000));
+        assert_eq!(e.setting(), "limits.max_automaton_bytes");
+        assert!(
+            e.to_string().contains(
+                "need more than 65536 bytes by path `a` (setting limits.max_automaton_bytes)"
+            ),
+            "{e}"
+        );
+
+        // Few states but thousands of live positions each: steps run out.
+        let steps = Limits {
+            max_automaton_states: 2000,
+            ..Limits::default()
+        };
+        let wide: Vec<String> = (0..1000)
+            .map(|i| format!(r#"{{"a":[{{"prefix":"{}"}}]}}"#, "z".repeat(i + 1)))
+            .collect();
+        let e = over_budget(steps, &wide);
+        assert_eq!(e.setting(), "limits.max_automaton_states");
+        assert!(
+            e.to_string().contains("takes more than 512000 steps (256 per state of setting limits.max_automaton_states)"),
+            "{e}"
+        );
+        assert!(build_with(Limits::default(), &wide).is_ok());
     }
 
     #[test]

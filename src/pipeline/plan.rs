@@ -136,8 +136,16 @@ impl Plan {
         let automaton = match builder.build() {
             Ok(a) => Some(a),
             Err(e) => {
+                // The rule the compilation budget ran out at.
+                let at = config
+                    .rules
+                    .iter()
+                    .position(|r| r.name == e.rule())
+                    .map_or("rules".to_string(), |i| {
+                        format!("rules[{i}] ({}).event_pattern", e.rule())
+                    });
                 problems.push(Problem {
-                    at: "rules".into(),
+                    at,
                     message: e.to_string(),
                 });
                 None
