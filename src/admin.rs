@@ -66,6 +66,9 @@ fn text(status: StatusCode, body: impl Into<Bytes>, ct: &'static str) -> Respons
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, ready: Arc<Readiness>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, most likely: an immediate retry would
+            // spin until one frees up.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         let metrics = metrics.clone();

@@ -58,8 +58,8 @@ pub struct RunArgs {
     /// The YAML configuration file.
     #[arg(long, short = 'c')]
     pub config: PathBuf,
-    /// Matching workers (default: `workers` in the file, else the CPU count).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Matching workers, 1-1024 (default: `workers` in the file, else the CPU count).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=busbar::config::MAX_WORKERS as i64))]
     pub workers: Option<u16>,
 }
 
@@ -126,6 +126,8 @@ fn run_service(a: RunArgs) -> Result<ExitCode, Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("busbar-io")
+        // HTTP ingest validates PutEvents `Detail`s on these threads.
+        .thread_stack_size(busbar::flatten::SCAN_STACK_BYTES)
         .build()
         .map_err(|e| fail(format!("cannot start the runtime: {e}")))?;
     let opts = busbar::service::Options {
@@ -535,6 +537,12 @@ impl<W: Write> FilterOutput<'_, W> {
                     }
                     self.buf.extend_from_slice(line);
                     self.buf.push(b'\n');
+                }
+            }
+            Err(e) if matches!(e.kind, busbar::flatten::EventErrorKind::TooLarge { .. }) => {
+                eprintln!("busbar: {name}: line {line_no}: {e} (setting --max-event-bytes)");
+                if self.strict {
+                    return Ok(false);
                 }
             }
             Err(e) => {

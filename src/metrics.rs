@@ -55,6 +55,17 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     /// HTTP ingest requests by operation and status code.
     pub http_requests: IntCounterVec,
+    /// HTTP ingest connections open now, per source.
+    pub http_connections_open: IntGaugeVec,
+    /// HTTP ingest connections busbar closed, per source and reason:
+    /// `header_timeout`, `body_timeout`, `idle_timeout`, `over_capacity`
+    /// (closed to make room for a new one at `max_connections`).
+    pub http_connections_closed: IntCounterVec,
+    /// Failed accepts on an HTTP ingest listener (out of file descriptors,
+    /// a connection reset before it was accepted), per source.
+    pub http_accept_errors: IntCounterVec,
+    /// PutEvents entries rejected, per source and EventBridge `ErrorCode`.
+    pub put_events_rejected: IntCounterVec,
     /// Always 1, with the version as a label.
     pub build_info: IntGaugeVec,
     /// Unix time the running rule set was loaded.
@@ -194,6 +205,37 @@ impl Metrics {
             "HTTP ingest requests by operation and status code.",
             &["operation", "status"],
         );
+        let http_connections_open = IntGaugeVec::new(
+            Opts::new(
+                "busbar_http_connections_open",
+                "HTTP ingest connections open now, per source.",
+            ),
+            &["source"],
+        )
+        .unwrap_or_else(|e| unreachable!("connections_open: {e}"));
+        register(
+            &r,
+            Box::new(http_connections_open.clone()),
+            "http_connections_open",
+        );
+        let http_connections_closed = counter(
+            &r,
+            "busbar_http_connections_closed_total",
+            "HTTP ingest connections busbar closed: header_timeout, body_timeout, idle_timeout, over_capacity.",
+            &["source", "reason"],
+        );
+        let http_accept_errors = counter(
+            &r,
+            "busbar_http_accept_errors_total",
+            "Failed accepts on an HTTP ingest listener (e.g. out of file descriptors).",
+            &["source"],
+        );
+        let put_events_rejected = counter(
+            &r,
+            "busbar_put_events_rejected_entries_total",
+            "PutEvents entries rejected, per source and EventBridge ErrorCode.",
+            &["source", "reason"],
+        );
         let build_info = IntGaugeVec::new(
             Opts::new("busbar_build_info", "Always 1; the version is a label."),
             &["version"],
@@ -235,6 +277,10 @@ impl Metrics {
             rules_loaded,
             config_reloads,
             http_requests,
+            http_connections_open,
+            http_connections_closed,
+            http_accept_errors,
+            put_events_rejected,
             build_info,
             rules_loaded_timestamp,
         }

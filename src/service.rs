@@ -119,10 +119,11 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         });
     }
 
-    let workers = opts
-        .workers
-        .or(config.workers)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let workers = opts.workers.or(config.workers).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(crate::config::MAX_WORKERS)
+    });
     let (batch_tx, batch_rx) = mpsc::channel(workers * 2);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let intake = Intake::new(
@@ -132,7 +133,8 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         &metrics,
         shutdown_rx,
     );
-    let (worker_threads, dispatcher) = pipeline::start(workers, batch_rx, routes.clone());
+    let (worker_threads, dispatcher) =
+        pipeline::start(workers, batch_rx, routes.clone()).map_err(RunError)?;
     tracing::info!(workers, rules = config.rules.len(), "pipeline started");
 
     // Sources. Each reports its end on `ended`.
@@ -160,14 +162,33 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
             SourceKind::Http {
                 listen,
                 max_request_bytes,
+                max_connections,
+                header_timeout_seconds,
+                body_timeout_seconds,
+                idle_timeout_seconds,
             } => {
                 let l = source::http::bind(listen).await.map_err(|e| {
                     RunError(format!("sources[{i}] ({}).listen `{listen}`: {e}", s.id))
                 })?;
-                tracing::info!(source = %s.id, addr = %listen, "http ingest listening (PutEvents on POST /, NDJSON on POST /events)");
+                let http_sources = config
+                    .sources
+                    .iter()
+                    .filter(|s| matches!(s.kind, SourceKind::Http { .. }))
+                    .count();
+                let max_connections = source::http::connection_cap(*max_connections, http_sources);
+                tracing::info!(source = %s.id, addr = %listen, max_connections, "http ingest listening (PutEvents on POST /, NDJSON on POST /events)");
                 let settings = source::http::Settings {
                     source: i,
+                    name: format!("sources[{i}] ({})", s.id),
                     max_request_bytes: *max_request_bytes,
+                    max_event_bytes: config.limits.max_event_bytes,
+                    // Ranges checked by `Config::check`.
+                    connections: source::http::ConnLimits {
+                        max_connections,
+                        header_timeout: Duration::from_secs_f64(*header_timeout_seconds),
+                        body_timeout: Duration::from_secs_f64(*body_timeout_seconds),
+                        idle_timeout: Duration::from_secs_f64(*idle_timeout_seconds),
+                    },
                     bus: crate::envelope::Bus {
                         name: config.bus.name.clone(),
                         account: config.bus.account.clone(),
@@ -182,14 +203,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                         wildcard_complexity: config.limits.wildcard_complexity,
                         ..Limits::default()
                     },
-                    requests: metrics.http_requests.clone(),
-                    backpressure: metrics.backpressure.with_label_values(&[&s.id]),
-                    dropped: metrics.dropped.with_label_values(&[
-                        "source",
-                        "",
-                        &s.id,
-                        "OTHER_EVENT_BUS",
-                    ]),
+                    metrics: source::http::HttpMetrics::new(&metrics, &s.id),
                 };
                 tokio::spawn(source::http::serve(l, settings, intake.clone()));
             }

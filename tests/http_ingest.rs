@@ -738,3 +738,131 @@ fn admin_endpoints_metrics_and_a_clean_exit_on_sigterm() {
         "the ingest port still answers after exit"
     );
 }
+
+#[test]
+fn rejected_put_events_entries_are_counted_by_error_code() {
+    let run = start("ingest-rejected", "", "");
+    let entries = json!({"Entries": [
+        {"Source": "shop", "DetailType": "t", "Detail": "{\"total\": 1}"},
+        {"DetailType": "t", "Detail": "{}"},
+        {"Source": "shop", "Detail": "{}"},
+        {"Source": "shop", "DetailType": "t", "Detail": "[1]"},
+        {"Source": "aws.ec2", "DetailType": "t", "Detail": "{}"},
+    ]});
+    let (status, _, body) = run.amz(Some("AWSEvents.PutEvents"), &entries);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["FailedEntryCount"], 4, "{body}");
+    let m = run.busbar.metrics();
+    for (code, n) in [
+        ("InvalidArgument", 2.0),
+        ("MalformedDetail", 1.0),
+        ("NotAuthorizedForSourceException", 1.0),
+    ] {
+        assert_eq!(
+            sample(
+                &m,
+                &format!(
+                    "busbar_put_events_rejected_entries_total{{reason=\"{code}\",source=\"api\"}}"
+                )
+            ),
+            Some(n),
+            "{code}:\n{m}"
+        );
+    }
+    // Only entry 0 went on.
+    assert_eq!(run.lines("a.ndjson", 1).len(), 1);
+}
+
+/// The dead-letter record of a stdin line, from `busbar run` on a stdin
+/// source with `limits`.
+fn stdin_dead_letter(dir: &Path, limits: &str, input: &str) -> Value {
+    let dlq = dir.join("stdin-dlq.ndjson");
+    let cfg = dir.join("stdin.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "sources: [{{id: api, kind: stdin, dead_letter: dlq}}]\n\
+             dead_letters: {{dlq: {{kind: file, path: \"{}\"}}}}\n\
+             admin: {{listen: \"127.0.0.1:0\"}}\nwatch_config: false\n{limits}\n",
+            dlq.display()
+        ),
+    )
+    .expect("config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("busbar runs");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("input written");
+    assert!(child.wait().expect("exit").success());
+    let text = std::fs::read_to_string(&dlq).expect("stdin dead letter");
+    parse(text.lines().next().expect("one record"))
+}
+
+#[test]
+fn an_over_long_events_line_is_refused_exactly_as_on_stdin() {
+    let limits = "limits: {max_event_bytes: 100, max_in_flight_bytes: 1000000}";
+    let run = start("ingest-long-line", "", limits);
+    // 501 bytes: over the limit, yet within the 4 KiB the matcher allows an
+    // envelope, which `/events` lines used to get too.
+    let long = format!("{{\"total\":2,\"pad\":\"{}\"}}", "x".repeat(481));
+    assert_eq!(long.len(), 501);
+    let body = format!("{{\"total\":1}}\n{long}  \r\n{{\"total\":3}}\n");
+    let (status, _, resp) = run.ndjson(&body);
+    assert_eq!(status, 200);
+    assert_eq!(
+        parse(&String::from_utf8_lossy(&resp)),
+        json!({"Accepted": 3})
+    );
+    let a = run.lines("a.ndjson", 2);
+    assert_eq!(a.len(), 2, "{a:?}");
+    let http = parse(&run.lines("dlq.ndjson", 1)[0]);
+    assert_eq!(http["error_code"], "too_large", "{http}");
+    assert_eq!(
+        http["error_message"],
+        "line 2: event is more than 100 bytes, over the limit of 100 (setting limits.max_event_bytes)"
+    );
+    assert_eq!(
+        http["input"],
+        long[..101],
+        "the line cut one byte past the limit"
+    );
+    let m = run.busbar.metrics();
+    assert_eq!(
+        sample(
+            &m,
+            "busbar_parse_failures_total{reason=\"too_large\",source=\"api\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+
+    // The same line on stdin gives the same record.
+    let stdin = stdin_dead_letter(&run.dir, limits, &body);
+    for key in ["stage", "source", "error_code", "error_message", "input"] {
+        assert_eq!(http[key], stdin[key], "{key}: {http} vs {stdin}");
+    }
+
+    // PutEvents applies the limit to the entry (its §2.1.3 size), not to
+    // the envelope busbar builds around it.
+    let detail = format!("{{\\\"total\\\":4,\\\"p\\\":\\\"{}\\\"}}", "y".repeat(60));
+    let (status, _, resp) = run.amz(
+        Some("AWSEvents.PutEvents"),
+        &parse(&format!(
+            r#"{{"Entries":[{{"Source":"shop","DetailType":"t","Detail":"{detail}"}}]}}"#
+        )),
+    );
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["FailedEntryCount"], 0, "{resp}");
+    let a = run.lines("a.ndjson", 3);
+    assert!(a[2].len() > 100, "{}", a[2]);
+}

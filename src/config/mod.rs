@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -131,6 +132,20 @@ pub enum SourceKind {
         /// Largest request body accepted, bytes.
         #[serde(default = "default_max_request_bytes")]
         max_request_bytes: usize,
+        /// Most connections open at once; default: derived from the
+        /// process's open-file limit (`source::http::connection_cap`).
+        #[serde(default)]
+        max_connections: Option<usize>,
+        /// From a connection's start, or the first byte of a later
+        /// request, to the end of the request head.
+        #[serde(default = "default_header_timeout")]
+        header_timeout_seconds: f64,
+        /// From the end of the request head to the end of its body.
+        #[serde(default = "default_body_timeout")]
+        body_timeout_seconds: f64,
+        /// A kept-alive connection with no request in it.
+        #[serde(default = "default_idle_timeout")]
+        idle_timeout_seconds: f64,
     },
     /// A consumer group over one or more topics.
     Kafka {
@@ -152,6 +167,15 @@ fn default_http_listen() -> String {
 fn default_max_request_bytes() -> usize {
     // PutEvents: up to 10 entries of together 1 MiB, plus JSON framing.
     2 << 20
+}
+fn default_header_timeout() -> f64 {
+    10.0
+}
+fn default_body_timeout() -> f64 {
+    30.0
+}
+fn default_idle_timeout() -> f64 {
+    60.0
 }
 fn default_group() -> String {
     "busbar".into()
@@ -547,19 +571,21 @@ impl ConfigError {
 }
 
 /// Deserialize `T` (a struct with a flattened `kind` enum) from a mapping
-/// whose keys must be `common` or those of its kind.
+/// whose keys must be `common` or those of its kind. The mapping is held as
+/// a YAML value, which (unlike a JSON one) keeps `.nan` and `.inf`, so that
+/// such a number reaches [`Config::check`] and is reported with its range.
 fn strict<'de, D, T>(
     d: D,
     common: &[&str],
     kinds: &[(&str, &[&str])],
-    de: impl FnOnce(serde_json::Value) -> Result<T, serde_json::Error>,
+    de: impl FnOnce(serde_yaml_ng::Value) -> Result<T, serde_yaml_ng::Error>,
 ) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
     use serde::de::Error;
-    let v = serde_json::Value::deserialize(d)?;
-    if let serde_json::Value::Object(m) = &v {
+    let v = serde_yaml_ng::Value::deserialize(d)?;
+    if let serde_yaml_ng::Value::Mapping(m) = &v {
         let kind = m.get("kind").and_then(|k| k.as_str());
         let own: &[&str] = kinds
             .iter()
@@ -567,7 +593,10 @@ where
             .map(|(_, f)| *f)
             .unwrap_or(&[]);
         for key in m.keys() {
-            if key != "kind" && !common.contains(&key.as_str()) && !own.contains(&key.as_str()) {
+            let Some(key) = key.as_str() else {
+                return Err(D::Error::custom(format!("key {key:?} is not a string")));
+            };
+            if key != "kind" && !common.contains(&key) && !own.contains(&key) {
                 let mut expected: Vec<&str> = common.iter().chain(own).copied().collect();
                 expected.push("kind");
                 return Err(D::Error::custom(format!(
@@ -592,7 +621,17 @@ impl<'de> Deserialize<'de> for SourceConfig {
             &["id", "source", "detail_type", "dead_letter"],
             &[
                 ("stdin", &[]),
-                ("http", &["listen", "max_request_bytes"]),
+                (
+                    "http",
+                    &[
+                        "listen",
+                        "max_request_bytes",
+                        "max_connections",
+                        "header_timeout_seconds",
+                        "body_timeout_seconds",
+                        "idle_timeout_seconds",
+                    ],
+                ),
                 ("kafka", &["topics", "group_id", "start", "settings"]),
             ],
             SourceConfig::deserialize,
@@ -719,6 +758,8 @@ impl Config {
         }
         let mut source_ids = HashSet::new();
         let mut stdin_seen = false;
+        // Every address busbar binds, to find two listeners on one port.
+        let mut listeners: Vec<(String, SocketAddr)> = Vec::new();
         for (i, s) in self.sources.iter().enumerate() {
             let at = format!("sources[{i}] ({})", s.id);
             if !valid_name(&s.id) {
@@ -751,15 +792,38 @@ impl Config {
                 SourceKind::Http {
                     listen,
                     max_request_bytes,
+                    max_connections,
+                    header_timeout_seconds,
+                    body_timeout_seconds,
+                    idle_timeout_seconds,
                 } => {
-                    if listen.parse::<SocketAddr>().is_err() {
-                        push(
+                    match listen.parse::<SocketAddr>() {
+                        Ok(a) => listeners.push((format!("{at}.listen"), a)),
+                        Err(_) => push(
                             format!("{at}.listen"),
                             format!("`{listen}` is not an address such as 127.0.0.1:8787"),
-                        );
+                        ),
                     }
-                    if *max_request_bytes == 0 {
-                        push(format!("{at}.max_request_bytes"), "must be positive".into());
+                    in_range(
+                        &mut push,
+                        format!("{at}.max_request_bytes"),
+                        *max_request_bytes,
+                        REQUEST_BYTES,
+                    );
+                    if let Some(n) = max_connections {
+                        in_range(&mut push, format!("{at}.max_connections"), *n, CONNECTIONS);
+                    }
+                    for (key, v) in [
+                        ("header_timeout_seconds", header_timeout_seconds),
+                        ("body_timeout_seconds", body_timeout_seconds),
+                        ("idle_timeout_seconds", idle_timeout_seconds),
+                    ] {
+                        seconds_in_range(
+                            &mut push,
+                            format!("{at}.{key}"),
+                            *v,
+                            HTTP_TIMEOUT_SECONDS,
+                        );
                     }
                 }
                 SourceKind::Kafka {
@@ -840,14 +904,25 @@ impl Config {
             }
         }
 
-        if self.admin.listen.parse::<SocketAddr>().is_err() {
-            push(
+        match self.admin.listen.parse::<SocketAddr>() {
+            Ok(a) => listeners.insert(0, ("admin.listen".into(), a)),
+            Err(_) => push(
                 "admin.listen".into(),
                 format!(
                     "`{}` is not an address such as 127.0.0.1:9464",
                     self.admin.listen
                 ),
-            );
+            ),
+        }
+        for (j, (key, a)) in listeners.iter().enumerate() {
+            if let Some((other, _)) = listeners[..j].iter().find(|(_, b)| same_port(a, b)) {
+                push(
+                    key.clone(),
+                    format!(
+                        "`{a}` is the address of `{other}` too: each listener needs its own port"
+                    ),
+                );
+            }
         }
         if self.uses_kafka() && self.kafka.brokers.trim().is_empty() {
             push(
@@ -870,19 +945,41 @@ impl Config {
                 }
             }
         }
-        if self.workers == Some(0) {
-            push("workers".into(), "must be at least 1".into());
+        if let Some(w) = self.workers {
+            in_range(&mut push, "workers".into(), w, 1..=MAX_WORKERS);
         }
+        in_range(
+            &mut push,
+            "shutdown_grace_seconds".into(),
+            self.shutdown_grace_seconds,
+            GRACE_SECONDS,
+        );
         let l = &self.limits;
-        for (key, value) in [
-            ("limits.max_event_bytes", l.max_event_bytes),
-            ("limits.max_event_depth", l.max_event_depth),
-            ("limits.max_in_flight_events", l.max_in_flight_events),
-            ("limits.max_in_flight_bytes", l.max_in_flight_bytes),
+        for (key, value, range) in [
+            ("limits.max_event_bytes", l.max_event_bytes, EVENT_BYTES),
+            ("limits.max_event_depth", l.max_event_depth, EVENT_DEPTH),
+            (
+                "limits.max_targets_per_rule",
+                l.max_targets_per_rule,
+                TARGETS_PER_RULE,
+            ),
+            (
+                "limits.wildcard_complexity",
+                l.wildcard_complexity,
+                WILDCARD_COMPLEXITY,
+            ),
+            (
+                "limits.max_in_flight_events",
+                l.max_in_flight_events,
+                IN_FLIGHT_EVENTS,
+            ),
+            (
+                "limits.max_in_flight_bytes",
+                l.max_in_flight_bytes,
+                IN_FLIGHT_BYTES,
+            ),
         ] {
-            if value == 0 {
-                push(key.into(), "must be positive".into());
-            }
+            in_range(&mut push, key.into(), value, range);
         }
         for (key, value, range) in [
             (
@@ -1042,10 +1139,14 @@ impl Config {
                     }
                 }
                 if let Some(r) = rate_limit_per_second {
-                    if !(r.is_finite() && *r > 0.0) {
+                    if !RATE_PER_SECOND.contains(r) {
                         push(
                             format!("{at}.rate_limit_per_second"),
-                            format!("{r} must be a positive number"),
+                            format!(
+                                "{r} is not a rate in {}-{} per second",
+                                RATE_PER_SECOND.start(),
+                                RATE_PER_SECOND.end()
+                            ),
                         );
                     }
                 }
@@ -1077,6 +1178,89 @@ impl Config {
                 .values()
                 .any(|d| matches!(d, DeadLetterConfig::Kafka { .. }))
     }
+}
+
+// The range of every numeric setting: `check` states it in the error for a
+// value outside it, and config/README.md documents it. Each bound is one
+// the process can run with, not only one that parses.
+
+/// `workers` (and `run --workers`): threads, each reserving
+/// [`crate::flatten::SCAN_STACK_BYTES`] of address space; more than the
+/// cores gain nothing, and 1,024 covers the largest machines.
+pub const MAX_WORKERS: usize = 1024;
+/// `shutdown_grace_seconds`: up to an hour; a drain that needs longer is a
+/// stuck target, and Kubernetes' `terminationGracePeriodSeconds` must
+/// cover it.
+const GRACE_SECONDS: RangeInclusive<u64> = 0..=3600;
+/// `max_request_bytes`: a request is read whole into memory before any of
+/// it is looked at.
+const REQUEST_BYTES: RangeInclusive<usize> = 1..=256 << 20;
+/// `max_connections`: up to Linux's default ceiling on open files
+/// (`fs.nr_open`).
+const CONNECTIONS: RangeInclusive<usize> = 1..=1 << 20;
+/// The HTTP source's timeouts, in seconds: a millisecond to an hour.
+const HTTP_TIMEOUT_SECONDS: RangeInclusive<f64> = 0.001..=3600.0;
+/// `limits.max_event_bytes`: an event is held whole in memory at every
+/// stage, and a batch addresses its bytes with 32-bit offsets.
+const EVENT_BYTES: RangeInclusive<usize> = 1..=64 << 20;
+/// `limits.max_event_depth`: as deep as the threads that match events have
+/// stack for ([`crate::flatten::MAX_DEPTH`]).
+const EVENT_DEPTH: RangeInclusive<usize> = 1..=crate::flatten::MAX_DEPTH;
+/// `limits.max_targets_per_rule` (EventBridge: 5).
+const TARGETS_PER_RULE: RangeInclusive<usize> = 1..=100;
+/// `limits.wildcard_complexity` (EventBridge: 10).
+const WILDCARD_COMPLEXITY: RangeInclusive<usize> = 1..=100;
+/// `limits.max_in_flight_events`.
+const IN_FLIGHT_EVENTS: RangeInclusive<usize> = 1..=1_000_000;
+/// `limits.max_in_flight_bytes`: the budget is a semaphore of 32-bit
+/// permits.
+const IN_FLIGHT_BYTES: RangeInclusive<usize> = 1..=u32::MAX as usize;
+/// An HTTP target's `rate_limit_per_second`: one call in ~17 minutes to a
+/// million a second.
+const RATE_PER_SECOND: RangeInclusive<f64> = 0.001..=1_000_000.0;
+
+/// Reports `value` when it is outside `range`, with the range.
+fn in_range<T: PartialOrd + fmt::Display>(
+    push: &mut impl FnMut(String, String),
+    at: String,
+    value: T,
+    range: RangeInclusive<T>,
+) {
+    if !range.contains(&value) {
+        push(
+            at,
+            format!("{value} is outside {}-{}", range.start(), range.end()),
+        );
+    }
+}
+
+/// Reports a duration that is not a finite number of seconds in `range`.
+fn seconds_in_range(
+    push: &mut impl FnMut(String, String),
+    at: String,
+    value: f64,
+    range: RangeInclusive<f64>,
+) {
+    // `contains` is false for NaN; infinities are outside any finite range.
+    if !range.contains(&value) {
+        push(
+            at,
+            format!(
+                "{value} is not a number of seconds in {}-{}",
+                range.start(),
+                range.end()
+            ),
+        );
+    }
+}
+
+/// Whether two listeners would ask for the same port: the same address, or
+/// one of them on every address (`0.0.0.0`, `[::]`). Port 0 picks a free
+/// port each time, so it never collides.
+fn same_port(a: &SocketAddr, b: &SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 /// Bytes an envelope may add around a raw event of the largest accepted size.
@@ -1256,5 +1440,38 @@ kafka:
         );
         let e = Config::from_yaml(&bad, "t.yaml").unwrap_err().to_string();
         assert!(e.contains("expected `id`, `source` or a JSONPath"), "{e}");
+    }
+
+    #[test]
+    fn numbers_outside_their_range_name_setting_value_and_range() {
+        let text = MINIMAL.replace(
+            "kind: stdin",
+            "kind: http\n    listen: 127.0.0.1:9464\n    header_timeout_seconds: .inf\n    \
+             body_timeout_seconds: .nan\n    idle_timeout_seconds: -1\n    max_connections: 2000000",
+        ) + "workers: 0\nlimits: {max_event_depth: 4097}\n";
+        let c = Config::from_yaml(&text, "t.yaml").unwrap();
+        let all: Vec<String> = c.check().iter().map(|p| p.to_string()).collect();
+        for want in [
+            "config: `sources[0] (in).header_timeout_seconds`: inf is not a number of seconds in 0.001-3600",
+            "config: `sources[0] (in).body_timeout_seconds`: NaN is not a number of seconds in 0.001-3600",
+            "config: `sources[0] (in).idle_timeout_seconds`: -1 is not a number of seconds in 0.001-3600",
+            "config: `sources[0] (in).max_connections`: 2000000 is outside 1-1048576",
+            "config: `sources[0] (in).listen`: `127.0.0.1:9464` is the address of `admin.listen` too: each listener needs its own port",
+            "config: `workers`: 0 is outside 1-1024",
+            "config: `limits.max_event_depth`: 4097 is outside 1-4096",
+        ] {
+            assert!(all.iter().any(|p| p == want), "missing {want:?} in {all:#?}");
+        }
+    }
+
+    #[test]
+    fn listeners_collide_on_one_port_unless_it_is_zero() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(same_port(&a("127.0.0.1:80"), &a("127.0.0.1:80")));
+        assert!(same_port(&a("0.0.0.0:80"), &a("127.0.0.1:80")));
+        assert!(same_port(&a("127.0.0.1:80"), &a("[::]:80")));
+        assert!(!same_port(&a("127.0.0.1:80"), &a("127.0.0.2:80")));
+        assert!(!same_port(&a("127.0.0.1:80"), &a("127.0.0.1:81")));
+        assert!(!same_port(&a("127.0.0.1:0"), &a("127.0.0.1:0")));
     }
 }

@@ -32,7 +32,7 @@
 //! its number form, and never excludes `true`, `false` or `null`.
 
 use crate::engine::Limits;
-use crate::flatten::EventError;
+use crate::flatten::{EventError, EventErrorKind};
 use crate::pattern::json::{parse_document, Json, JsonKind};
 use crate::pattern::number::parse_f64;
 use crate::pattern::wildcard::glob_matches;
@@ -77,20 +77,26 @@ fn flatten(event: &[u8], limits: &Limits) -> Result<Vec<Occurrence>, EventError>
         return Err(EventError {
             offset: limits.max_event_bytes,
             message: format!(
-                "event is {} bytes, over the limit of {} (setting max_event_bytes)",
+                "event is {} bytes, over the limit of {}",
                 event.len(),
                 limits.max_event_bytes
             ),
+            kind: EventErrorKind::TooLarge {
+                given: event.len(),
+                limit: limits.max_event_bytes,
+            },
         });
     }
     let doc = parse_document(event, false, limits.max_depth).map_err(|e| EventError {
         offset: e.offset,
         message: e.message.clone(),
+        kind: EventErrorKind::Syntax("invalid JSON"),
     })?;
     let JsonKind::Object(members) = &doc.kind else {
         return Err(EventError {
             offset: doc.offset,
             message: "event is not a JSON object".to_string(),
+            kind: EventErrorKind::NotAnObject,
         });
     };
     let mut out = Vec::new();

@@ -188,6 +188,8 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
+    /// At an opening bracket: one level deeper. Fails there, so that the
+    /// error's offset is the bracket's whichever path reached it.
     #[inline]
     fn enter(&mut self) -> Scan<()> {
         self.depth += 1;
@@ -202,8 +204,8 @@ impl<'a> Scanner<'a, '_> {
     /// An object whose keys may lead to rule paths. `node` is the trie node
     /// of the object's own path (0 for the top level).
     fn object<S: Sink>(&mut self, node: NodeId, sink: &mut S) -> Scan<()> {
-        self.i += 1;
         self.enter()?;
+        self.i += 1;
         let base = if node == 0 {
             Some(0)
         } else {
@@ -346,8 +348,8 @@ impl<'a> Scanner<'a, '_> {
         loop {
             if opening {
                 // At '[': open an array.
-                self.i += 1;
                 self.enter()?;
+                self.i += 1;
                 let id = self.next_array;
                 self.next_array += 1;
                 self.stack.push(ArrayPos {
@@ -714,8 +716,8 @@ impl<'a> Scanner<'a, '_> {
             Some(b'[') => (b'[', b']'),
             _ => return self.skip_scalar(),
         };
-        self.i += 1;
         self.enter()?;
+        self.i += 1;
         self.ws();
         if self.peek() == Some(close) {
             self.i += 1;
@@ -1323,7 +1325,8 @@ mod tests {
         assert!(e.message.contains("UTF-8"));
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(70), "]".repeat(70));
         let e = scan(deep.as_bytes(), &t, LIMITS, &mut Scratch::default(), &mut c).unwrap_err();
-        assert!(e.message.contains("max_depth"), "{e}");
+        assert_eq!(e.kind, EventErrorKind::TooDeep { limit: 64 }, "{e}");
+        assert_eq!(e.message, "nesting deeper than 64 levels");
         // Past the skipper's 1024-level bit stack: the recursive fallback.
         // Debug builds use big frames, so give it a big stack.
         std::thread::Builder::new()
@@ -1352,12 +1355,16 @@ mod tests {
             .join()
             .unwrap();
         let e = scan(deep.as_bytes(), &t, LIMITS, &mut Scratch::default(), &mut c).unwrap_err();
-        assert!(e.message.contains("max_depth"), "{e}");
+        assert_eq!(e.kind, EventErrorKind::TooDeep { limit: 64 }, "{e}");
         let small = ScanLimits {
             max_event_bytes: 4,
             max_depth: 8,
         };
         let e = scan(b"{\"a\":1}", &t, small, &mut Scratch::default(), &mut c).unwrap_err();
-        assert!(e.message.contains("max_event_bytes"), "{e}");
+        assert_eq!(
+            e.kind,
+            EventErrorKind::TooLarge { given: 7, limit: 4 },
+            "{e}"
+        );
     }
 }

@@ -72,13 +72,13 @@ const TOO_MANY_ELEMENTS: &str = "Too many elements in numeric expression";
 /// path concerned and the byte offset of the offending token. A pattern longer
 /// than `limits.max_pattern_chars` characters, or one expanding to more than
 /// `limits.max_or_combinations` sub-patterns, is rejected with a reason that
-/// names the setting.
+/// names the limit (EventBridge's quotas; no busbar setting changes them).
 pub fn parse(text: &str, limits: &PatternLimits) -> Result<Pattern, PatternError> {
     let chars = text.chars().count();
     if chars > limits.max_pattern_chars {
         return Err(PatternError::new(
             format!(
-                "Event pattern is too long: {chars} characters, limit {} (setting max_pattern_chars)",
+                "Event pattern is too long: {chars} characters, limit {} (EventBridge's event pattern size quota)",
                 limits.max_pattern_chars
             ),
             "",
@@ -1189,7 +1189,7 @@ mod tests {
         assert_eq!(long.chars().count(), 2050);
         assert_eq!(
             reason(&long),
-            "Event pattern is too long: 2050 characters, limit 2048 (setting max_pattern_chars)"
+            "Event pattern is too long: 2050 characters, limit 2048 (EventBridge's event pattern size quota)"
         );
         let fits = format!(r#"{{"a":["{}"]}}"#, "x".repeat(2038));
         assert!(parse(&fits, &limits()).is_ok());

@@ -56,6 +56,11 @@ pub struct Batch {
     /// Header (name, value) ranges referenced by [`KafkaOrigin::headers`].
     pub headers: Vec<(Range<u32>, Option<Range<u32>>)>,
     pub accepted_at: Instant,
+    /// The events are envelopes busbar built itself from validated
+    /// PutEvents entries: the size limit was applied to the entries (their
+    /// §2.1.3 size), so the envelope's own keys may take it over by up to
+    /// `config::ENVELOPE_HEADROOM`, and positions are entry indexes.
+    pub built: bool,
     pub ack: Option<Arc<dyn SourceAck>>,
     pub permits: Option<Permits>,
     /// Where [`buf`](Self::buf) goes back when the batch is done.
@@ -157,6 +162,7 @@ impl Batch {
             events: Vec::new(),
             headers: Vec::new(),
             accepted_at: Instant::now(),
+            built: false,
             ack: None,
             permits: None,
             recycle: None,

@@ -51,14 +51,19 @@ pub type SharedRoutes = Arc<RwLock<Arc<Routes>>>;
 /// Start `n` worker threads that take batches from `rx` until every sender
 /// is dropped, and the dispatcher task; returns the dispatcher's handle,
 /// which finishes once every routed batch has been handed to its targets.
+/// Fails (rather than panics) when the system refuses a thread, as a
+/// process or container thread limit does.
 pub fn start(
     n: usize,
     rx: mpsc::Receiver<Batch>,
     routes: SharedRoutes,
-) -> (
-    Vec<std::thread::JoinHandle<()>>,
-    tokio::task::JoinHandle<()>,
-) {
+) -> Result<
+    (
+        Vec<std::thread::JoinHandle<()>>,
+        tokio::task::JoinHandle<()>,
+    ),
+    String,
+> {
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let rx = Arc::new(Mutex::new(rx));
     let workers = (0..n.max(1))
@@ -68,13 +73,20 @@ pub fn start(
             let out = out_tx.clone();
             std::thread::Builder::new()
                 .name(format!("busbar-worker-{i}"))
+                // Matching recurses with the event's nesting.
+                .stack_size(crate::flatten::SCAN_STACK_BYTES)
                 .spawn(move || worker(rx, routes, out))
-                .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"))
+                .map_err(|e| {
+                    format!(
+                        "cannot start worker thread {} of {n} (setting workers): {e}",
+                        i + 1
+                    )
+                })
         })
-        .collect();
+        .collect::<Result<Vec<_>, String>>()?;
     drop(out_tx);
     let dispatcher = tokio::spawn(dispatch(out_rx));
-    (workers, dispatcher)
+    Ok((workers, dispatcher))
 }
 
 fn worker(
@@ -171,6 +183,11 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
     let mut matched = vec![0u64; routes.rules.len()];
     let mut unmatched = 0u64;
     let mut new_id = uuid::Uuid::new_v4;
+    let (position_name, slack) = if batch.built {
+        ("PutEvents entry", crate::config::ENVELOPE_HEADROOM)
+    } else {
+        (source.position_name, 0)
+    };
     // Input that is not an event: counted, and dead-lettered with its position.
     let invalid =
         |failures: &mut Vec<Failure>, i: usize, code: &str, why: &dyn std::fmt::Display| {
@@ -181,17 +198,14 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
             failures.push(Failure::source(
                 i,
                 code.to_string(),
-                format!(
-                    "{} {}: {why}",
-                    source.position_name, batch.events[i].position
-                ),
+                format!("{position_name} {}: {why}", batch.events[i].position),
             ));
         };
 
     #[allow(clippy::needless_range_loop)] // `i` indexes the batch, counts and meta alike
     for i in 0..n {
         let raw = batch.event(i);
-        if raw.len() > routes.max_event_bytes + source.slack {
+        if raw.len() > routes.max_event_bytes + slack {
             meta.push(EnvelopeMeta::default());
             // stdin keeps one byte over the limit of an over-long line.
             let cut = raw.len() == routes.max_event_bytes + 1;
@@ -231,7 +245,10 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                     match envelope::normalise(raw, bus, &defaults, now, &mut new_id, &mut s.render)
                     {
                         Err(e2) => invalid(&mut failures, i, e2.reason_code(), &e2),
-                        Ok(_) => invalid(&mut failures, i, "event_limit", &e),
+                        Ok(n) => {
+                            let why = input_error(raw, n.wrapped, &e, routes.max_event_depth);
+                            invalid(&mut failures, i, "event_limit", &why)
+                        }
                     }
                     continue;
                 }
@@ -254,7 +271,8 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                         }
                         Err(e) => {
                             meta.push(EnvelopeMeta::default());
-                            invalid(&mut failures, i, "event_limit", &e);
+                            let why = input_error(raw, n.wrapped, &e, routes.max_event_depth);
+                            invalid(&mut failures, i, "event_limit", &why);
                             continue;
                         }
                     },
@@ -378,6 +396,57 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
         routes,
         targets,
         dead_letters,
+    }
+}
+
+/// What is wrong with input whose envelope the matcher refused, said of the
+/// input as it was sent: the byte offset into the line or record (not into
+/// the envelope busbar built around it) and, for a limit, the setting. The
+/// input is scanned again on its own for that, which costs only here.
+fn input_error(
+    raw: &[u8],
+    wrapped: bool,
+    matcher: &crate::flatten::EventError,
+    max_event_depth: usize,
+) -> String {
+    use crate::flatten::{self, EventErrorKind, PathTrie, ScanLimits};
+    struct NoLeaves;
+    impl flatten::Sink for NoLeaves {
+        fn leaf(&mut self, _: flatten::PathId, _: flatten::Leaf<'_>, _: &[flatten::ArrayPos]) {}
+    }
+    // A wrapped input becomes the envelope's `detail`, one level down; an
+    // input that is an envelope already has that level.
+    let max_depth = max_event_depth + usize::from(!wrapped);
+    let mut trie = PathTrie::new();
+    trie.finish();
+    let limits = ScanLimits {
+        max_event_bytes: usize::MAX,
+        max_depth,
+    };
+    let own = flatten::scan(
+        raw,
+        &trie,
+        limits,
+        &mut flatten::Scratch::default(),
+        &mut NoLeaves,
+    );
+    let e = match own {
+        Err(e) => e,
+        // Not expected: the envelope failed where the input did not.
+        Ok(()) => return matcher.to_string(),
+    };
+    match e.kind {
+        EventErrorKind::TooDeep { .. } if wrapped => format!(
+            "invalid event at byte {}: nesting deeper than {max_event_depth} levels \
+             (setting limits.max_event_depth)",
+            e.offset
+        ),
+        EventErrorKind::TooDeep { .. } => format!(
+            "invalid event at byte {}: nesting deeper than {max_depth} levels \
+             (setting limits.max_event_depth {max_event_depth}, plus the envelope's own level)",
+            e.offset
+        ),
+        _ => e.to_string(),
     }
 }
 

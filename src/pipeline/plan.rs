@@ -194,10 +194,6 @@ pub struct SourceSlot {
     pub detail_type: String,
     /// What a position in this source's input is called in messages.
     pub position_name: &'static str,
-    /// Bytes allowed over `limits.max_event_bytes`: PutEvents entries
-    /// arrive as envelopes built by busbar, and the entry limit excludes
-    /// the envelope's own keys.
-    pub slack: usize,
     pub dead_letter: Option<usize>,
     pub received: IntCounter,
     pub unmatched: IntCounter,
@@ -210,6 +206,9 @@ pub struct Routes {
     /// Largest accepted event (`limits.max_event_bytes`), checked before
     /// anything parses it.
     pub max_event_bytes: usize,
+    /// Deepest accepted nesting of the input (`limits.max_event_depth`),
+    /// named when an event breaks it.
+    pub max_event_depth: usize,
     pub automaton: Automaton,
     pub rules: Vec<RouteRule>,
     pub targets: Vec<TargetSlot>,
@@ -309,15 +308,11 @@ impl Routes {
                     .clone()
                     .unwrap_or_else(|| format!("busbar.{}", s.id)),
                 detail_type: s.detail_type.clone(),
-                // PutEvents entries are validated before they enter the
-                // pipeline, so an HTTP source's failures are NDJSON lines.
+                // PutEvents batches name their positions themselves
+                // (`Batch::built`); an HTTP source's other input is NDJSON.
                 position_name: match s.kind {
                     SourceKind::Kafka { .. } => "record at offset",
                     SourceKind::Http { .. } | SourceKind::Stdin => "line",
-                },
-                slack: match s.kind {
-                    SourceKind::Http { .. } => crate::config::ENVELOPE_HEADROOM,
-                    _ => 0,
                 },
                 dead_letter: s
                     .dead_letter
@@ -337,6 +332,7 @@ impl Routes {
         );
         Ok(Routes {
             max_event_bytes: config.limits.max_event_bytes,
+            max_event_depth: config.limits.max_event_depth,
             bus: plan.bus,
             automaton: plan.automaton,
             rules,

@@ -177,5 +177,19 @@ impl Intake {
     }
 }
 
+/// How much of a line (its newline excluded) is an event, for the sources
+/// that read lines (stdin, `POST /events`), so that both treat a line alike:
+/// line-end whitespace is dropped, and a line over `limit` bytes keeps
+/// `limit + 1` of them, enough for the pipeline to refuse it as too large
+/// (with the same message, metric and dead letter whichever source read
+/// it) without holding all of it.
+pub(crate) fn line_event_len(line: &[u8], limit: usize) -> usize {
+    let end = line
+        .iter()
+        .rposition(|b| !matches!(b, b'\n' | b'\r' | b' ' | b'\t'))
+        .map_or(0, |p| p + 1);
+    end.min(limit.saturating_add(1))
+}
+
 /// Counted when a source had to wait or refuse for lack of budget.
 pub type BackpressureCounter = IntCounter;

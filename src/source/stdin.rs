@@ -216,11 +216,7 @@ impl Splitter {
     fn line(&mut self, b: &mut Batch, end: usize) {
         self.line_no += 1;
         let start = self.pending;
-        let mut end = end;
-        while end > start && matches!(b.buf[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
-            end -= 1;
-        }
-        end = end.min(start + self.limit + 1);
+        let end = start + super::line_event_len(&b.buf[start..end], self.limit);
         if end > start {
             b.events.push(RawEvent {
                 range: start as u32..end as u32,

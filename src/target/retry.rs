@@ -120,8 +120,8 @@ impl RetryPolicy {
         }
         if !(MIN_EVENT_AGE..=MAX_EVENT_AGE).contains(&self.maximum_event_age) {
             problems.push(format!(
-                "`retry.maximum_event_age`: {:?} is outside {}s..={}s",
-                self.maximum_event_age,
+                "`retry.maximum_event_age_seconds`: {} is outside {}-{}",
+                self.maximum_event_age.as_secs(),
                 MIN_EVENT_AGE.as_secs(),
                 MAX_EVENT_AGE.as_secs()
             ));
@@ -528,7 +528,7 @@ mod tests {
             "{message}"
         );
         assert!(
-            message.contains("`retry.maximum_event_age`: 59s"),
+            message.contains("`retry.maximum_event_age_seconds`: 59 is outside 60-86400"),
             "{message}"
         );
         assert!(message.contains("`retry.initial_backoff`"), "{message}");

@@ -37,9 +37,30 @@ pub struct Busbar {
 impl Busbar {
     /// Start `busbar run` on `config` (written to `dir/busbar.yaml`).
     pub fn start(dir: &Path, config: &str, admin_port: u16, envs: &[(&str, &str)]) -> Busbar {
+        Self::start_with(dir, config, admin_port, envs, None)
+    }
+
+    /// Like [`start`](Self::start), with the open-file limit
+    /// (`RLIMIT_NOFILE`) of the process set to `nofile` by the shell's
+    /// `ulimit` before it becomes busbar (same pid).
+    pub fn start_with(
+        dir: &Path,
+        config: &str,
+        admin_port: u16,
+        envs: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Busbar {
         let path = dir.join("busbar.yaml");
         std::fs::write(&path, config).expect("config written");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_busbar"));
+        let bin = env!("CARGO_BIN_EXE_busbar");
+        let mut cmd = match nofile {
+            None => Command::new(bin),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), bin]);
+                c
+            }
+        };
         cmd.args(["run", "--config"])
             .arg(&path)
             .env("BUSBAR_ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
