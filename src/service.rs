@@ -90,13 +90,17 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
             Producer::new(
                 &config.kafka.brokers,
                 &[&config.kafka.settings, &config.kafka.producer],
+                config
+                    .kafka
+                    .message_max_bytes(&config.limits)
+                    .map_err(|(at, e)| RunError(format!("{at}: {e}")))?,
             )
             .map_err(RunError)?,
         )
     } else {
         None
     };
-    let ctx = target::Context::new(metrics.clone(), producer.clone());
+    let ctx = target::Context::new(metrics.clone(), producer.clone(), ready.clone());
     let routes = Routes::start(plan, &ctx, None).map_err(RunError)?;
     let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));
 

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use prometheus::{Histogram, IntCounter, IntCounterVec};
 use tokio::sync::mpsc;
 
+use crate::admin::Readiness;
 use crate::config::{RetryConfig, TargetKind};
 use crate::metrics::Metrics;
 use crate::pipeline::{EventRef, Routed};
@@ -265,16 +266,19 @@ fn random_u64() -> u64 {
 pub struct Context {
     pub metrics: Arc<Metrics>,
     pub producer: Option<Producer>,
+    /// Dead letters that cannot be written make the process unready.
+    pub ready: Arc<Readiness>,
     pub http: http::Client,
     /// Shared stdout/file writers.
     pub sinks: stream::Sinks,
 }
 
 impl Context {
-    pub fn new(metrics: Arc<Metrics>, producer: Option<Producer>) -> Self {
+    pub fn new(metrics: Arc<Metrics>, producer: Option<Producer>, ready: Arc<Readiness>) -> Self {
         Context {
             metrics,
             producer,
+            ready,
             http: http::client(),
             sinks: stream::Sinks::default(),
         }
