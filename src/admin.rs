@@ -1,11 +1,12 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (the
 //! process is alive) and `/readyz` (ready to take traffic: rules compiled,
 //! the Kafka consumer has its assignment and the producer reached a broker
-//! where those are configured; 503 while draining). Kubernetes probes and
-//! scrapes point here; it never touches the pipeline.
+//! where those are configured; 503 while draining, and while a dead letter
+//! cannot be written). Kubernetes probes and scrapes point here; it never
+//! touches the pipeline.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -25,6 +26,10 @@ pub struct Readiness {
     pub consumer_assigned: AtomicBool,
     pub producer_connected: AtomicBool,
     pub draining: AtomicBool,
+    /// Dead-letter writers holding an event they cannot write (a full
+    /// disk, a topic the broker refuses): the events behind it wait, so
+    /// traffic should go elsewhere. `busbar_dead_letter_blocked` says which.
+    pub dead_letters_blocked: AtomicUsize,
 }
 
 impl Readiness {
@@ -34,6 +39,7 @@ impl Readiness {
             consumer_assigned: AtomicBool::new(!needs_consumer),
             producer_connected: AtomicBool::new(!needs_producer),
             draining: AtomicBool::new(false),
+            dead_letters_blocked: AtomicUsize::new(0),
         })
     }
 
@@ -50,6 +56,12 @@ impl Readiness {
         }
         if !self.producer_connected.load(Ordering::Acquire) {
             return Err("kafka producer has not reached a broker");
+        }
+        if self.dead_letters_blocked.load(Ordering::Acquire) > 0 {
+            return Err(
+                "a dead letter cannot be written; its event is held and retried \
+                        (busbar_dead_letter_blocked)",
+            );
         }
         Ok(())
     }
@@ -120,7 +132,15 @@ mod tests {
         assert_eq!(r.check(), Err("kafka consumer has no assignment yet"));
         r.consumer_assigned.store(true, Ordering::Release);
         assert_eq!(r.check(), Ok(()));
+        r.dead_letters_blocked.fetch_add(1, Ordering::AcqRel);
+        assert!(r
+            .check()
+            .unwrap_err()
+            .starts_with("a dead letter cannot be written"));
         r.draining.store(true, Ordering::Release);
         assert_eq!(r.check(), Err("draining"));
+        r.draining.store(false, Ordering::Release);
+        r.dead_letters_blocked.fetch_sub(1, Ordering::AcqRel);
+        assert_eq!(r.check(), Ok(()));
     }
 }

@@ -29,7 +29,8 @@ pub struct Metrics {
     pub delivery_failures: IntCounterVec,
     /// Retries scheduled per rule and target.
     pub delivery_retries: IntCounterVec,
-    /// Events written to a dead-letter destination: `stage` is `source`
+    /// Events written to a dead-letter destination, counted once the write
+    /// succeeded (the broker acknowledged it, the line is out): `stage` is `source`
     /// (input that is not an event; `rule` empty, `target` = source id) or
     /// `target` (delivery gave up); `reason` is the error code.
     pub dead_letters: IntCounterVec,
@@ -38,6 +39,9 @@ pub struct Metrics {
     pub dropped: IntCounterVec,
     /// Failed writes to a dead-letter destination (retried until they succeed).
     pub dead_letter_failures: IntCounterVec,
+    /// Per dead-letter destination: writers holding a dead letter they
+    /// cannot write (normally 0; while above 0, `/readyz` is 503).
+    pub dead_letter_blocked: IntGaugeVec,
     /// From accepting an event into the pipeline to its delivery, per target kind.
     pub delivery_latency: HistogramVec,
     /// Per assigned partition: high watermark minus the committed position.
@@ -134,7 +138,7 @@ impl Metrics {
         let dead_letters = counter(
             &r,
             "busbar_dead_letters_total",
-            "Events written to a dead-letter destination (stage source: invalid input; stage target: delivery gave up).",
+            "Events written to a dead-letter destination, counted once written (stage source: invalid input; stage target: delivery gave up).",
             &["stage", "rule", "target", "reason"],
         );
         let dropped = counter(
@@ -148,6 +152,19 @@ impl Metrics {
             "busbar_dead_letter_failures_total",
             "Failed writes to a dead-letter destination (retried).",
             &["dead_letter"],
+        );
+        let dead_letter_blocked = IntGaugeVec::new(
+            Opts::new(
+                "busbar_dead_letter_blocked",
+                "1 while a dead-letter destination holds an event it cannot write (retried; /readyz is 503 meanwhile).",
+            ),
+            &["dead_letter"],
+        )
+        .unwrap_or_else(|e| unreachable!("dead_letter_blocked: {e}"));
+        register(
+            &r,
+            Box::new(dead_letter_blocked.clone()),
+            "dead_letter_blocked",
         );
         let delivery_latency = HistogramVec::new(
             HistogramOpts::new(
@@ -269,6 +286,7 @@ impl Metrics {
             dead_letters,
             dropped,
             dead_letter_failures,
+            dead_letter_blocked,
             delivery_latency,
             consumer_lag,
             in_flight_events,

@@ -92,6 +92,10 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
             Producer::new(
                 &config.kafka.brokers,
                 &[&config.kafka.settings, &config.kafka.producer],
+                config
+                    .kafka
+                    .message_max_bytes(&config.limits)
+                    .map_err(|(at, e)| RunError(format!("{at}: {e}")))?,
             )
             .map_err(RunError)?,
         )
@@ -99,7 +103,12 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         None
     };
     let (abort_switch, abort) = target::Abort::new();
-    let ctx = target::Context::new(metrics.clone(), producer.clone(), abort.clone());
+    let ctx = target::Context::new(
+        metrics.clone(),
+        producer.clone(),
+        ready.clone(),
+        abort.clone(),
+    );
     let routes = Routes::start(plan, &ctx, None).map_err(RunError)?;
     let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));
 

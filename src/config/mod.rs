@@ -412,6 +412,72 @@ fn default_brokers() -> String {
     "127.0.0.1:9092".into()
 }
 
+/// librdkafka's range for `message.max.bytes`.
+pub const MESSAGE_MAX_BYTES: std::ops::RangeInclusive<usize> = 1000..=1_000_000_000;
+/// Room beside the largest event in its envelope for a Kafka record's key
+/// and headers, in busbar's default `message.max.bytes`.
+pub const KAFKA_KEY_AND_HEADERS_ROOM: usize = 64 << 10;
+
+impl KafkaConfig {
+    /// The producer's `message.max.bytes`: the value `kafka.producer` (else
+    /// `kafka.settings`) sets, or room for the largest event in its
+    /// envelope plus [`KAFKA_KEY_AND_HEADERS_ROOM`]. A value set must be a
+    /// number in librdkafka's range that fits that largest event: `Err`
+    /// gives the setting and what is wrong with it.
+    pub fn message_max_bytes(&self, limits: &LimitsConfig) -> Result<usize, (String, String)> {
+        let largest = limits.max_event_bytes.saturating_add(ENVELOPE_HEADROOM);
+        let set = [
+            ("kafka.producer", &self.producer),
+            ("kafka.settings", &self.settings),
+        ]
+        .into_iter()
+        .find_map(|(at, m)| Some((at, m.get("message.max.bytes")?)));
+        let Some((at, value)) = set else {
+            let n = largest.saturating_add(KAFKA_KEY_AND_HEADERS_ROOM);
+            if n > *MESSAGE_MAX_BYTES.end() {
+                return Err((
+                    "limits.max_event_bytes".into(),
+                    format!(
+                        "{} with its envelope and key and headers is over the largest Kafka record \
+                         librdkafka can produce (message.max.bytes at most {})",
+                        limits.max_event_bytes,
+                        MESSAGE_MAX_BYTES.end()
+                    ),
+                ));
+            }
+            return Ok(n);
+        };
+        let at = format!("{at}.message.max.bytes");
+        let n: usize = value.trim().parse().map_err(|_| {
+            (
+                at.clone(),
+                format!("`{value}` is not a whole number of bytes"),
+            )
+        })?;
+        if !MESSAGE_MAX_BYTES.contains(&n) {
+            return Err((
+                at,
+                format!(
+                    "{n} is outside {}..={} (librdkafka's range)",
+                    MESSAGE_MAX_BYTES.start(),
+                    MESSAGE_MAX_BYTES.end()
+                ),
+            ));
+        }
+        if n < largest {
+            return Err((
+                at,
+                format!(
+                    "{n} is below limits.max_event_bytes ({}) plus {ENVELOPE_HEADROOM} bytes of \
+                     envelope: an event busbar accepts would not fit a Kafka record",
+                    limits.max_event_bytes
+                ),
+            ));
+        }
+        Ok(n)
+    }
+}
+
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
@@ -945,6 +1011,11 @@ impl Config {
                 }
             }
         }
+        if self.uses_producer() {
+            if let Err((at, message)) = self.kafka.message_max_bytes(&self.limits) {
+                push(at, message);
+            }
+        }
         if let Some(w) = self.workers {
             in_range(&mut push, "workers".into(), w, 1..=MAX_WORKERS);
         }
@@ -1161,6 +1232,18 @@ impl Config {
                 }
             }
         }
+    }
+
+    /// Whether any target or dead letter produces to Kafka.
+    pub fn uses_producer(&self) -> bool {
+        self.rules.iter().any(|r| {
+            r.targets
+                .iter()
+                .any(|t| matches!(t.kind, TargetKind::Kafka { .. }))
+        }) || self
+            .dead_letters
+            .values()
+            .any(|d| matches!(d, DeadLetterConfig::Kafka { .. }))
     }
 
     /// Whether any source, target or dead letter talks to Kafka.
@@ -1419,6 +1502,58 @@ kafka:
                 && p[1].contains("17179869185 is outside 1048576-17179869184"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn message_max_bytes_defaults_to_the_largest_event_and_is_checked() {
+        let kafka = MINIMAL.replace("kind: stdout", "kind: kafka\n        topic: t");
+        let c = Config::from_yaml(&kafka, "t.yaml").unwrap();
+        assert!(c.check().is_empty(), "{:?}", c.check());
+        // 1 MiB, its envelope and 64 KiB of key and headers.
+        assert_eq!(
+            c.kafka.message_max_bytes(&c.limits),
+            Ok((1 << 20) + ENVELOPE_HEADROOM + (64 << 10))
+        );
+        for (setting, needle) in [
+            (
+                "producer: {message.max.bytes: 'lots'}",
+                "`lots` is not a whole number",
+            ),
+            (
+                "producer: {message.max.bytes: '999'}",
+                "999 is outside 1000..=1000000000",
+            ),
+            (
+                "settings: {message.max.bytes: '1000000'}",
+                "1000000 is below limits.max_event_bytes (1048576)",
+            ),
+        ] {
+            let text = format!("{kafka}kafka:\n  {setting}\n");
+            let c = Config::from_yaml(&text, "t.yaml").unwrap();
+            let all = c.check().iter().map(|p| p.to_string()).collect::<Vec<_>>();
+            let section = if setting.starts_with("producer") {
+                "producer"
+            } else {
+                "settings"
+            };
+            assert!(
+                all.iter().any(|p| p.contains(needle)
+                    && p.contains(&format!("`kafka.{section}.message.max.bytes`"))),
+                "{setting}: {all:?}"
+            );
+        }
+        // The producer's own setting wins over the common one.
+        let text = format!(
+            "{kafka}kafka:\n  settings: {{message.max.bytes: '5'}}\n  producer: {{message.max.bytes: '3000000'}}\n"
+        );
+        let c = Config::from_yaml(&text, "t.yaml").unwrap();
+        assert_eq!(c.kafka.message_max_bytes(&c.limits), Ok(3_000_000));
+        // Not checked where nothing produces to Kafka.
+        let text = format!("{MINIMAL}kafka:\n  producer: {{message.max.bytes: '999'}}\n");
+        assert!(Config::from_yaml(&text, "t.yaml")
+            .unwrap()
+            .check()
+            .is_empty());
     }
 
     #[test]

@@ -7,6 +7,14 @@
 //! `busbar-rule` and `busbar-event-id`. A full local producer queue waits
 //! (backpressure) instead of failing. Failures after librdkafka's own
 //! retries (`message.timeout.ms`) go through the target's retry policy.
+//!
+//! The producer's `message.max.bytes` defaults to room for the largest
+//! event busbar accepts in its envelope plus 64 KiB of key and headers
+//! ([`crate::config::KafkaConfig::message_max_bytes`]): librdkafka's own
+//! default (1,000,000 bytes) refused a valid 1 MiB event, which was then
+//! dead-lettered. A broker enforces its own limit (`max.message.bytes` of
+//! the topic; Kafka's default is 1 MiB + 12 bytes), which must be raised
+//! alike for records that large.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,13 +34,21 @@ use super::{with_retry, AttemptError, Delivery, TargetBatch, TargetInfo};
 #[derive(Clone)]
 pub struct Producer {
     inner: Arc<FutureProducer>,
+    message_max_bytes: usize,
 }
 
 impl Producer {
     /// `settings` are applied in order (common, then producer-only), after
     /// busbar's own defaults and before the settings busbar insists on.
-    pub fn new(brokers: &str, settings: &[&BTreeMap<String, String>]) -> Result<Self, String> {
+    /// `message_max_bytes` is the effective `message.max.bytes`: the one
+    /// the settings give, if any, else busbar's default.
+    pub fn new(
+        brokers: &str,
+        settings: &[&BTreeMap<String, String>],
+        message_max_bytes: usize,
+    ) -> Result<Self, String> {
         let mut c = ClientConfig::new();
+        c.set("message.max.bytes", message_max_bytes.to_string());
         // Low latency by default; throughput comes from batching under load.
         c.set("linger.ms", "5");
         c.set("compression.type", "lz4");
@@ -47,7 +63,16 @@ impl Producer {
         c.set("bootstrap.servers", brokers);
         c.set("enable.idempotence", "true");
         let p: FutureProducer = c.create().map_err(|e| format!("kafka producer: {e}"))?;
-        Ok(Producer { inner: Arc::new(p) })
+        Ok(Producer {
+            inner: Arc::new(p),
+            message_max_bytes,
+        })
+    }
+
+    /// The largest record the producer sends (`message.max.bytes`), as
+    /// librdkafka counts it: key, value, headers and 36 bytes of framing.
+    pub fn message_max_bytes(&self) -> usize {
+        self.message_max_bytes
     }
 
     pub fn inner(&self) -> &FutureProducer {

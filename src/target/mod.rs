@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use prometheus::{Histogram, IntCounter, IntCounterVec};
 use tokio::sync::{mpsc, watch};
 
+use crate::admin::Readiness;
 use crate::config::{RetryConfig, TargetKind};
 use crate::metrics::Metrics;
 use crate::pipeline::{EventRef, Routed};
@@ -395,17 +396,25 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub abort: Abort,
     pub producer: Option<Producer>,
+    /// Dead letters that cannot be written make the process unready.
+    pub ready: Arc<Readiness>,
     pub http: http::Client,
     /// Shared stdout/file writers.
     pub sinks: stream::Sinks,
 }
 
 impl Context {
-    pub fn new(metrics: Arc<Metrics>, producer: Option<Producer>, abort: Abort) -> Self {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        producer: Option<Producer>,
+        ready: Arc<Readiness>,
+        abort: Abort,
+    ) -> Self {
         Context {
             metrics,
             abort,
             producer,
+            ready,
             http: http::client(),
             sinks: stream::Sinks::default(),
         }

@@ -7,7 +7,7 @@ this script (confluent-kafka 2.16.1, librdkafka 2.16.0) stands in for it. See RE
 Subcommands (--bootstrap defaults to $KAFKA_BOOTSTRAP):
   ping          --bootstrap B [--timeout S]
   create-topics --bootstrap B --partitions N TOPIC...
-  produce       --bootstrap B --topic T [--one-per-batch] [--header k=v ...] [--partition P]
+  produce       --bootstrap B --topic T [--one-per-batch] [--header k=v|k=@FILE ...] [--partition P]
   consume       --bootstrap B --topic T --count N [--group G] [--timeout S] [--from-beginning]
   committed     --bootstrap B --topic T --group G [--timeout S]
   rate          --bootstrap B --topic T --count N --size BYTES [--partitions N] [--one-per-batch]
@@ -116,7 +116,12 @@ def parse_headers(items):
         key, sep, value = item.partition("=")
         if not sep:
             fail(f"--header expects k=v, got {item!r}", 2)
-        headers.append((key, value.encode()))
+        if value.startswith("@"):
+            # A value too large for a command line (ARG_MAX): read it from a file.
+            with open(value[1:], "rb") as f:
+                headers.append((key, f.read()))
+        else:
+            headers.append((key, value.encode()))
     return headers
 
 
@@ -358,7 +363,8 @@ def main():
     s.add_argument("--topic", required=True)
     s.add_argument("--one-per-batch", action="store_true",
                    help="linger.ms=0, batch.num.messages=1 (for topics a group will resume)")
-    s.add_argument("--header", action="append", default=[], metavar="K=V")
+    s.add_argument("--header", action="append", default=[], metavar="K=V",
+                   help="a header on every record; K=@FILE reads the value from FILE")
     s.add_argument("--partition", type=int, default=None)
     s.add_argument("--timeout", type=float, default=60.0, help="flush timeout, seconds")
     s.set_defaults(func=cmd_produce)
