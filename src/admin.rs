@@ -1,7 +1,8 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (the
 //! process is alive) and `/readyz` (ready to take traffic: rules compiled,
 //! the Kafka consumer has its assignment and the producer reached a broker
-//! where those are configured; 503 while draining). Kubernetes probes and
+//! where those are configured; 503 while draining, and while a stuck or
+//! failed Kafka producer is being replaced). Kubernetes probes and
 //! scrapes point here; it never touches the pipeline.
 
 use std::convert::Infallible;
@@ -24,6 +25,9 @@ pub struct Readiness {
     /// `None`-like: starts `true` when no Kafka source is configured.
     pub consumer_assigned: AtomicBool,
     pub producer_connected: AtomicBool,
+    /// Not a latch: set while a stuck or failed Kafka producer is replaced
+    /// and until the new one delivers.
+    pub producer_recovering: AtomicBool,
     pub draining: AtomicBool,
 }
 
@@ -33,6 +37,7 @@ impl Readiness {
             rules_compiled: AtomicBool::new(false),
             consumer_assigned: AtomicBool::new(!needs_consumer),
             producer_connected: AtomicBool::new(!needs_producer),
+            producer_recovering: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         })
     }
@@ -50,6 +55,9 @@ impl Readiness {
         }
         if !self.producer_connected.load(Ordering::Acquire) {
             return Err("kafka producer has not reached a broker");
+        }
+        if self.producer_recovering.load(Ordering::Acquire) {
+            return Err("kafka producer is being recreated");
         }
         Ok(())
     }
@@ -116,6 +124,10 @@ mod tests {
         r.rules_compiled.store(true, Ordering::Release);
         assert_eq!(r.check(), Err("kafka consumer has no assignment yet"));
         r.consumer_assigned.store(true, Ordering::Release);
+        assert_eq!(r.check(), Ok(()));
+        r.producer_recovering.store(true, Ordering::Release);
+        assert_eq!(r.check(), Err("kafka producer is being recreated"));
+        r.producer_recovering.store(false, Ordering::Release);
         assert_eq!(r.check(), Ok(()));
         r.draining.store(true, Ordering::Release);
         assert_eq!(r.check(), Err("draining"));
