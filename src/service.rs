@@ -96,6 +96,15 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
     } else {
         None
     };
+    if let Some(p) = &producer {
+        p.supervise(target::Supervision {
+            stall: Duration::from_secs(config.kafka.producer_stall_seconds),
+            ready: ready.clone(),
+            recovering: metrics.kafka_producer_recovering.clone(),
+            recreations: metrics.kafka_producer_recreations.clone(),
+        })
+        .map_err(RunError)?;
+    }
     let ctx = target::Context::new(metrics.clone(), producer.clone());
     let routes = Routes::start(plan, &ctx, None).map_err(RunError)?;
     let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));

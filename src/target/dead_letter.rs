@@ -196,7 +196,6 @@ pub fn spawn(name: &str, d: &DeadLetterConfig, ctx: &Context) -> Result<DeadLett
                     let mut with_body = true;
                     loop {
                         let r = producer
-                            .inner()
                             .send(
                                 kafka_record(&topic, &dl, with_body),
                                 Duration::from_secs(30),
