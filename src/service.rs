@@ -220,6 +220,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<(), Run
                     drain_timeout: grace,
                     lag: metrics.consumer_lag.clone(),
                     backpressure: metrics.backpressure.with_label_values(&[&s.id]),
+                    resets: metrics.kafka_offset_resets.clone(),
                     ready: ready.clone(),
                 };
                 let intake = intake.clone();
