@@ -583,6 +583,7 @@ impl Target {
             let tb = Arc::new(tb);
             let _turn = self.turn.lock().await;
             let mut sent = Vec::with_capacity(tb.items.len());
+            let mut client = self.producer.client();
             for item in 0..tb.items.len() {
                 let p = Pending {
                     tb: tb.clone(),
@@ -590,7 +591,7 @@ impl Target {
                     generation: 0,
                     attempts: 0,
                 };
-                sent.push(self.send(p).await);
+                sent.push(self.send(p, &mut client).await);
             }
             if sent_tx.send(sent).is_err() {
                 return;
@@ -598,9 +599,11 @@ impl Target {
         }
     }
 
-    /// Hand one record to the current client.
-    async fn send(&self, mut p: Pending) -> Sent {
-        let (mut generation, mut client) = self.producer.client();
+    /// Hand one record to `client`, the current client as of the batch
+    /// (looked up again while the queue is full: the client may be stuck
+    /// and replaced).
+    async fn send(&self, mut p: Pending, client: &mut (u64, Arc<Client>)) -> Sent {
+        let (generation, client) = client;
         let tb = p.tb.clone();
         let mut rec = record(&self.topic, &tb, &tb.items[p.item], &self.info.rule);
         let report = loop {
@@ -611,12 +614,12 @@ impl Target {
                     // a new client if this one is stuck.
                     rec = r;
                     tokio::time::sleep(Duration::from_millis(5)).await;
-                    (generation, client) = self.producer.client();
+                    (*generation, *client) = self.producer.client();
                 }
                 Err((e, _)) => break Err(e),
             }
         };
-        p.generation = generation;
+        p.generation = *generation;
         Sent { p, report }
     }
 
@@ -696,8 +699,9 @@ impl Target {
                 tokio::time::sleep(wait).await;
             }
             let mut sent = Vec::with_capacity(again.len());
+            let mut client = self.producer.client();
             for (p, _) in again {
-                sent.push(self.send(p).await);
+                sent.push(self.send(p, &mut client).await);
             }
             for s in sent {
                 let (p, result) = s.outcome().await;
