@@ -13,15 +13,19 @@
 //! meanwhile, past the new logs' ends, as a broker that kept its group
 //! offsets but lost its records would have them (busbar resets them).
 //!
-//! The test runs its own tansu (binary: `BUSBAR_TEST_TANSU`, else
+//! A third test covers a broker that answers `OFFSET_OUT_OF_RANGE`, as
+//! Kafka does and tansu does not, with librdkafka's mock cluster.
+//!
+//! The tansu tests run their own tansu (binary: `BUSBAR_TEST_TANSU`, else
 //! `~/.cargo/bin/tansu`, which `.ci/run` installs), never the shared one.
 //! Broker settings as in tests/kafka_bridge.rs: one record per batch into
 //! the input topic, `fetch.wait.max.ms: 10` for busbar's consumer; and
 //! statistics every 500 ms, so a position past the new log end is seen
 //! within a second (busbar's default is 5 s); metadata every second, so a
 //! topic created again is seen at once (librdkafka's default is 5 min).
-//! The heartbeat interval decides which of the two orders happens: the
-//! member learns that the broker forgot it at its first heartbeat.
+//! For the second order the test waits until the member noticed that the
+//! broker forgot it (heartbeats every 500 ms) before it creates the topics;
+//! for the first it creates them at once.
 
 mod support;
 
@@ -297,4 +301,130 @@ fn a_broker_restarted_empty_gets_every_later_event_in_order_per_key() {
 #[test]
 fn a_group_formed_again_before_its_topics_picks_them_up() {
     restart_loses_nothing(Order::GroupFirst);
+}
+
+/// A Kafka broker answers a fetch at a position it no longer has with
+/// `OFFSET_OUT_OF_RANGE` (tansu never does): librdkafka resets to `start`
+/// and says so only in a log line, which busbar must catch. librdkafka's
+/// own mock cluster (in this process, reachable over loopback) answers like
+/// Kafka; the group's committed position is put past the log's end.
+#[test]
+fn an_offset_out_of_range_follows_start_and_is_counted() {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+    let mock = MockCluster::new(1).expect("mock cluster");
+    let bs = mock.bootstrap_servers();
+    mock.create_topic("in", 1, 1).unwrap();
+    mock.create_topic("out", 1, 1).unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .create()
+        .unwrap();
+    let lines = keyed_events(0..20);
+    for line in lines.lines() {
+        let (key, value) = line.split_once('\t').unwrap();
+        producer
+            .send(BaseRecord::to("in").key(key).payload(value))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    // The group's position: 1,000, on a log of 20.
+    let committer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .set("group.id", "oor")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("in", 0, Offset::Offset(1000))
+        .unwrap();
+    committer.commit(&tpl, CommitMode::Sync).unwrap();
+    drop(committer);
+
+    let dir = support::temp_dir("out-of-range");
+    let cfg = r#"
+bus: {account: "111122223333", region: eu-west-1}
+sources:
+  - {id: in, kind: kafka, topics: [in], group_id: oor, start: earliest}
+rules:
+  - name: all
+    event_pattern: {"source": ["restart"]}
+    targets: [{id: out, kind: kafka, topic: out, key: source}]
+kafka:
+  consumer: {fetch.wait.max.ms: "10"}
+admin: {listen: "127.0.0.1:0"}
+shutdown_grace_seconds: 10
+"#;
+    let mut b = support::Busbar::start(
+        &dir,
+        cfg,
+        support::free_port(),
+        &[("BUSBAR_BROKERS", bs.as_str())],
+    );
+    b.wait_ready(Duration::from_secs(60));
+    wait_until("the events delivered", Duration::from_secs(60), &b, || {
+        metric_sum(&b.metrics(), "busbar_deliveries_total") >= 20.0
+    });
+
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .set("group.id", "reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("out", 0, Offset::Beginning)
+        .unwrap();
+    reader.assign(&tpl).unwrap();
+    let mut ids = Vec::new();
+    let t = Instant::now();
+    while ids.len() < 20 && t.elapsed() < Duration::from_secs(30) {
+        if let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) {
+            let v: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+            ids.push(v["id"].as_str().unwrap()[3..].parse::<usize>().unwrap());
+        }
+    }
+    assert_eq!(ids, (0..20).collect::<Vec<_>>(), "{}", b.stderr());
+
+    let m = b.metrics();
+    assert_eq!(
+        support::sample(
+            &m,
+            r#"busbar_kafka_offset_resets_total{reason="out_of_range",source="in",topic="in"}"#
+        ),
+        Some(1.0),
+        "{m}\n{}",
+        b.stderr()
+    );
+    let log = b.stderr();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("no longer has this partition's position"))
+            .count(),
+        1,
+        "{log}"
+    );
+    // The new position is committed, not the old one.
+    let checker: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .set("group.id", "oor")
+        .create()
+        .unwrap();
+    wait_until(
+        "the new position committed",
+        Duration::from_secs(30),
+        &b,
+        || {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition("in", 0);
+            checker
+                .committed_offsets(tpl, Duration::from_secs(5))
+                .is_ok_and(|c| {
+                    c.find_partition("in", 0).map(|e| e.offset()) == Some(Offset::Offset(20))
+                })
+        },
+    );
+    assert!(b.stop().success(), "{}", b.stderr());
 }

@@ -336,9 +336,14 @@ impl Ctx {
     }
 }
 
-/// The partition of librdkafka's offset-reset warning, `TOPIC [PARTITION]:
-/// offset reset (at ...) to ...: REASON` (topic names have no spaces).
+/// The partition of librdkafka's offset-reset warning, `[thrd:NAME]: TOPIC
+/// [PARTITION]: offset reset (at ...) to ...: REASON` (topic names have no
+/// spaces).
 fn offset_reset_partition(message: &str) -> Option<Key> {
+    let message = match message.strip_prefix("[thrd:") {
+        Some(rest) => rest.split_once("]: ")?.1,
+        None => message,
+    };
     let (head, rest) = message.split_once("]: ")?;
     if !rest.starts_with("offset reset") {
         return None;
@@ -965,8 +970,14 @@ mod tests {
             offset_reset_partition(line),
             Some((Arc::from("orders.v1"), 3))
         );
-        let cached = "in [0]: offset reset (at offset 60, broker 111) to cached BEGINNING offset 0: fetch failed due to requested offset not available on the broker: Broker: Offset out of range";
+        // As the log callback gets it (seen against librdkafka's mock
+        // cluster), with the thread in front.
+        let cached = "[thrd:main]: in [0]: offset reset (at offset 1000 (leader epoch 0), broker 1) to cached BEGINNING offset offset 0 (leader epoch -1): fetch failed due to requested offset not available on the broker: Broker: Offset out of range";
         assert_eq!(offset_reset_partition(cached), Some((Arc::from("in"), 0)));
+        assert_eq!(
+            offset_reset_partition("[thrd:main]: in [0]: Fetch backoff"),
+            None
+        );
         assert_eq!(
             offset_reset_partition("in [0]: Fetch backoff for 500ms"),
             None
