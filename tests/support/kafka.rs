@@ -222,12 +222,14 @@ pub struct OwnBroker {
 
 impl OwnBroker {
     /// The tansu binary: `BUSBAR_TEST_TANSU`, else `tansu` in cargo's bin
-    /// directory (where `.ci/run` installs it); `None` when it is absent.
+    /// directory (`CARGO_INSTALL_ROOT`, `CARGO_HOME` or `~/.cargo`, where
+    /// `.ci/run` installs it); `None` when it is absent.
     pub fn binary() -> Option<std::path::PathBuf> {
         if let Some(p) = std::env::var_os("BUSBAR_TEST_TANSU").filter(|p| !p.is_empty()) {
             return Some(p.into());
         }
-        let home = std::env::var_os("CARGO_HOME")
+        let home = std::env::var_os("CARGO_INSTALL_ROOT")
+            .or_else(|| std::env::var_os("CARGO_HOME"))
             .map(std::path::PathBuf::from)
             .or_else(|| {
                 std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo"))
