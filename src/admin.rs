@@ -1,9 +1,10 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (the
 //! process is alive) and `/readyz` (ready to take traffic: rules compiled,
 //! the Kafka consumer has its assignment and the producer reached a broker
-//! where those are configured; 503 while draining, and while a dead letter
-//! cannot be written). Kubernetes probes and scrapes point here; it never
-//! touches the pipeline.
+//! where those are configured; 503 while draining, while a dead letter
+//! cannot be written, and while a stuck or failed Kafka producer is being
+//! replaced). Kubernetes probes and scrapes point here; it never touches
+//! the pipeline.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,6 +26,9 @@ pub struct Readiness {
     /// `None`-like: starts `true` when no Kafka source is configured.
     pub consumer_assigned: AtomicBool,
     pub producer_connected: AtomicBool,
+    /// Not a latch: set while a stuck or failed Kafka producer is replaced
+    /// and until the new one delivers.
+    pub producer_recovering: AtomicBool,
     pub draining: AtomicBool,
     /// Dead-letter writers holding an event they cannot write (a full
     /// disk, a topic the broker refuses): the events behind it wait, so
@@ -38,6 +42,7 @@ impl Readiness {
             rules_compiled: AtomicBool::new(false),
             consumer_assigned: AtomicBool::new(!needs_consumer),
             producer_connected: AtomicBool::new(!needs_producer),
+            producer_recovering: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             dead_letters_blocked: AtomicUsize::new(0),
         })
@@ -62,6 +67,9 @@ impl Readiness {
                 "a dead letter cannot be written; its event is held and retried \
                         (busbar_dead_letter_blocked)",
             );
+        }
+        if self.producer_recovering.load(Ordering::Acquire) {
+            return Err("kafka producer is being recreated");
         }
         Ok(())
     }
@@ -131,6 +139,10 @@ mod tests {
         r.rules_compiled.store(true, Ordering::Release);
         assert_eq!(r.check(), Err("kafka consumer has no assignment yet"));
         r.consumer_assigned.store(true, Ordering::Release);
+        assert_eq!(r.check(), Ok(()));
+        r.producer_recovering.store(true, Ordering::Release);
+        assert_eq!(r.check(), Err("kafka producer is being recreated"));
+        r.producer_recovering.store(false, Ordering::Release);
         assert_eq!(r.check(), Ok(()));
         r.dead_letters_blocked.fetch_add(1, Ordering::AcqRel);
         assert!(r

@@ -46,6 +46,15 @@ pub struct Metrics {
     pub delivery_latency: HistogramVec,
     /// Per assigned partition: high watermark minus the committed position.
     pub consumer_lag: IntGaugeVec,
+    /// Kafka source positions the broker no longer had (it lost its data,
+    /// the topic was recreated), each followed by a reset to the source's
+    /// `start`, per source, topic and reason.
+    pub kafka_offset_resets: IntCounterVec,
+    /// Kafka producers replaced because they were stuck or failed, per reason.
+    pub kafka_producer_recreations: IntCounterVec,
+    /// 1 while the Kafka producer is being recreated and has not delivered
+    /// since (`/readyz` answers 503 meanwhile), else 0.
+    pub kafka_producer_recovering: IntGauge,
     /// Events accepted and not yet delivered everywhere.
     pub in_flight_events: IntGauge,
     /// Bytes of those events.
@@ -188,6 +197,28 @@ impl Metrics {
         )
         .unwrap_or_else(|e| unreachable!("lag: {e}"));
         register(&r, Box::new(consumer_lag.clone()), "lag");
+        let kafka_offset_resets = counter(
+            &r,
+            "busbar_kafka_offset_resets_total",
+            "Kafka source positions the broker no longer had, reset to the source's start (reason: out_of_range, past_log_end, before_log_start, rewound).",
+            &["source", "topic", "reason"],
+        );
+        let kafka_producer_recreations = counter(
+            &r,
+            "busbar_kafka_producer_recreations_total",
+            "Kafka producers replaced (reason: fatal, unknown_producer_id, fenced, out_of_order_sequence, stalled).",
+            &["reason"],
+        );
+        let kafka_producer_recovering = IntGauge::new(
+            "busbar_kafka_producer_recovering",
+            "1 while the Kafka producer is being recreated and has not delivered since, else 0.",
+        )
+        .unwrap_or_else(|e| unreachable!("gauge: {e}"));
+        register(
+            &r,
+            Box::new(kafka_producer_recovering.clone()),
+            "kafka_producer_recovering",
+        );
         let in_flight_events = IntGauge::new(
             "busbar_in_flight_events",
             "Events accepted and not yet delivered to every target or dead-lettered.",
@@ -289,6 +320,9 @@ impl Metrics {
             dead_letter_blocked,
             delivery_latency,
             consumer_lag,
+            kafka_offset_resets,
+            kafka_producer_recreations,
+            kafka_producer_recovering,
             in_flight_events,
             in_flight_bytes,
             backpressure,
@@ -341,5 +375,6 @@ mod tests {
         ));
         assert!(text.contains("busbar_build_info{version=\""));
         assert!(text.contains("busbar_in_flight_events 0"));
+        assert!(text.contains("busbar_kafka_producer_recovering 0"));
     }
 }

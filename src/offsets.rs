@@ -21,6 +21,15 @@
 //! the oldest outstanding one and the newest tracked one; the pipeline's
 //! bound on in-flight messages bounds it.
 //!
+//! A partition's tracking can start over: when it is revoked, and when the
+//! broker no longer has the position (an offset reset after a broker lost
+//! its data or a topic was recreated). Offsets after such a reset name
+//! other messages than the same offsets before it, so an ack of an event
+//! fetched before the reset must not complete (or move the commit position
+//! of) the message that now has its offset. Each start is an *epoch* of the
+//! partition; [`OffsetTracker::complete_in`] ignores acks of older epochs.
+//! Those events are still delivered; they just no longer count for commits.
+//!
 //! Nothing here knows about rdkafka or tokio: the source feeds it offsets and
 //! asks [`OffsetTracker::drain_committable`] what to store.
 
@@ -110,6 +119,11 @@ impl PartitionTracker {
     pub fn outstanding(&self) -> usize {
         self.outstanding
     }
+
+    /// The newest tracked offset; `None` before the first message.
+    pub fn last(&self) -> Option<i64> {
+        self.last
+    }
 }
 
 /// Commit positions of every partition this consumer owns, keyed by `K`
@@ -117,6 +131,10 @@ impl PartitionTracker {
 #[derive(Debug, Clone)]
 pub struct OffsetTracker<K> {
     partitions: HashMap<K, Partition>,
+    /// How many times each partition's tracking started over. Kept when a
+    /// partition is forgotten, so an ack from before can never match again;
+    /// one entry per partition ever seen, which the topics bound.
+    epochs: HashMap<K, u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -130,6 +148,7 @@ impl<K> Default for OffsetTracker<K> {
     fn default() -> Self {
         Self {
             partitions: HashMap::new(),
+            epochs: HashMap::new(),
         }
     }
 }
@@ -162,6 +181,47 @@ impl<K: Eq + Hash + Clone> OffsetTracker<K> {
             .is_some_and(|partition| partition.tracker.complete(offset))
     }
 
+    /// [`complete`](Self::complete) for a message tracked in `epoch` of
+    /// partition `key`: `false`, changing nothing, when the partition has
+    /// started over since (revoked, or its offsets reset).
+    pub fn complete_in(&mut self, key: &K, epoch: u64, offset: i64) -> bool {
+        self.epoch(key) == epoch && self.complete(key, offset)
+    }
+
+    /// The current epoch of partition `key`: 0 until it first starts over.
+    pub fn epoch(&self, key: &K) -> u64 {
+        self.epochs.get(key).copied().unwrap_or(0)
+    }
+
+    /// The newest offset tracked for partition `key` in its current epoch.
+    pub fn last(&self, key: &K) -> Option<i64> {
+        self.partitions
+            .get(key)
+            .and_then(|partition| partition.tracker.last())
+    }
+
+    /// Start partition `key` over (the broker no longer has its position):
+    /// forget what was tracked, without a position to commit (the old one
+    /// names messages the broker no longer has), and begin a new epoch,
+    /// which it returns. The next offset tracked may be lower than before.
+    pub fn reset(&mut self, key: &K) -> u64 {
+        self.partitions.remove(key);
+        self.next_epoch(key)
+    }
+
+    fn next_epoch(&mut self, key: &K) -> u64 {
+        match self.epochs.get_mut(key) {
+            Some(epoch) => {
+                *epoch += 1;
+                *epoch
+            }
+            None => {
+                self.epochs.insert(key.clone(), 1);
+                1
+            }
+        }
+    }
+
     /// The commit position of partition `key`; see
     /// [`PartitionTracker::committable`].
     pub fn committable(&self, key: &K) -> Option<i64> {
@@ -187,12 +247,15 @@ impl<K: Eq + Hash + Clone> OffsetTracker<K> {
 
     /// Forget partition `key` (revoked in a rebalance) and return its last
     /// commit position, for a final synchronous commit. Later acks for it
-    /// are ignored; if it is assigned again it starts afresh from whatever
-    /// the consumer reads next.
+    /// are ignored (a new epoch begins); if it is assigned again it starts
+    /// afresh from whatever the consumer reads next.
     pub fn remove(&mut self, key: &K) -> Option<i64> {
-        self.partitions
+        let position = self
+            .partitions
             .remove(key)
-            .and_then(|partition| partition.tracker.committable())
+            .and_then(|partition| partition.tracker.committable());
+        self.next_epoch(key);
+        position
     }
 
     /// Outstanding messages of partition `key` (0 for an unknown one).
@@ -282,11 +345,38 @@ mod tests {
         assert_eq!(drained, [(a, 1), (b, 7)]);
         assert_eq!(tracker.drain_committable().count(), 0);
         assert_eq!(tracker.total_outstanding(), 2);
+        assert_eq!(tracker.epoch(&b), 0);
         assert_eq!(tracker.remove(&b), Some(7));
+        assert_eq!(tracker.epoch(&b), 1);
         assert!(!tracker.complete(&b, 7));
         assert_eq!(tracker.outstanding(&b), 0);
         assert_eq!(tracker.committable(&b), None);
         assert_eq!(tracker.total_outstanding(), 1);
+    }
+
+    #[test]
+    fn a_reset_forgets_the_position_and_ignores_older_acks() {
+        let mut tracker = OffsetTracker::new();
+        let p = ("orders", 0);
+        for offset in [100, 101, 102] {
+            tracker.track(&p, offset);
+        }
+        assert!(tracker.complete_in(&p, 0, 100));
+        assert_eq!(tracker.drain_committable().collect::<Vec<_>>(), [(p, 101)]);
+        // The broker came back empty: the partition starts over at 0.
+        assert_eq!(tracker.reset(&p), 1);
+        assert_eq!(tracker.committable(&p), None);
+        assert_eq!(tracker.drain_committable().count(), 0);
+        tracker.track(&p, 0);
+        tracker.track(&p, 101);
+        // The event fetched at 101 before the reset is delivered late: it
+        // must not complete the new message at 101, nor move the position.
+        assert!(!tracker.complete_in(&p, 0, 101));
+        assert!(!tracker.complete_in(&p, 0, 102));
+        assert_eq!(tracker.outstanding(&p), 2);
+        assert!(tracker.complete_in(&p, 1, 0));
+        assert_eq!(tracker.drain_committable().collect::<Vec<_>>(), [(p, 101)]);
+        assert_eq!(tracker.last(&p), Some(101));
     }
 
     #[derive(Debug, Clone)]
@@ -306,6 +396,17 @@ mod tests {
             p: usize,
             offset: i64,
         },
+        /// The broker lost `p`'s position: start over at `restart`, which
+        /// may be below the offsets tracked so far.
+        Reset {
+            p: usize,
+            restart: i64,
+        },
+        /// A late ack of a message tracked before a reset, chosen by `pick`.
+        Stale {
+            p: usize,
+            pick: usize,
+        },
         Drain,
     }
 
@@ -316,7 +417,9 @@ mod tests {
         prop_oneof![
             4 => (p.clone(), 1i64..4).prop_map(|(p, gap)| Op::Track { p, gap }),
             4 => (p.clone(), any::<usize>()).prop_map(|(p, pick)| Op::Complete { p, pick }),
-            1 => (p, -2i64..200).prop_map(|(p, offset)| Op::Bogus { p, offset }),
+            1 => (p.clone(), -2i64..200).prop_map(|(p, offset)| Op::Bogus { p, offset }),
+            1 => (p.clone(), 0i64..50).prop_map(|(p, restart)| Op::Reset { p, restart }),
+            2 => (p, any::<usize>()).prop_map(|(p, pick)| Op::Stale { p, pick }),
             1 => Just(Op::Drain),
         ]
     }
@@ -326,6 +429,11 @@ mod tests {
     struct Model {
         outstanding: BTreeSet<i64>,
         last: Option<i64>,
+        /// Where tracking starts after a reset.
+        restart: Option<i64>,
+        epoch: u64,
+        /// Messages still outstanding when their epoch ended.
+        stale: Vec<(u64, i64)>,
     }
 
     impl Model {
@@ -347,7 +455,8 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Track { p, gap } => {
-                        let offset = models[p].last.map_or(start, |last| last + gap);
+                        let first = models[p].restart.unwrap_or(start);
+                        let offset = models[p].last.map_or(first, |last| last + gap);
                         tracker.track(&p, offset);
                         models[p].last = Some(offset);
                         models[p].outstanding.insert(offset);
@@ -361,12 +470,33 @@ mod tests {
                         let offset = model.outstanding.iter().nth(index).copied();
                         let Some(offset) = offset else { continue };
                         model.outstanding.remove(&offset);
-                        prop_assert!(tracker.complete(&p, offset));
+                        prop_assert!(tracker.complete_in(&p, model.epoch, offset));
                     }
                     Op::Bogus { p, offset } => {
                         let known = models[p].outstanding.contains(&offset);
                         prop_assert_eq!(tracker.complete(&p, offset), known);
                         models[p].outstanding.remove(&offset);
+                    }
+                    Op::Reset { p, restart } => {
+                        let model = &mut models[p];
+                        let old = model.epoch;
+                        model.stale.extend(model.outstanding.iter().map(|&o| (old, o)));
+                        model.outstanding.clear();
+                        model.last = None;
+                        model.restart = Some(restart);
+                        model.epoch = tracker.reset(&p);
+                        prop_assert_eq!(model.epoch, old + 1);
+                        reported[p] = None;
+                        previous[p] = None;
+                    }
+                    Op::Stale { p, pick } => {
+                        let model = &mut models[p];
+                        if model.stale.is_empty() {
+                            continue;
+                        }
+                        let (epoch, offset) = model.stale.swap_remove(pick % model.stale.len());
+                        // Even where the new epoch tracks the same offset.
+                        prop_assert!(!tracker.complete_in(&p, epoch, offset));
                     }
                     Op::Drain => {
                         let mut seen = [false; PARTITIONS];
@@ -389,6 +519,8 @@ mod tests {
                     prop_assert!(now >= previous[p], "position moved back");
                     previous[p] = now;
                     prop_assert_eq!(tracker.outstanding(&p), model.outstanding.len());
+                    prop_assert_eq!(tracker.epoch(&p), model.epoch);
+                    prop_assert_eq!(tracker.last(&p), model.last);
                 }
                 let total: usize = models.iter().map(|m| m.outstanding.len()).sum();
                 prop_assert_eq!(tracker.total_outstanding(), total);

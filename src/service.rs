@@ -102,6 +102,15 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     } else {
         None
     };
+    if let Some(p) = &producer {
+        p.supervise(target::Supervision {
+            stall: Duration::from_secs(config.kafka.producer_stall_seconds),
+            ready: ready.clone(),
+            recovering: metrics.kafka_producer_recovering.clone(),
+            recreations: metrics.kafka_producer_recreations.clone(),
+        })
+        .map_err(RunError)?;
+    }
     let (abort_switch, abort) = target::Abort::new();
     let ctx = target::Context::new(
         metrics.clone(),
@@ -237,6 +246,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                     drain_timeout: grace,
                     lag: metrics.consumer_lag.clone(),
                     backpressure: metrics.backpressure.with_label_values(&[&s.id]),
+                    resets: metrics.kafka_offset_resets.clone(),
                     ready: ready.clone(),
                 };
                 let intake = intake.clone();

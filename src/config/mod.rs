@@ -406,6 +406,10 @@ pub struct KafkaConfig {
     /// librdkafka properties for the producer only.
     #[serde(default)]
     pub producer: BTreeMap<String, String>,
+    /// Seconds the producer may hold records without any delivery before
+    /// busbar replaces it (and retries the records on the new one).
+    #[serde(default = "default_producer_stall_seconds")]
+    pub producer_stall_seconds: u64,
 }
 
 fn default_brokers() -> String {
@@ -478,6 +482,19 @@ impl KafkaConfig {
     }
 }
 
+/// A healthy producer delivers within milliseconds; a minute without any
+/// delivery while records wait is a stuck one, or a broker that is down
+/// (where a new producer costs nothing). It stays below librdkafka's
+/// `message.timeout.ms` (300 s), after which records fail anyway.
+fn default_producer_stall_seconds() -> u64 {
+    60
+}
+
+/// The range `validate` accepts for `kafka.producer_stall_seconds`: below
+/// 5 s a slow broker would look stuck; above an hour a stuck producer
+/// would hold events for longer than anyone waits.
+pub const PRODUCER_STALL_SECONDS: std::ops::RangeInclusive<u64> = 5..=3600;
+
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
@@ -485,6 +502,7 @@ impl Default for KafkaConfig {
             settings: BTreeMap::new(),
             consumer: BTreeMap::new(),
             producer: BTreeMap::new(),
+            producer_stall_seconds: default_producer_stall_seconds(),
         }
     }
 }
@@ -994,6 +1012,17 @@ impl Config {
             push(
                 "kafka.brokers".into(),
                 "must name at least one broker (or set BUSBAR_BROKERS)".into(),
+            );
+        }
+        if !PRODUCER_STALL_SECONDS.contains(&self.kafka.producer_stall_seconds) {
+            push(
+                "kafka.producer_stall_seconds".into(),
+                format!(
+                    "{} is outside {}..={}",
+                    self.kafka.producer_stall_seconds,
+                    PRODUCER_STALL_SECONDS.start(),
+                    PRODUCER_STALL_SECONDS.end()
+                ),
             );
         }
         for (section, map) in [
@@ -1608,5 +1637,23 @@ kafka:
         assert!(!same_port(&a("127.0.0.1:80"), &a("127.0.0.2:80")));
         assert!(!same_port(&a("127.0.0.1:80"), &a("127.0.0.1:81")));
         assert!(!same_port(&a("127.0.0.1:0"), &a("127.0.0.1:0")));
+    }
+
+    #[test]
+    fn producer_stall_seconds_has_a_range() {
+        let c = Config::from_yaml(MINIMAL, "t.yaml").unwrap();
+        assert_eq!(c.kafka.producer_stall_seconds, 60);
+        for (value, ok) in [(4, false), (5, true), (3600, true), (3601, false)] {
+            let text = format!("{MINIMAL}kafka:\n  producer_stall_seconds: {value}\n");
+            let c = Config::from_yaml(&text, "t.yaml").unwrap();
+            let p = c.check();
+            if ok {
+                assert!(p.is_empty(), "{value}: {p:?}");
+            } else {
+                assert_eq!(p.len(), 1, "{value}: {p:?}");
+                assert_eq!(p[0].at, "kafka.producer_stall_seconds");
+                assert_eq!(p[0].message, format!("{value} is outside 5..=3600"));
+            }
+        }
     }
 }

@@ -385,7 +385,6 @@ async fn write_kafka(
         loop {
             let fitted = parts.fit(limit);
             let sent = producer
-                .inner()
                 .send(fitted.record(&topic), Duration::from_secs(30))
                 .await;
             let error = match sent {

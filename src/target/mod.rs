@@ -32,7 +32,7 @@ use crate::pipeline::{EventRef, Routed};
 use retry::{Decision, DeliveryErrorCode, RetryPolicy};
 
 pub use dead_letter::{DeadLetter, DeadLetterSender, Stage};
-pub use kafka::Producer;
+pub use kafka::{Producer, Supervision};
 
 /// One event for one target, as the worker shaped it.
 #[derive(Debug, Clone)]

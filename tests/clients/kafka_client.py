@@ -10,6 +10,7 @@ Subcommands (--bootstrap defaults to $KAFKA_BOOTSTRAP):
   produce       --bootstrap B --topic T [--one-per-batch] [--header k=v|k=@FILE ...] [--partition P]
   consume       --bootstrap B --topic T --count N [--group G] [--timeout S] [--from-beginning]
   committed     --bootstrap B --topic T --group G [--timeout S]
+  commit        --bootstrap B --topic T --group G [--create PARTITIONS] PARTITION:OFFSET...
   rate          --bootstrap B --topic T --count N --size BYTES [--partitions N] [--one-per-batch]
 
 Every subcommand takes -X key=value (repeatable) to pass a librdkafka setting to its clients.
@@ -244,6 +245,35 @@ def cmd_committed(args):
     print(json.dumps({str(tp.partition): (tp.offset if tp.offset >= 0 else -1) for tp in got}))
 
 
+# ---- commit -----------------------------------------------------------------------------------
+
+def cmd_commit(args):
+    """Commit the given offsets for a group without joining it (a position the group may not
+    have reached: tests use it to leave a committed offset past a partition's end)."""
+    if args.create:
+        # Create the topic first, in the same process, so the commit follows its creation
+        # within milliseconds (a broker refuses commits for topics it does not have).
+        admin = AdminClient(base_config(args))
+        admin.create_topics([NewTopic(args.topic, num_partitions=args.create,
+                                      replication_factor=1)])[args.topic].result()
+        if topic_partitions(admin, args.topic, 30) is None:
+            fail(f"topic {args.topic} not in the broker's metadata after 30 s")
+    consumer = Consumer(config_with(args, {"group.id": args.group, "enable.auto.commit": False}))
+    try:
+        offsets = []
+        for item in args.offsets:
+            partition, sep, offset = item.partition(":")
+            if not sep:
+                fail(f"--offsets expects partition:offset, got {item!r}", 2)
+            offsets.append(TopicPartition(args.topic, int(partition), int(offset)))
+        for tp in consumer.commit(offsets=offsets, asynchronous=False):
+            if tp.error is not None:
+                fail(f"commit {tp.topic} [{tp.partition}]: {tp.error}")
+    finally:
+        consumer.close()
+    print(len(offsets))
+
+
 # ---- rate -------------------------------------------------------------------------------------
 
 def cmd_rate(args):
@@ -386,6 +416,15 @@ def main():
     s.add_argument("--group", required=True)
     s.add_argument("--timeout", type=float, default=10.0)
     s.set_defaults(func=cmd_committed)
+
+    s = sub.add_parser("commit", parents=[common],
+                       help="commit offsets for a group without joining it")
+    s.add_argument("--topic", required=True)
+    s.add_argument("--group", required=True)
+    s.add_argument("--create", type=int, default=0, metavar="PARTITIONS",
+                   help="create the topic with this many partitions first")
+    s.add_argument("offsets", nargs="+", metavar="PARTITION:OFFSET")
+    s.set_defaults(func=cmd_commit)
 
     s = sub.add_parser("rate", parents=[common], help="bare broker produce/consume throughput")
     s.add_argument("--topic", required=True)

@@ -70,7 +70,7 @@ pub fn produce(bootstrap: &str, topic: &str, lines: &str, headers: &[&str]) {
 
 /// Read up to `n` messages from the beginning of `topic` (all partitions,
 /// no group) within `timeout_s`; whether all `n` arrived, and the messages.
-fn read(bootstrap: &str, topic: &str, n: usize, timeout_s: u32) -> (bool, Vec<Value>, String) {
+pub fn read(bootstrap: &str, topic: &str, n: usize, timeout_s: u32) -> (bool, Vec<Value>, String) {
     let n_s = n.to_string();
     let t_s = timeout_s.to_string();
     let out = super::run_client(
@@ -160,6 +160,34 @@ pub fn committed(bootstrap: &str, group: &str, topic: &str) -> HashMap<i32, i64>
         .collect()
 }
 
+/// Commit `offsets` (partition, offset) of `topic` for `group`, without
+/// joining it; with `create`, create the topic with that many partitions
+/// first, in the same client process.
+pub fn commit(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    create: Option<u32>,
+    offsets: &[(i32, i64)],
+) {
+    let offsets: Vec<String> = offsets.iter().map(|(p, o)| format!("{p}:{o}")).collect();
+    let partitions = create.map(|n| n.to_string());
+    let mut args = vec![
+        "commit",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--group",
+        group,
+    ];
+    if let Some(n) = &partitions {
+        args.extend(["--create", n.as_str()]);
+    }
+    args.extend(offsets.iter().map(String::as_str));
+    client(&args, b"");
+}
+
 /// Where each event of `topic` lies: event id → (partition, offset), for
 /// the `n` events written by [`produce`] of [`events`].
 pub fn positions(
@@ -178,4 +206,136 @@ pub fn positions(
             (event_id(&m), at)
         })
         .collect()
+}
+
+/// A tansu broker of one test's own, on its own port, which the test may
+/// restart (the shared broker of `KAFKA_BOOTSTRAP` must not be). Its
+/// `memory://` storage starts empty after every start: a broker that lost
+/// its data.
+pub struct OwnBroker {
+    bin: std::path::PathBuf,
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    starts: u32,
+    pub bootstrap: String,
+}
+
+impl OwnBroker {
+    /// The tansu binary: `BUSBAR_TEST_TANSU`, else `tansu` in cargo's bin
+    /// directory (`CARGO_INSTALL_ROOT`, `CARGO_HOME` or `~/.cargo`, where
+    /// `.ci/run` installs it); `None` when it is absent.
+    pub fn binary() -> Option<std::path::PathBuf> {
+        if let Some(p) = std::env::var_os("BUSBAR_TEST_TANSU").filter(|p| !p.is_empty()) {
+            return Some(p.into());
+        }
+        let home = std::env::var_os("CARGO_INSTALL_ROOT")
+            .or_else(|| std::env::var_os("CARGO_HOME"))
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo"))
+            })?;
+        let p = home.join("bin/tansu");
+        p.exists().then_some(p)
+    }
+
+    /// Start `bin` on a free port; its log goes to `dir/tansu-N.log`.
+    pub fn start(bin: &std::path::Path, dir: &std::path::Path) -> OwnBroker {
+        let port = super::free_port();
+        let bootstrap = format!("127.0.0.1:{port}");
+        let log = dir.to_path_buf();
+        let child = Self::spawn(bin, &bootstrap, &log, 1);
+        let mut b = OwnBroker {
+            bin: bin.to_path_buf(),
+            child,
+            log,
+            starts: 1,
+            bootstrap,
+        };
+        b.wait_up();
+        b
+    }
+
+    fn spawn(
+        bin: &std::path::Path,
+        bootstrap: &str,
+        dir: &std::path::Path,
+        n: u32,
+    ) -> std::process::Child {
+        let url = format!("tcp://{bootstrap}");
+        let log = std::fs::File::create(dir.join(format!("tansu-{n}.log"))).expect("tansu log");
+        std::process::Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            // Never debug: gigabytes of log a minute.
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("tansu log"))
+            .stderr(log)
+            .spawn()
+            .expect("tansu starts")
+    }
+
+    /// Wait until the broker answers a metadata request (30 s at most).
+    fn wait_up(&mut self) {
+        let t = std::time::Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!(
+                    "tansu exited ({st}): {}",
+                    std::fs::read_to_string(self.log.join(format!("tansu-{}.log", self.starts)))
+                        .unwrap_or_default()
+                );
+            }
+            let out = super::run_client(
+                "kafka_client.py",
+                &["ping", "--bootstrap", &self.bootstrap, "--timeout", "1"],
+                b"",
+            );
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(30),
+                "tansu did not answer on {} within 30 s",
+                self.bootstrap
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Kill the broker (SIGKILL, as a crash) and start it again on the same
+    /// port after `down`: it comes back without topics, records, groups or
+    /// producer ids.
+    pub fn restart(&mut self, down: std::time::Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        self.starts += 1;
+        let t = std::time::Instant::now();
+        loop {
+            // The port is free at once (the listener is gone); retry a
+            // moment if the new process lost a race for it anyway.
+            self.child = Self::spawn(&self.bin, &self.bootstrap, &self.log, self.starts);
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            match self.child.try_wait() {
+                Ok(None) => break,
+                _ if t.elapsed() < std::time::Duration::from_secs(10) => continue,
+                _ => panic!("tansu did not start again on {}", self.bootstrap),
+            }
+        }
+        self.wait_up();
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
