@@ -297,7 +297,13 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                         settling = None;
                     }
                 }
-                reload_once(&path, &env, &ctx, &routes, &metrics, &old_config);
+                // Compiling may take seconds (a large rule set): off the
+                // runtime threads that serve ingest, so intake never stalls.
+                let (p, e) = (path.clone(), env.clone());
+                let compiled = tokio::task::spawn_blocking(move || compile(&p, &e))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("compiling the rules failed: {e}")));
+                reload_once(compiled, &ctx, &routes, &metrics, &old_config);
             }
         }
     };
@@ -536,14 +542,13 @@ impl Report {
 }
 
 fn reload_once(
-    path: &Path,
-    env: &EnvOverrides,
+    compiled: Result<Plan, String>,
     ctx: &target::Context,
     routes: &SharedRoutes,
     metrics: &Metrics,
     running: &Config,
 ) {
-    let mut plan = match compile(path, env) {
+    let mut plan = match compiled {
         Ok(p) => p,
         Err(e) => {
             metrics.config_reloads.with_label_values(&["failed"]).inc();
