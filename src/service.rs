@@ -337,26 +337,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
             Some(e)
         }
     };
-    let deadline = if end_of_input {
-        // No grace cut-off: wait for every event, unless a signal comes.
-        tokio::select! {
-            _ = settled(&ledger) => None,
-            name = signals.next() => {
-                tracing::info!(signal = name, grace_seconds = grace.as_secs(), "draining within the grace period");
-                Some(tokio::time::Instant::now() + grace)
-            }
-        }
-    } else {
-        Some(tokio::time::Instant::now() + grace)
-    };
-    if let Some(deadline) = deadline {
-        if tokio::time::timeout_at(deadline, settled(&ledger))
-            .await
-            .is_err()
-        {
-            give_up_in_flight(&ledger, &abort_switch).await;
-        }
-    }
+    let deadline = drain(end_of_input, &ledger, &mut signals, grace, &abort_switch).await;
     // Kafka sources drain their partitions and commit before they end.
     if needs_consumer {
         let wait_sources = async {
@@ -382,6 +363,40 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         Some(e) => Err(RunError(e)),
         None => Ok(report),
     }
+}
+
+/// Wait until every accepted event is finished: at the end of input for as
+/// long as that takes (the targets' retry policies bound it), after a
+/// signal within `grace`, after which what is left is given up (see
+/// [`give_up_in_flight`]). Returns the grace period's deadline, if one ran.
+async fn drain(
+    end_of_input: bool,
+    ledger: &Ledger,
+    signals: &mut Signals,
+    grace: Duration,
+    abort: &target::AbortSwitch,
+) -> Option<tokio::time::Instant> {
+    let deadline = if end_of_input {
+        // No grace cut-off: wait for every event, unless a signal comes.
+        tokio::select! {
+            _ = settled(ledger) => None,
+            name = signals.next() => {
+                tracing::info!(signal = name, grace_seconds = grace.as_secs(), "draining within the grace period");
+                Some(tokio::time::Instant::now() + grace)
+            }
+        }
+    } else {
+        Some(tokio::time::Instant::now() + grace)
+    };
+    if let Some(deadline) = deadline {
+        if tokio::time::timeout_at(deadline, settled(ledger))
+            .await
+            .is_err()
+        {
+            give_up_in_flight(ledger, abort).await;
+        }
+    }
+    deadline
 }
 
 /// Why the service stops.
