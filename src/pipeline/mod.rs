@@ -247,7 +247,7 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                         Err(e2) => invalid(&mut failures, i, e2.reason_code(), &e2),
                         Ok(n) => {
                             let why = input_error(raw, n.wrapped, &e, routes.max_event_depth);
-                            invalid(&mut failures, i, "event_limit", &why)
+                            invalid(&mut failures, i, matcher_code(&e), &why)
                         }
                     }
                     continue;
@@ -272,7 +272,7 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                         Err(e) => {
                             meta.push(EnvelopeMeta::default());
                             let why = input_error(raw, n.wrapped, &e, routes.max_event_depth);
-                            invalid(&mut failures, i, "event_limit", &why);
+                            invalid(&mut failures, i, matcher_code(&e), &why);
                             continue;
                         }
                     },
@@ -403,6 +403,18 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
 /// input as it was sent: the byte offset into the line or record (not into
 /// the envelope busbar built around it) and, for a limit, the setting. The
 /// input is scanned again on its own for that, which costs only here.
+/// The reason code of input the envelope pass let through and the matcher
+/// refused: a limit it broke, or JSON only the matcher reads closely enough
+/// to refuse (the envelope pass does not decode `\u` escapes, so an unpaired
+/// surrogate is found by the matcher).
+fn matcher_code(e: &crate::flatten::EventError) -> &'static str {
+    use crate::flatten::EventErrorKind;
+    match e.kind {
+        EventErrorKind::TooLarge { .. } | EventErrorKind::TooDeep { .. } => "event_limit",
+        _ => "invalid_json",
+    }
+}
+
 fn input_error(
     raw: &[u8],
     wrapped: bool,
