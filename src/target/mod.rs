@@ -163,10 +163,13 @@ impl Abort {
         *self.rx.borrow()
     }
 
-    /// Resolves once the abort is set.
+    /// Resolves once the abort is set; never, if its switch is dropped
+    /// unset (nothing can set it any more).
     pub async fn wait(&self) {
         let mut rx = self.rx.clone();
-        let _ = rx.wait_for(|set| *set).await;
+        if rx.wait_for(|set| *set).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Sleep for `d` on a thread, waking early when the abort is set.
@@ -474,4 +477,25 @@ pub fn spawn(
         }
     };
     Ok(TargetSender { tx, info })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_abort_waits_for_its_switch_and_never_fires_once_it_is_gone() {
+        let (switch, abort) = Abort::new();
+        let waited = tokio::time::timeout(Duration::from_millis(20), abort.wait()).await;
+        assert!(waited.is_err() && !abort.is_set());
+        switch.set();
+        abort.wait().await;
+        assert!(abort.is_set());
+
+        let (switch, abort) = Abort::new();
+        drop(switch);
+        let waited = tokio::time::timeout(Duration::from_millis(20), abort.wait()).await;
+        assert!(waited.is_err(), "a dropped switch is not an abort");
+        assert!(!abort.is_set());
+    }
 }
