@@ -330,8 +330,7 @@ fn slowloris_at_the_default_cap_leaves_room_for_real_clients() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Both real clients' events arrived (two of each kind).
-    let out = std::fs::read_to_string(run.busbar.dir.join("out.ndjson")).unwrap_or_default();
-    assert_eq!(out.lines().count(), 4, "{out}");
+    delivered_lines(&run.busbar.dir.join("out.ndjson"), 4);
     let stderr = run.busbar.stderr();
     assert!(
         stderr.lines().count() < 100,
@@ -456,8 +455,7 @@ fn head_idle_and_body_deadlines_close_only_what_they_should() {
         "{m}"
     );
     // The two complete requests were delivered.
-    let out = std::fs::read_to_string(run.busbar.dir.join("out.ndjson")).unwrap_or_default();
-    assert_eq!(out.lines().count(), 2, "{out}");
+    delivered_lines(&run.busbar.dir.join("out.ndjson"), 2);
 }
 
 #[test]
@@ -485,6 +483,23 @@ fn at_the_cap_an_idle_connection_makes_room_and_a_request_in_progress_is_kept() 
     assert_eq!(read_response(&mut busy).0, 200);
 
     assert!(run.closed("over_capacity") >= 1.0);
-    let out = std::fs::read_to_string(run.busbar.dir.join("out.ndjson")).unwrap_or_default();
-    assert_eq!(out.lines().count(), 4, "{out}");
+    delivered_lines(&run.busbar.dir.join("out.ndjson"), 4);
+}
+
+/// Wait until the file target holds exactly `n` lines: a 200 means the
+/// events were accepted, and the file is written a moment later.
+fn delivered_lines(path: &std::path::Path, n: usize) {
+    let t = Instant::now();
+    loop {
+        let out = std::fs::read_to_string(path).unwrap_or_default();
+        let lines = out.lines().count();
+        if lines == n && t.elapsed() > Duration::from_millis(200) {
+            return;
+        }
+        assert!(
+            lines <= n && t.elapsed() < Duration::from_secs(5),
+            "{lines} lines, wanted {n}:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
