@@ -1,26 +1,9 @@
 //! End-to-end tests of the `busbar` binary: `filter` and `test-pattern` as a
 //! user runs them, over pipes and files.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod support;
 
-fn busbar(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("busbar runs");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().expect("busbar finishes");
-    writer.join().expect("writer");
-    out
-}
+use support::busbar;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

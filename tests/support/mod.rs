@@ -300,3 +300,23 @@ macro_rules! need {
         }
     };
 }
+
+/// Run `busbar ARGS` to its end with `stdin` as its input (written from
+/// another thread, so a large input cannot deadlock against its output).
+pub fn busbar(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("busbar runs");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("busbar finishes");
+    writer.join().expect("writer");
+    out
+}
