@@ -62,6 +62,12 @@ pub struct Metrics {
     /// Times a source had to wait (Kafka consumer stopped) or refuse
     /// (HTTP throttled) because the pipeline was full.
     pub backpressure: IntCounterVec,
+    /// Per HTTP target: deliveries waiting in its backlog while the
+    /// endpoint keeps failing (copies that no longer hold the in-flight
+    /// budget, so the other targets and the sources keep flowing).
+    pub target_backlog_events: IntGaugeVec,
+    /// Bytes of those copies.
+    pub target_backlog_bytes: IntGaugeVec,
     /// Enabled rules in the running rule set.
     pub rules_loaded: IntGauge,
     /// Configuration reloads by result (`ok`, `failed`).
@@ -235,6 +241,32 @@ impl Metrics {
             "Times a source waited (Kafka) or refused (HTTP throttled) because the pipeline was full.",
             &["source"],
         );
+        let target_backlog_events = IntGaugeVec::new(
+            Opts::new(
+                "busbar_target_backlog_events",
+                "Deliveries waiting in the backlog of a failing target (limit: limits.max_backlog_events).",
+            ),
+            &["rule", "target"],
+        )
+        .unwrap_or_else(|e| unreachable!("gauge: {e}"));
+        register(
+            &r,
+            Box::new(target_backlog_events.clone()),
+            "target_backlog_events",
+        );
+        let target_backlog_bytes = IntGaugeVec::new(
+            Opts::new(
+                "busbar_target_backlog_bytes",
+                "Bytes held by the backlog of a failing target (limit: limits.max_backlog_bytes).",
+            ),
+            &["rule", "target"],
+        )
+        .unwrap_or_else(|e| unreachable!("gauge: {e}"));
+        register(
+            &r,
+            Box::new(target_backlog_bytes.clone()),
+            "target_backlog_bytes",
+        );
         let rules_loaded = IntGauge::new(
             "busbar_rules_loaded",
             "Enabled rules in the running rule set.",
@@ -326,6 +358,8 @@ impl Metrics {
             in_flight_events,
             in_flight_bytes,
             backpressure,
+            target_backlog_events,
+            target_backlog_bytes,
             rules_loaded,
             config_reloads,
             http_requests,

@@ -18,8 +18,10 @@
 //! completed entry behind it, so both are O(1) amortised; completing a message
 //! behind a slow head is a binary search. The deque keeps its capacity, so in
 //! steady state no message allocates. Memory is one entry per message between
-//! the oldest outstanding one and the newest tracked one; the pipeline's
-//! bound on in-flight messages bounds it.
+//! the oldest outstanding one and the newest tracked one. The in-flight
+//! budget does not bound that (a failing target's backlog holds copies of
+//! old messages while later ones flow past), so the source stops taking
+//! messages of a partition whose span reaches its limit.
 //!
 //! A partition's tracking can start over: when it is revoked, and when the
 //! broker no longer has the position (an offset reset after a broker lost
@@ -123,6 +125,12 @@ impl PartitionTracker {
     /// The newest tracked offset; `None` before the first message.
     pub fn last(&self) -> Option<i64> {
         self.last
+    }
+
+    /// Messages remembered: from the oldest outstanding one to the newest
+    /// tracked one, completed or not. What this tracker's memory grows with.
+    pub fn span(&self) -> usize {
+        self.pending.len()
     }
 }
 
@@ -263,6 +271,13 @@ impl<K: Eq + Hash + Clone> OffsetTracker<K> {
         self.partitions
             .get(key)
             .map_or(0, |partition| partition.tracker.outstanding())
+    }
+
+    /// Messages remembered for partition `key` (see [`PartitionTracker::span`]).
+    pub fn span(&self, key: &K) -> usize {
+        self.partitions
+            .get(key)
+            .map_or(0, |partition| partition.tracker.span())
     }
 
     /// Outstanding messages over all partitions. Visits every partition.

@@ -112,11 +112,15 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         .map_err(RunError)?;
     }
     let (abort_switch, abort) = target::Abort::new();
-    let ctx = target::Context::new(
+    let mut ctx = target::Context::new(
         metrics.clone(),
         producer.clone(),
         ready.clone(),
         abort.clone(),
+    );
+    ctx.backlog = (
+        config.limits.max_backlog_events,
+        config.limits.max_backlog_bytes,
     );
     let routes = Routes::start(plan, &ctx, None).map_err(RunError)?;
     let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));

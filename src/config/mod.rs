@@ -531,6 +531,12 @@ pub struct LimitsConfig {
     pub max_in_flight_events: usize,
     #[serde(default = "default_in_flight_bytes")]
     pub max_in_flight_bytes: usize,
+    /// Per HTTP target: deliveries a failing target holds as copies of
+    /// their own, apart from the in-flight budget, while other targets go on.
+    #[serde(default = "default_backlog_events")]
+    pub max_backlog_events: usize,
+    #[serde(default = "default_backlog_bytes")]
+    pub max_backlog_bytes: usize,
 }
 
 fn default_event_bytes() -> usize {
@@ -563,6 +569,12 @@ fn default_in_flight_events() -> usize {
 fn default_in_flight_bytes() -> usize {
     64 << 20
 }
+fn default_backlog_events() -> usize {
+    10_000
+}
+fn default_backlog_bytes() -> usize {
+    64 << 20
+}
 
 impl Default for LimitsConfig {
     fn default() -> Self {
@@ -575,6 +587,8 @@ impl Default for LimitsConfig {
             max_automaton_bytes: default_automaton_bytes(),
             max_in_flight_events: default_in_flight_events(),
             max_in_flight_bytes: default_in_flight_bytes(),
+            max_backlog_events: default_backlog_events(),
+            max_backlog_bytes: default_backlog_bytes(),
         }
     }
 }
@@ -1073,6 +1087,16 @@ impl Config {
                 l.max_in_flight_bytes,
                 IN_FLIGHT_BYTES,
             ),
+            (
+                "limits.max_backlog_events",
+                l.max_backlog_events,
+                BACKLOG_EVENTS,
+            ),
+            (
+                "limits.max_backlog_bytes",
+                l.max_backlog_bytes,
+                BACKLOG_BYTES,
+            ),
         ] {
             in_range(&mut push, key.into(), value, range);
         }
@@ -1322,6 +1346,10 @@ const IN_FLIGHT_EVENTS: RangeInclusive<usize> = 1..=1_000_000;
 /// `limits.max_in_flight_bytes`: the budget is a semaphore of 32-bit
 /// permits.
 const IN_FLIGHT_BYTES: RangeInclusive<usize> = 1..=u32::MAX as usize;
+/// `limits.max_backlog_events`, per HTTP target.
+const BACKLOG_EVENTS: RangeInclusive<usize> = 1..=10_000_000;
+/// `limits.max_backlog_bytes`, per HTTP target: up to 16 GiB.
+const BACKLOG_BYTES: RangeInclusive<usize> = 1..=16 << 30;
 /// An HTTP target's `rate_limit_per_second`: one call in ~17 minutes to a
 /// million a second.
 const RATE_PER_SECOND: RangeInclusive<f64> = 0.001..=1_000_000.0;

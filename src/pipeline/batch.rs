@@ -37,9 +37,28 @@ pub struct RawEvent {
     pub kafka: Option<KafkaOrigin>,
 }
 
+/// Where an acknowledged event came from, as its source needs to know it.
+#[derive(Debug, Clone, Copy)]
+pub struct AckAt<'a> {
+    /// The event's index in its batch.
+    pub event: usize,
+    /// The Kafka topic of the batch.
+    pub topic: Option<&'a Arc<str>>,
+    /// The Kafka (partition, offset) of the event.
+    pub kafka: Option<(i32, i64)>,
+}
+
 /// Told when every delivery of an event is done (delivered or dead-lettered).
 pub trait SourceAck: Send + Sync {
-    fn complete(&self, batch: &Batch, event: usize);
+    fn complete(&self, at: AckAt<'_>);
+
+    /// Whether the source delivers an event again when it is never
+    /// acknowledged (a Kafka record whose offset is not committed, a spooled
+    /// request replayed after a restart): such an event may be let go at
+    /// shutdown instead of dead-lettered.
+    fn redelivers(&self) -> bool {
+        false
+    }
 }
 
 /// Raw input of one lane, in lane order.
@@ -240,6 +259,9 @@ pub struct Ledger {
     released: AtomicU64,
     finished: AtomicU64,
     abandoned: AtomicU64,
+    /// Events whose batch may be released while one of their deliveries
+    /// lives on in a copy ([`Routed::detach`]): held, not lost.
+    detached: AtomicU64,
 }
 
 /// A reading of the [`Ledger`].
@@ -283,6 +305,9 @@ impl Ledger {
         // finished, then released), so a reading never shows more finished
         // or released than accepted.
         let refused = self.refused.load(Ordering::Acquire);
+        // Read before `released`: a copy is made before its batch goes, so
+        // an event never looks released and not yet detached.
+        let detached = self.detached.load(Ordering::Acquire);
         let released = self.released.load(Ordering::Acquire);
         let finished = self.finished.load(Ordering::Acquire);
         let abandoned = self.abandoned.load(Ordering::Acquire);
@@ -295,7 +320,7 @@ impl Ledger {
             accepted,
             finished,
             abandoned,
-            held: accepted.saturating_sub(released),
+            held: accepted.saturating_sub(released) + detached,
         }
     }
 }
@@ -315,13 +340,105 @@ pub struct EnvelopeMeta {
 /// told, so a Kafka source does not commit past the event.
 const ABANDONED: u32 = 1 << 31;
 
+/// The bookkeeping of a routed batch, apart from its bytes: per event the
+/// deliveries still outstanding, and whom to tell when none are left. It
+/// outlives the batch when a delivery is [detached](Routed::detach), so a
+/// target that keeps failing can hold copies of its own events without
+/// holding whole batches (and their share of the in-flight budget).
+pub struct Tally {
+    pending: Vec<AtomicU32>,
+    ack: Option<Arc<dyn SourceAck>>,
+    ledger: Option<Arc<Ledger>>,
+    topic: Option<Arc<str>>,
+    /// Per event, its Kafka (partition, offset); empty when none came from
+    /// Kafka.
+    kafka: Vec<Option<(i32, i64)>>,
+}
+
+impl Tally {
+    fn of(batch: &Batch, n: usize) -> Tally {
+        let kafka = if batch.events.iter().any(|e| e.kafka.is_some()) {
+            batch
+                .events
+                .iter()
+                .map(|e| e.kafka.as_ref().map(|k| (k.partition, k.offset)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Tally {
+            pending: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            ack: batch.ack.clone(),
+            ledger: batch.permits.as_ref().map(|p| p.ledger.clone()),
+            topic: batch.topic.clone(),
+            kafka,
+        }
+    }
+
+    fn set_pending(&self, i: usize, n: u32) {
+        self.pending[i].store(n, Ordering::Release);
+    }
+
+    fn done(&self, i: usize) {
+        let before = self.pending[i].fetch_sub(1, Ordering::AcqRel);
+        if before & !ABANDONED == 1 {
+            if before & ABANDONED == 0 {
+                self.complete(i);
+            } else {
+                self.count(|l| &l.abandoned);
+            }
+        }
+    }
+
+    fn abandon(&self, i: usize) {
+        let before = self.pending[i]
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some((n & !ABANDONED).saturating_sub(1) | ABANDONED)
+            })
+            .unwrap_or(ABANDONED);
+        if before & !ABANDONED == 1 {
+            self.count(|l| &l.abandoned);
+        }
+    }
+
+    fn complete(&self, i: usize) {
+        if let Some(ack) = &self.ack {
+            ack.complete(AckAt {
+                event: i,
+                topic: self.topic.as_ref(),
+                kafka: self.kafka.get(i).copied().flatten(),
+            });
+        }
+        self.count(|l| &l.finished);
+    }
+
+    fn count(&self, counter: impl Fn(&Ledger) -> &AtomicU64) {
+        if let Some(l) = &self.ledger {
+            counter(l).fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn redelivers(&self) -> bool {
+        self.ack.as_ref().is_some_and(|a| a.redelivers())
+    }
+
+    fn count_down_detached(&self) {
+        if let Some(l) = &self.ledger {
+            l.detached.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 /// A batch after matching: its envelopes, and per event the deliveries
 /// (targets and dead letters) still outstanding.
 pub struct Routed {
     pub batch: Batch,
     pub envelopes: Vec<u8>,
     pub meta: Vec<EnvelopeMeta>,
-    pending: Vec<AtomicU32>,
+    tally: Arc<Tally>,
+    /// For a [detached](Self::detach) copy: the index of its one event in
+    /// the tally it shares with the batch it was copied from.
+    tally_at: Option<u32>,
     /// Where [`envelopes`](Self::envelopes) goes back when done.
     pub recycle: Option<Arc<BufPool>>,
 }
@@ -331,19 +448,27 @@ impl Drop for Routed {
         if let Some(pool) = &self.recycle {
             pool.give(std::mem::take(&mut self.envelopes));
         }
+        if self.tally_at.is_some() {
+            self.tally.count_down_detached();
+        }
     }
 }
 
 impl Routed {
     pub fn new(batch: Batch, envelopes: Vec<u8>, meta: Vec<EnvelopeMeta>) -> Self {
-        let pending = (0..meta.len()).map(|_| AtomicU32::new(0)).collect();
+        let tally = Arc::new(Tally::of(&batch, meta.len()));
         Routed {
             batch,
             envelopes,
             meta,
-            pending,
+            tally,
+            tally_at: None,
             recycle: None,
         }
+    }
+
+    fn at(&self, i: usize) -> usize {
+        self.tally_at.map_or(i, |t| t as usize)
     }
 
     pub fn envelope(&self, i: usize) -> &[u8] {
@@ -358,7 +483,7 @@ impl Routed {
 
     /// Set before any delivery of the event starts.
     pub fn set_pending(&self, i: usize, n: u32) {
-        self.pending[i].store(n, Ordering::Release);
+        self.tally.set_pending(self.at(i), n);
     }
 
     /// Set the counts of every event; events with none are complete at once.
@@ -368,54 +493,90 @@ impl Routed {
         }
         for (i, n) in counts.iter().enumerate() {
             if *n == 0 {
-                self.complete(i);
+                self.tally.complete(self.at(i));
             }
         }
     }
 
     /// One delivery of event `i` finished (delivered or dead-lettered).
     pub fn done(&self, i: usize) {
-        let before = self.pending[i].fetch_sub(1, Ordering::AcqRel);
-        if before & !ABANDONED == 1 {
-            if before & ABANDONED == 0 {
-                self.complete(i);
-            } else {
-                self.count(|l| &l.abandoned);
-            }
-        }
+        self.tally.done(self.at(i));
     }
 
     /// One delivery of event `i` was given up at shutdown without a dead
     /// letter, because its source delivers it again after a restart (a
     /// Kafka record whose offset is then not committed).
     pub fn abandon(&self, i: usize) {
-        let before = self.pending[i]
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                Some((n & !ABANDONED).saturating_sub(1) | ABANDONED)
-            })
-            .unwrap_or(ABANDONED);
-        if before & !ABANDONED == 1 {
-            self.count(|l| &l.abandoned);
-        }
-    }
-
-    fn complete(&self, i: usize) {
-        if let Some(ack) = &self.batch.ack {
-            ack.complete(&self.batch, i);
-        }
-        self.count(|l| &l.finished);
-    }
-
-    fn count(&self, counter: impl Fn(&Ledger) -> &AtomicU64) {
-        if let Some(p) = &self.batch.permits {
-            counter(&p.ledger).fetch_add(1, Ordering::AcqRel);
-        }
+        self.tally.abandon(self.at(i));
     }
 
     /// Whether event `i` came from a source that delivers it again when it
     /// is not acknowledged (Kafka: its offset is not committed).
-    pub fn redelivered_if_unacknowledged(&self, i: usize) -> bool {
-        self.batch.events[i].kafka.is_some() && self.batch.ack.is_some()
+    pub fn redelivered_if_unacknowledged(&self, _i: usize) -> bool {
+        self.tally.redelivers()
+    }
+
+    /// A copy of event `i` that stands on its own: its envelope, id, Kafka
+    /// origin, key and headers, sharing the original's tally, so that
+    /// finishing the copy's delivery counts the original event down. The
+    /// original batch (and its share of the in-flight budget) can then be
+    /// released while the copy waits. Bytes held: the envelope, key and
+    /// headers ([`weight`](Self::weight)).
+    pub fn detach(&self, i: usize) -> Routed {
+        let mut batch = Batch::new(self.batch.source);
+        let from = &self.batch.events[i];
+        batch.lane = self.batch.lane;
+        batch.seq = self.batch.seq;
+        batch.topic = self.batch.topic.clone();
+        batch.accepted_at = self.batch.accepted_at;
+        batch.built = self.batch.built;
+        let kafka = from.kafka.as_ref().map(|k| {
+            let mut copy = |r: &Range<u32>| {
+                let start = batch.buf.len() as u32;
+                batch.buf.extend_from_slice(self.batch.bytes(r));
+                start..batch.buf.len() as u32
+            };
+            let key = k.key.as_ref().map(&mut copy);
+            let first = batch.headers.len() as u32;
+            for (n, v) in &self.batch.headers[k.headers.start as usize..k.headers.end as usize] {
+                let n = copy(n);
+                let v = v.as_ref().map(&mut copy);
+                batch.headers.push((n, v));
+            }
+            KafkaOrigin {
+                partition: k.partition,
+                offset: k.offset,
+                key,
+                headers: first..batch.headers.len() as u32,
+            }
+        });
+        batch.events.push(RawEvent {
+            range: 0..0,
+            position: from.position,
+            kafka,
+        });
+        let m = &self.meta[i];
+        let envelopes = self.envelope(i).to_vec();
+        let meta = vec![EnvelopeMeta {
+            range: 0..envelopes.len() as u32,
+            id: m.id.start - m.range.start..m.id.end - m.range.start,
+        }];
+        if let Some(l) = &self.tally.ledger {
+            l.detached.fetch_add(1, Ordering::AcqRel);
+        }
+        Routed {
+            batch,
+            envelopes,
+            meta,
+            tally: self.tally.clone(),
+            tally_at: Some(self.at(i) as u32),
+            recycle: None,
+        }
+    }
+
+    /// Bytes a detached copy holds.
+    pub fn weight(&self) -> usize {
+        self.envelopes.len() + self.batch.buf.len()
     }
 
     /// The Kafka record key and headers of event `i`, if it came from Kafka.
@@ -465,6 +626,13 @@ impl EventRef {
     pub fn raw(&self) -> &[u8] {
         self.routed.batch.event(self.index as usize)
     }
+    /// See [`Routed::detach`].
+    pub fn detach(&self) -> EventRef {
+        EventRef {
+            routed: Arc::new(self.routed.detach(self.index as usize)),
+            index: 0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -474,8 +642,8 @@ mod tests {
 
     struct Log(Mutex<Vec<usize>>);
     impl SourceAck for Log {
-        fn complete(&self, _: &Batch, event: usize) {
-            self.0.lock().unwrap().push(event);
+        fn complete(&self, at: AckAt<'_>) {
+            self.0.lock().unwrap().push(at.event);
         }
     }
 

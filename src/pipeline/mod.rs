@@ -28,7 +28,8 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 
 pub use batch::{
-    Batch, EnvelopeMeta, EventRef, KafkaOrigin, Ledger, LedgerCounts, RawEvent, Routed, SourceAck,
+    AckAt, Batch, EnvelopeMeta, EventRef, KafkaOrigin, Ledger, LedgerCounts, RawEvent, Routed,
+    SourceAck, Tally,
 };
 pub use plan::{Plan, RouteRule, Routes, SourceSlot, TargetSlot};
 

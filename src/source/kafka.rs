@@ -68,9 +68,13 @@ use super::Intake;
 use crate::admin::Readiness;
 use crate::config::StartPosition;
 use crate::offsets::OffsetTracker;
-use crate::pipeline::{Batch, KafkaOrigin, RawEvent, SourceAck};
+use crate::pipeline::{AckAt, Batch, KafkaOrigin, RawEvent, SourceAck};
 
 type Key = (Arc<str>, i32);
+
+/// The most messages of one partition the offset tracker remembers (16
+/// bytes each) between the oldest not yet delivered and the newest taken.
+const MAX_SPAN: usize = 1 << 20;
 
 pub struct Settings {
     pub source: usize,
@@ -463,14 +467,18 @@ struct Ack {
 }
 
 impl SourceAck for Ack {
-    fn complete(&self, batch: &Batch, event: usize) {
-        let (Some(topic), Some(k)) = (&batch.topic, &batch.events[event].kafka) else {
+    fn redelivers(&self) -> bool {
+        true
+    }
+
+    fn complete(&self, at: AckAt<'_>) {
+        let (Some(topic), Some((partition, offset))) = (at.topic, at.kafka) else {
             return;
         };
-        let key = (topic.clone(), k.partition);
+        let key = (topic.clone(), partition);
         let mut t = self.shared.tracker();
         let before = t.committable(&key);
-        if t.complete_in(&key, self.epoch, k.offset) {
+        if t.complete_in(&key, self.epoch, offset) {
             let after = t.committable(&key);
             if after != before {
                 if let Some(pos) = after.filter(|p| *p > 0) {
@@ -616,6 +624,18 @@ pub async fn run(s: Settings, intake: Intake) -> Result<(), String> {
             b.seq = lane.1;
             lane.1 += 1;
             b.ack = track(&shared, &consumer, &mut acks, &key, epoch, &b);
+            // A failing target's backlog holds copies of old messages while
+            // later ones flow past, and the tracker remembers every message
+            // in between: wait here once that is `MAX_SPAN` messages.
+            if shared.tracker().span(&key) > MAX_SPAN {
+                s.backpressure.inc();
+                while shared.tracker().span(&key) > MAX_SPAN && !*shutdown.borrow() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        _ = shutdown.changed() => break 'outer,
+                    }
+                }
+            }
             if intake.would_wait(b.len(), b.weight()) {
                 // Stop consuming until budget comes back. librdkafka's
                 // prefetch fills its bounded queue and then stops fetching.

@@ -11,6 +11,8 @@
 //!
 //! A slow target does not grow memory: its queue holds batches that still
 //! hold their in-flight permits, so the sources stop taking input instead.
+//! An HTTP target whose endpoint fails moves its deliveries into a bounded
+//! backlog of copies instead (see `http`), so that it stops nobody else.
 
 pub mod dead_letter;
 mod http;
@@ -404,6 +406,9 @@ pub struct Context {
     pub http: http::Client,
     /// Shared stdout/file writers.
     pub sinks: stream::Sinks,
+    /// Each HTTP target's backlog limits: `limits.max_backlog_events` and
+    /// `limits.max_backlog_bytes`.
+    pub backlog: (usize, usize),
 }
 
 impl Context {
@@ -420,6 +425,10 @@ impl Context {
             ready,
             http: http::client(),
             sinks: stream::Sinks::default(),
+            backlog: {
+                let l = crate::config::LimitsConfig::default();
+                (l.max_backlog_events, l.max_backlog_bytes)
+            },
         }
     }
 }
@@ -452,6 +461,15 @@ pub fn spawn(
                     headers: headers.clone(),
                     rate_limit_per_second: *rate_limit_per_second,
                     timeout: Duration::from_secs_f64(*timeout_seconds),
+                    backlog: ctx.backlog,
+                    backlog_gauges: (
+                        ctx.metrics
+                            .target_backlog_events
+                            .with_label_values(&[&info.rule, &info.id]),
+                        ctx.metrics
+                            .target_backlog_bytes
+                            .with_label_values(&[&info.rule, &info.id]),
+                    ),
                 },
                 ctx.http.clone(),
                 rx,
