@@ -23,6 +23,8 @@
 //!   committed).
 //! - [`target`]: Kafka, stdout/file and HTTP targets with retry policy and
 //!   dead-letter destinations.
+//! - [`spool`]: the write-ahead spool, accepted events on local disk
+//!   (checksummed segment files, group-committed fsync) until delivered.
 //! - [`metrics`] defines every metric; [`admin`] serves them with the
 //!   health probes; [`service`] is the `busbar run` lifecycle.
 //! - [`bench`]: the deterministic citylots-like data set and the rule sets
@@ -47,5 +49,6 @@ pub mod pattern;
 pub mod pipeline;
 pub mod service;
 pub mod source;
+pub mod spool;
 pub mod target;
 pub mod transform;

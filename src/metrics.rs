@@ -8,8 +8,8 @@
 //! is built, and counts are added per batch, not per event.
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The registry and every metric in it. One per process (tests make their own).
@@ -85,6 +85,20 @@ pub struct Metrics {
     pub http_accept_errors: IntCounterVec,
     /// PutEvents entries rejected, per source and EventBridge `ErrorCode`.
     pub put_events_rejected: IntCounterVec,
+    /// Bytes the write-ahead spool's segments take (0 without a spool).
+    pub spool_used_bytes: IntGauge,
+    /// `spool.max_bytes`.
+    pub spool_limit_bytes: IntGauge,
+    /// Spooled events not yet delivered or dead-lettered.
+    pub spool_pending_records: IntGauge,
+    /// Appends refused because the spool was at `spool.max_bytes`.
+    pub spool_full_rejections: IntCounter,
+    /// Damaged records skipped (or cut off) while opening the spool.
+    pub spool_corrupt_records: IntCounter,
+    /// How long each write + fdatasync of the spool took.
+    pub spool_sync_duration: Histogram,
+    /// Appends made durable by one sync: above 1 is group commit at work.
+    pub spool_records_per_sync: Histogram,
     /// Always 1, with the version as a label.
     pub build_info: IntGaugeVec,
     /// Unix time the running rule set was loaded.
@@ -97,6 +111,25 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
     });
     register(r, Box::new(c.clone()), name);
     c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    register(r, Box::new(g.clone()), name);
+    g
+}
+
+fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    register(r, Box::new(c.clone()), name);
+    c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    register(r, Box::new(h.clone()), name);
+    h
 }
 
 fn register(r: &Registry, c: Box<dyn prometheus::core::Collector>, name: &str) {
@@ -316,6 +349,45 @@ impl Metrics {
             "PutEvents entries rejected, per source and EventBridge ErrorCode.",
             &["source", "reason"],
         );
+        let spool_used_bytes = gauge(
+            &r,
+            "busbar_spool_used_bytes",
+            "Bytes the write-ahead spool's segment files take, appends being written included.",
+        );
+        let spool_limit_bytes = gauge(
+            &r,
+            "busbar_spool_limit_bytes",
+            "The spool's size limit (spool.max_bytes); 0 without a spool.",
+        );
+        let spool_pending_records = gauge(
+            &r,
+            "busbar_spool_pending_records",
+            "Spooled events not yet delivered or dead-lettered.",
+        );
+        let spool_full_rejections = plain_counter(
+            &r,
+            "busbar_spool_full_rejections_total",
+            "Appends refused because the spool was full (spool.max_bytes).",
+        );
+        let spool_corrupt_records = plain_counter(
+            &r,
+            "busbar_spool_corrupt_records_total",
+            "Damaged spool records (checksum mismatch) skipped or cut off when the spool was opened.",
+        );
+        let spool_sync_duration = histogram(
+            &r,
+            "busbar_spool_sync_duration_seconds",
+            "Time of one spool write plus fdatasync.",
+            vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ],
+        );
+        let spool_records_per_sync = histogram(
+            &r,
+            "busbar_spool_records_per_sync",
+            "Appends made durable by one spool sync (group commit).",
+            vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0],
+        );
         let build_info = IntGaugeVec::new(
             Opts::new("busbar_build_info", "Always 1; the version is a label."),
             &["version"],
@@ -367,6 +439,13 @@ impl Metrics {
             http_connections_closed,
             http_accept_errors,
             put_events_rejected,
+            spool_used_bytes,
+            spool_limit_bytes,
+            spool_pending_records,
+            spool_full_rejections,
+            spool_corrupt_records,
+            spool_sync_duration,
+            spool_records_per_sync,
             build_info,
             rules_loaded_timestamp,
         }
@@ -410,5 +489,8 @@ mod tests {
         assert!(text.contains("busbar_build_info{version=\""));
         assert!(text.contains("busbar_in_flight_events 0"));
         assert!(text.contains("busbar_kafka_producer_recovering 0"));
+        assert!(text.contains("busbar_spool_used_bytes 0"));
+        assert!(text.contains("busbar_spool_full_rejections_total 0"));
+        assert!(text.contains("busbar_spool_records_per_sync_count 0"));
     }
 }

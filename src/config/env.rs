@@ -20,6 +20,9 @@ pub struct EnvOverrides {
     pub log: Option<String>,
     /// `BUSBAR_LOG_FORMAT` → `log.format` (`text` or `json`).
     pub log_format: Option<String>,
+    /// `BUSBAR_SPOOL_PATH` → `spool.path`; turns the spool on with its
+    /// default sizes when the file has no `spool` section.
+    pub spool_path: Option<String>,
 }
 
 impl EnvOverrides {
@@ -37,6 +40,7 @@ impl EnvOverrides {
             admin_addr: get("BUSBAR_ADMIN_ADDR"),
             log: get("BUSBAR_LOG"),
             log_format: get("BUSBAR_LOG_FORMAT"),
+            spool_path: get("BUSBAR_SPOOL_PATH"),
         }
     }
 }
@@ -53,6 +57,18 @@ pub fn apply_env(c: &mut Config, env: &EnvOverrides) {
     }
     if let Some(l) = &env.log {
         c.log.level = l.clone();
+    }
+    if let Some(p) = &env.spool_path {
+        match &mut c.spool {
+            Some(s) => s.path = p.into(),
+            None => {
+                c.spool = Some(super::SpoolConfig {
+                    path: p.into(),
+                    max_bytes: super::default_spool_max_bytes(),
+                    segment_bytes: super::default_spool_segment_bytes(),
+                })
+            }
+        }
     }
     match env.log_format.as_deref() {
         Some("json") => c.log.format = LogFormat::Json,
@@ -111,6 +127,7 @@ sources:
                     "BUSBAR_ADMIN_ADDR" => "0.0.0.0:9000",
                     "BUSBAR_LOG" => "debug",
                     "BUSBAR_LOG_FORMAT" => "json",
+                    "BUSBAR_SPOOL_PATH" => "/data/spool",
                     _ => return None,
                 }
                 .to_string(),
@@ -121,6 +138,9 @@ sources:
         assert_eq!(c.admin.listen, "0.0.0.0:9000");
         assert_eq!(c.log.level, "debug");
         assert_eq!(c.log.format, LogFormat::Json);
+        let spool = c.spool.as_ref().unwrap();
+        assert_eq!(spool.path, std::path::Path::new("/data/spool"));
+        assert_eq!(spool.max_bytes, 1 << 30);
         assert!(
             matches!(&c.sources[0].kind, SourceKind::Http { listen, .. } if listen == "0.0.0.0:8080")
         );

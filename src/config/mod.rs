@@ -53,6 +53,9 @@ pub struct Config {
     pub watch_config: bool,
     #[serde(default)]
     pub log: LogConfig,
+    /// The write-ahead spool; absent, there is none.
+    #[serde(default)]
+    pub spool: Option<SpoolConfig>,
 }
 
 fn default_grace() -> u64 {
@@ -593,6 +596,28 @@ impl Default for LimitsConfig {
     }
 }
 
+/// The write-ahead spool (`crate::spool`): accepted events on local disk
+/// until they are delivered or dead-lettered.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// The spool's directory, created if missing; one busbar process each.
+    pub path: PathBuf,
+    /// Most bytes the spool may take; a full spool throttles ingest.
+    #[serde(default = "default_spool_max_bytes")]
+    pub max_bytes: u64,
+    /// Size at which a segment file is closed and a new one started.
+    #[serde(default = "default_spool_segment_bytes")]
+    pub segment_bytes: u64,
+}
+
+fn default_spool_max_bytes() -> u64 {
+    1 << 30
+}
+fn default_spool_segment_bytes() -> u64 {
+    16 << 20
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
@@ -1128,6 +1153,32 @@ impl Config {
                 ),
             );
         }
+        if let Some(sp) = &self.spool {
+            if sp.path.as_os_str().is_empty() {
+                push("spool.path".into(), "must not be empty".into());
+            }
+            in_range(
+                &mut push,
+                "spool.max_bytes".into(),
+                sp.max_bytes,
+                SPOOL_MAX_BYTES,
+            );
+            in_range(
+                &mut push,
+                "spool.segment_bytes".into(),
+                sp.segment_bytes,
+                SPOOL_SEGMENT_BYTES,
+            );
+            if sp.segment_bytes > sp.max_bytes {
+                push(
+                    "spool.segment_bytes".into(),
+                    format!(
+                        "{} is above spool.max_bytes ({}): one segment must fit in the spool",
+                        sp.segment_bytes, sp.max_bytes
+                    ),
+                );
+            }
+        }
         if tracing_level_ok(&self.log.level).is_err() {
             push(
                 "log.level".into(),
@@ -1353,6 +1404,13 @@ const BACKLOG_BYTES: RangeInclusive<usize> = 1..=16 << 30;
 /// An HTTP target's `rate_limit_per_second`: one call in ~17 minutes to a
 /// million a second.
 const RATE_PER_SECOND: RangeInclusive<f64> = 0.001..=1_000_000.0;
+
+/// `spool.max_bytes`: below 1 MiB a few large PutEvents requests fill it;
+/// 1 TiB is beyond any volume a sidecar is given.
+const SPOOL_MAX_BYTES: RangeInclusive<u64> = 1 << 20..=1 << 40;
+/// `spool.segment_bytes`: smaller segments mean a file per few records;
+/// larger ones give space back late, as a segment is deleted whole.
+const SPOOL_SEGMENT_BYTES: RangeInclusive<u64> = 64 << 10..=1 << 30;
 
 /// Reports `value` when it is outside `range`, with the range.
 fn in_range<T: PartialOrd + fmt::Display>(
@@ -1678,5 +1736,52 @@ kafka:
                 assert_eq!(p[0].message, format!("{value} is outside 5-3600"));
             }
         }
+    }
+
+    #[test]
+    fn spool_section_is_optional_defaulted_and_range_checked() {
+        let c = Config::from_yaml(MINIMAL, "t.yaml").unwrap();
+        assert_eq!(c.spool, None);
+        let c = Config::from_yaml(
+            &format!("{MINIMAL}spool: {{path: /var/spool/busbar}}\n"),
+            "t",
+        )
+        .unwrap();
+        assert!(c.check().is_empty(), "{:?}", c.check());
+        assert_eq!(
+            c.spool,
+            Some(SpoolConfig {
+                path: "/var/spool/busbar".into(),
+                max_bytes: 1 << 30,
+                segment_bytes: 16 << 20,
+            })
+        );
+        let e = Config::from_yaml(&format!("{MINIMAL}spool: {{max_bytes: 2000000}}\n"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field `path`"), "{e}");
+
+        let text =
+            format!("{MINIMAL}spool: {{path: '', max_bytes: 1000, segment_bytes: 2000000000}}\n");
+        let all: Vec<String> = Config::from_yaml(&text, "t")
+            .unwrap()
+            .check()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            all,
+            [
+                "config: `spool.path`: must not be empty",
+                "config: `spool.max_bytes`: 1000 is outside 1048576-1099511627776",
+                "config: `spool.segment_bytes`: 2000000000 is outside 65536-1073741824",
+                "config: `spool.segment_bytes`: 2000000000 is above spool.max_bytes (1000): one segment must fit in the spool",
+            ]
+        );
+        let text =
+            format!("{MINIMAL}spool: {{path: /s, max_bytes: 1048576, segment_bytes: 2097152}}\n");
+        let p = Config::from_yaml(&text, "t").unwrap().check();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.contains("above spool.max_bytes"), "{p:?}");
     }
 }
