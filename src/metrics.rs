@@ -362,7 +362,7 @@ impl Metrics {
         let spool_pending_records = gauge(
             &r,
             "busbar_spool_pending_records",
-            "Spooled events not yet delivered or dead-lettered.",
+            "Spool records (accepted HTTP ingest requests) with events not yet delivered or dead-lettered.",
         );
         let spool_full_rejections = plain_counter(
             &r,
@@ -385,7 +385,7 @@ impl Metrics {
         let spool_records_per_sync = histogram(
             &r,
             "busbar_spool_records_per_sync",
-            "Appends made durable by one spool sync (group commit).",
+            "Records (accepted requests) made durable by one spool sync (group commit).",
             vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0],
         );
         let build_info = IntGaugeVec::new(

@@ -159,6 +159,46 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         pipeline::start(workers, batch_rx, routes.clone()).map_err(RunError)?;
     tracing::info!(workers, rules = config.rules.len(), "pipeline started");
 
+    // The spool, and what the previous process left in it: handed to the
+    // pipeline on a lane of its own, alongside new input (waiting for it
+    // would keep ingest closed for as long as a target stays down).
+    let spool = match &config.spool {
+        Some(c) => {
+            let settings = crate::spool::SpoolSettings::from_config(c);
+            let m = metrics.clone();
+            let (spool, left) =
+                tokio::task::spawn_blocking(move || crate::spool::Spool::open(&settings, &m))
+                    .await
+                    .map_err(|e| RunError(format!("opening the spool: {e}")))?
+                    .map_err(|e| RunError(format!("spool.path `{}`: {e}", c.path.display())))?;
+            let http_sources: Vec<(String, usize)> = config
+                .sources
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| matches!(s.kind, SourceKind::Http { .. }))
+                .map(|(i, s)| (s.id.clone(), i))
+                .collect();
+            tracing::info!(path = %c.path.display(), records = left.len(),
+                used_bytes = spool.used_bytes(), limit_bytes = spool.limit_bytes(), "spool open");
+            if !left.is_empty() {
+                let fallback = http_sources.first().map_or(0, |(_, i)| *i);
+                let (spool, intake) = (spool.clone(), intake.clone());
+                tokio::spawn(async move {
+                    let records = left.len();
+                    let events =
+                        source::durable::replay(spool, left, intake, http_sources, fallback).await;
+                    tracing::info!(
+                        records,
+                        events,
+                        "spooled events from before the restart handed to the pipeline"
+                    );
+                });
+            }
+            Some(spool)
+        }
+        None => None,
+    };
+
     // Sources. Each reports its end on `ended`.
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel::<Result<(), String>>();
     let mut finite = 0usize;
@@ -226,6 +266,8 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                         ..Limits::default()
                     },
                     metrics: source::http::HttpMetrics::new(&metrics, &s.id),
+                    id: s.id.clone(),
+                    spool: spool.clone(),
                 };
                 tokio::spawn(source::http::serve(l, settings, intake.clone()));
             }
@@ -357,6 +399,11 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     if let Some(p) = &producer {
         let p = p.clone();
         let _ = tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(10))).await;
+    }
+    if let Some(spool) = &spool {
+        // Release markers of what finished reach the disk: a restart
+        // replays only what is left.
+        spool.close().await;
     }
     let report = Report::new(ledger.counts(), abort.counts());
     report.log();
@@ -536,7 +583,7 @@ impl Report {
             tracing::warn!(
                 accepted = c.accepted,
                 finished = c.finished,
-                redelivered_by_kafka = c.abandoned,
+                left_for_redelivery = c.abandoned,
                 dead_lettered_shutdown = self.shutdown_dead_lettered,
                 dropped_shutdown = self.shutdown_dropped,
                 lost = self.lost(),
@@ -546,7 +593,7 @@ impl Report {
             tracing::info!(
                 accepted = c.accepted,
                 finished = c.finished,
-                redelivered_by_kafka = c.abandoned,
+                left_for_redelivery = c.abandoned,
                 dead_lettered_shutdown = self.shutdown_dead_lettered,
                 "stopped"
             );
@@ -554,7 +601,7 @@ impl Report {
         if c.abandoned > 0 {
             tracing::info!(
                 events = c.abandoned,
-                "Kafka records left in flight were not committed; the consumer group delivers them again after the restart"
+                "events left in flight were not acknowledged: Kafka records are not committed, so the consumer group delivers them again after the restart, and spooled events stay in the spool, replayed at the next start"
             );
         }
     }

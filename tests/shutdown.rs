@@ -294,10 +294,10 @@ shutdown_grace_seconds: 1
         dead_letters(&dlq).is_empty(),
         "Kafka records are not dead-lettered at shutdown"
     );
-    let left = logged(&stderr, "redelivered_by_kafka").expect("count logged");
+    let left = logged(&stderr, "left_for_redelivery").expect("count logged");
     assert_eq!(left, logged(&stderr, "accepted").unwrap(), "{stderr}");
     assert!(
-        stderr.contains("delivers them again after the restart"),
+        stderr.contains("the consumer group delivers them again after the restart"),
         "{stderr}"
     );
     held.release();

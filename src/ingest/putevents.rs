@@ -169,6 +169,22 @@ pub fn throttled() -> ApiError {
     ApiError::client("ThrottlingException", "Rate exceeded")
 }
 
+/// Throttled for a reason the client should see (a full spool).
+pub fn throttled_because(message: impl Into<String>) -> ApiError {
+    ApiError::client("ThrottlingException", message)
+}
+
+/// The events could not be taken for a fault of the server's (the spool
+/// cannot be written): EventBridge's `InternalException`, a 500 that SDKs
+/// retry.
+pub fn internal(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: 500,
+        type_name: "InternalException",
+        message: message.into(),
+    }
+}
+
 fn unknown_operation() -> ApiError {
     ApiError::client("UnknownOperationException", "")
 }

@@ -52,12 +52,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::Intake;
+use super::{durable, Intake};
 use crate::engine::Limits;
 use crate::envelope::Bus;
 use crate::ingest::putevents::{self, ApiError, EntryOutcome, Operation, PutEventsLimits};
 use crate::metrics::Metrics;
 use crate::pipeline::Batch;
+use crate::spool::{AppendError, Spool};
 
 pub struct Settings {
     pub source: usize,
@@ -71,6 +72,10 @@ pub struct Settings {
     pub put_limits: PutEventsLimits,
     pub engine_limits: Limits,
     pub metrics: HttpMetrics,
+    /// The source's id, as spool records name it.
+    pub id: String,
+    /// Accepted requests are written here before they are answered.
+    pub spool: Option<Spool>,
 }
 
 /// How many connections, and how long each phase of one may take.
@@ -630,6 +635,16 @@ impl AcceptErrors {
     }
 }
 
+/// Why a request's events were not taken.
+enum Refused {
+    /// The in-flight budget is spent.
+    Full,
+    /// The spool is at `spool.max_bytes` (the message says so).
+    SpoolFull(String),
+    /// The spool cannot be written (a disk error).
+    SpoolFailed(String),
+}
+
 struct Conn {
     s: Arc<Settings>,
     intake: Intake,
@@ -775,21 +790,50 @@ impl Conn {
         }
     }
 
-    /// Send a batch in this connection's lane, or say it was throttled.
-    async fn offer(&self, mut b: Batch) -> bool {
+    /// Send a batch in the source's lane, or say why not. With a spool,
+    /// the batch is written to it (and synced) first: budget is taken
+    /// before, so a batch that would be throttled is never written, and the
+    /// lane is numbered after, so concurrent requests share one sync.
+    async fn offer(&self, mut b: Batch) -> Result<(), Refused> {
+        let Some(reserved) = self.intake.try_reserve(&b) else {
+            self.s.metrics.backpressure.inc();
+            return Err(Refused::Full);
+        };
+        let mut record = None;
+        if let Some(spool) = &self.s.spool {
+            let mut rec = Vec::new();
+            durable::encode(&b, &self.s.id, &mut rec);
+            match spool.append(&rec).await {
+                Ok(id) => {
+                    b.ack = Some(durable::SpoolAck::new(spool.clone(), id, b.len()));
+                    record = Some(id);
+                }
+                Err(e @ AppendError::Full { .. }) => {
+                    self.s.metrics.backpressure.inc();
+                    return Err(Refused::SpoolFull(e.to_string()));
+                }
+                Err(e) => {
+                    tracing::error!(source = %self.s.name, error = %e, "spool write failed; request refused");
+                    return Err(Refused::SpoolFailed(e.to_string()));
+                }
+            }
+        }
         // Numbered and handed over under one lock, so sequence numbers
         // reach the dispatcher without gaps and in order.
         let mut seq = self.lane.1.lock().await;
         b.lane = self.lane.0;
         b.seq = *seq;
-        match self.intake.try_send(b).await {
+        match self.intake.send_reserved(b, reserved).await {
             Ok(()) => {
                 *seq += 1;
-                true
+                Ok(())
             }
             Err(_) => {
-                self.s.metrics.backpressure.inc();
-                false
+                // Shutting down: the client is told, and sends it again.
+                if let (Some(spool), Some(id)) = (&self.s.spool, record) {
+                    spool.release(id);
+                }
+                Err(Refused::Full)
             }
         }
     }
@@ -816,8 +860,13 @@ impl Conn {
                 b.push(envelope, i as u64);
             }
         }
-        if !b.is_empty() && !self.offer(b).await {
-            return api_error(&putevents::throttled());
+        if !b.is_empty() {
+            match self.offer(b).await {
+                Ok(()) => {}
+                Err(Refused::Full) => return api_error(&putevents::throttled()),
+                Err(Refused::SpoolFull(m)) => return api_error(&putevents::throttled_because(m)),
+                Err(Refused::SpoolFailed(m)) => return api_error(&putevents::internal(m)),
+            }
         }
         // Counted once the answer is final: a throttled request is sent
         // again whole.
@@ -857,15 +906,23 @@ impl Conn {
                 .into_bytes(),
             );
         }
-        if count > 0 && !self.offer(b).await {
-            let mut r = reply(
-                StatusCode::TOO_MANY_REQUESTS,
-                "application/json",
-                b"{\"message\":\"pipeline full; retry later\"}".to_vec(),
-            );
-            r.headers_mut()
-                .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return r;
+        if count > 0 {
+            let (status, message) = match self.offer(b).await {
+                Ok(()) => (StatusCode::OK, String::new()),
+                Err(Refused::Full) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "pipeline full; retry later".to_string(),
+                ),
+                Err(Refused::SpoolFull(m)) => (StatusCode::TOO_MANY_REQUESTS, m),
+                Err(Refused::SpoolFailed(m)) => (StatusCode::SERVICE_UNAVAILABLE, m),
+            };
+            if status != StatusCode::OK {
+                let body = serde_json::json!({ "message": message }).to_string();
+                let mut r = reply(status, "application/json", body.into_bytes());
+                r.headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            }
         }
         reply(
             StatusCode::OK,

@@ -7,6 +7,7 @@
 //! stops reading, the Kafka consumer stops polling, and HTTP ingest answers
 //! with throttling. It comes back as targets finish their deliveries.
 
+pub mod durable;
 pub mod http;
 pub mod kafka;
 pub mod stdin;
@@ -33,6 +34,12 @@ pub struct Intake {
     ledger: Arc<Ledger>,
     /// Becomes `true` when the process starts shutting down: stop intake.
     pub shutdown: watch::Receiver<bool>,
+}
+
+/// A batch's share of the in-flight budget, taken ahead of sending it.
+pub struct Reservation {
+    e: tokio::sync::OwnedSemaphorePermit,
+    y: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// The pipeline is gone (shutdown).
@@ -155,6 +162,32 @@ impl Intake {
                     p.ledger.refuse(b.len());
                 }
                 Err(b)
+            }
+        }
+    }
+
+    /// Take a batch's share of the budget now, if it is free, without
+    /// handing the batch over yet: for a source that must do something
+    /// slow (write the spool) between knowing the batch fits and sending
+    /// it. Dropping the reservation gives the budget back.
+    pub fn try_reserve(&self, b: &Batch) -> Option<Reservation> {
+        let (n, w) = self.amounts(b);
+        let e = self.events.clone().try_acquire_many_owned(n).ok()?;
+        let y = self.bytes.clone().try_acquire_many_owned(w).ok()?;
+        Some(Reservation { e, y })
+    }
+
+    /// Hand over a batch whose budget [`try_reserve`](Self::try_reserve)
+    /// took. The reservation must have been made for this batch.
+    pub async fn send_reserved(&self, mut b: Batch, r: Reservation) -> Result<(), Closed> {
+        b.permits = Some(self.permits(&b, r.e, r.y));
+        match self.tx.send(b).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendError(mut b)) => {
+                if let Some(p) = b.permits.take() {
+                    p.ledger.refuse(b.len());
+                }
+                Err(Closed)
             }
         }
     }
