@@ -35,8 +35,6 @@ const MAX_BYTES: usize = 4096;
 /// The `source` of the valid event sent after the catalogue.
 const FINAL_SOURCE: &str = "hostile.final";
 const SURROGATE: &str = "invalid event at byte 6: unpaired UTF-16 surrogate in \\u escape";
-const CONTROL_5: &str =
-    "byte 5: invalid JSON: control character (\\u0000-\\u001F) found while parsing a string";
 
 /// What `busbar run` must do with a line (stdin, `/events`, Kafka).
 #[derive(Clone, Copy, Debug)]
@@ -178,43 +176,28 @@ fn catalogue() -> Vec<Case> {
         ),
         case("a valid surrogate pair", r#"{"a":"\ud83d\ude00"}"#, Ok),
         // Truncation and garbage.
-        // At the end of input serde_json names the last byte it read.
+        // Every path names the byte at fault, as `filter` does (busbar's own
+        // scanner says what is wrong with input that is not JSON).
         case(
             "truncated object",
             r#"{"a":1"#,
-            Reject(
-                "invalid_json",
-                "byte 5: invalid JSON: EOF while parsing an object",
-            ),
-        )
-        .filter(Some("byte 6")),
+            Reject("invalid_json", "byte 6: unexpected end of input"),
+        ),
         case(
             "truncated string",
             r#"{"a":"abc"#,
-            Reject(
-                "invalid_json",
-                "byte 8: invalid JSON: EOF while parsing a string",
-            ),
-        )
-        .filter(Some("byte 9")),
+            Reject("invalid_json", "byte 9: unexpected end of input"),
+        ),
         case(
             "truncated after colon",
             r#"{"a":"#,
-            Reject(
-                "invalid_json",
-                "byte 4: invalid JSON: EOF while parsing a value",
-            ),
-        )
-        .filter(Some("byte 5")),
+            Reject("invalid_json", "byte 5: unexpected end of input"),
+        ),
         case(
             "only an open brace",
             "{",
-            Reject(
-                "invalid_json",
-                "byte 0: invalid JSON: EOF while parsing an object",
-            ),
-        )
-        .filter(Some("byte 1")),
+            Reject("invalid_json", "byte 1: unexpected end of input"),
+        ),
         case(
             "trailing garbage",
             r#"{"a":1}x"#,
@@ -255,15 +238,13 @@ fn catalogue() -> Vec<Case> {
         case(
             "short unicode escape",
             r#"{"a":"\u12"}"#,
-            Reject("invalid_json", "byte 11: invalid JSON: invalid escape"),
-        )
-        .filter(Some("byte 6")),
+            Reject("invalid_json", "byte 6: invalid \\u escape"),
+        ),
         case(
             "unknown escape",
             r#"{"a":"\x"}"#,
-            Reject("invalid_json", "byte 7: invalid JSON: invalid escape"),
-        )
-        .filter(Some("byte 6")),
+            Reject("invalid_json", "byte 6: invalid escape in a string"),
+        ),
         // Numbers.
         case("huge exponent", r#"{"n":1e999999}"#, Ok),
         case(
@@ -274,15 +255,13 @@ fn catalogue() -> Vec<Case> {
         case(
             "a lone minus",
             r#"{"n":-}"#,
-            Reject("invalid_json", "byte 6: invalid JSON: invalid number"),
-        )
-        .filter(Some("byte 6: invalid number")),
+            Reject("invalid_json", "byte 6: invalid number"),
+        ),
         case(
             "leading zero",
             r#"{"n":012}"#,
-            Reject("invalid_json", "byte 6: invalid JSON: invalid number"),
-        )
-        .filter(Some("byte 6")),
+            Reject("invalid_json", "byte 6: expected ',' or '}' in an object"),
+        ),
         case("NaN", r#"{"n":NaN}"#, Reject("invalid_json", "byte 5")),
         case(
             "Infinity",
@@ -292,22 +271,22 @@ fn catalogue() -> Vec<Case> {
         case(
             "no digit after the point",
             r#"{"n":1.}"#,
-            Reject("invalid_json", "byte 7: invalid JSON: invalid number"),
-        )
-        .filter(Some("byte 7: invalid number: digit expected after '.'")),
+            Reject(
+                "invalid_json",
+                "byte 7: invalid number: digit expected after '.'",
+            ),
+        ),
         case(
             "no digit before the point",
             r#"{"n":.5}"#,
             Reject("invalid_json", "byte 5"),
         ),
         // Control characters and NUL.
-        // serde_json names the byte before a control character.
         case(
             "raw NUL in a string",
             b"{\"a\":\"\0\"}".to_vec(),
-            Reject("invalid_json", CONTROL_5),
-        )
-        .filter(Some("byte 6")),
+            Reject("invalid_json", "byte 6: raw control character in a string"),
+        ),
         case(
             "NUL after the event",
             b"{\"a\":1}\0".to_vec(),
@@ -317,15 +296,13 @@ fn catalogue() -> Vec<Case> {
         case(
             "raw tab in a string",
             "{\"a\":\"x\ty\"}",
-            Reject("invalid_json", "byte 6: invalid JSON: control character"),
-        )
-        .filter(Some("byte 7")),
+            Reject("invalid_json", "byte 7: raw control character in a string"),
+        ),
         case(
             "raw 0x1f in a string",
             b"{\"a\":\"\x1f\"}".to_vec(),
-            Reject("invalid_json", CONTROL_5),
-        )
-        .filter(Some("byte 6")),
+            Reject("invalid_json", "byte 6: raw control character in a string"),
+        ),
         case("DEL in a string", b"{\"a\":\"\x7f\"}".to_vec(), Ok),
         case("escaped quote in a key", r#"{"a\"b":1}"#, Ok),
         // Whitespace and line ends.
@@ -1080,7 +1057,10 @@ fn kafka_source_dead_letters_every_bad_record_and_commits_past_them() {
         .filter(|c| !c.input.ends_with(b"\r"))
         .map(|mut c| {
             if matches!(c.run, Run::Blank) {
-                c.run = Run::Reject("invalid_json", "invalid JSON: EOF while parsing a value");
+                c.run = Run::Reject(
+                    "invalid_json",
+                    "no JSON value (the input is empty or only whitespace)",
+                );
             }
             c
         })

@@ -61,7 +61,7 @@ fn bundled_stdin_example_routes_shapes_and_dead_letters() {
         v["error_message"]
             .as_str()
             .unwrap()
-            .starts_with("line 6: byte 1:"),
+            .starts_with("line 6: invalid event at byte 0:"),
         "{v}"
     );
 }

@@ -245,7 +245,10 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                     // envelope); otherwise it broke a matching limit.
                     match envelope::normalise(raw, bus, &defaults, now, &mut new_id, &mut s.render)
                     {
-                        Err(e2) => invalid(&mut failures, i, e2.reason_code(), &e2),
+                        Err(e2) => {
+                            let why = envelope_error(raw, &e2, routes.max_event_depth);
+                            invalid(&mut failures, i, e2.reason_code(), &why)
+                        }
                         Ok(n) => {
                             let why = input_error(raw, n.wrapped, &e, routes.max_event_depth);
                             invalid(&mut failures, i, matcher_code(&e), &why)
@@ -279,7 +282,8 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
                     },
                     Err(e) => {
                         meta.push(EnvelopeMeta::default());
-                        invalid(&mut failures, i, e.reason_code(), &e);
+                        let why = envelope_error(raw, &e, routes.max_event_depth);
+                        invalid(&mut failures, i, e.reason_code(), &why);
                         continue;
                     }
                 }
@@ -400,10 +404,6 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
     }
 }
 
-/// What is wrong with input whose envelope the matcher refused, said of the
-/// input as it was sent: the byte offset into the line or record (not into
-/// the envelope busbar built around it) and, for a limit, the setting. The
-/// input is scanned again on its own for that, which costs only here.
 /// The reason code of input the envelope pass let through and the matcher
 /// refused: a limit it broke, or JSON only the matcher reads closely enough
 /// to refuse (the envelope pass does not decode `\u` escapes, so an unpaired
@@ -416,34 +416,21 @@ fn matcher_code(e: &crate::flatten::EventError) -> &'static str {
     }
 }
 
+/// What is wrong with input whose envelope the matcher refused, said of the
+/// input as it was sent: the byte offset into the line or record (not into
+/// the envelope busbar built around it) and, for a limit, the setting. The
+/// input is scanned again on its own for that, which costs only here.
 fn input_error(
     raw: &[u8],
     wrapped: bool,
     matcher: &crate::flatten::EventError,
     max_event_depth: usize,
 ) -> String {
-    use crate::flatten::{self, EventErrorKind, PathTrie, ScanLimits};
-    struct NoLeaves;
-    impl flatten::Sink for NoLeaves {
-        fn leaf(&mut self, _: flatten::PathId, _: flatten::Leaf<'_>, _: &[flatten::ArrayPos]) {}
-    }
+    use crate::flatten::EventErrorKind;
     // A wrapped input becomes the envelope's `detail`, one level down; an
     // input that is an envelope already has that level.
     let max_depth = max_event_depth + usize::from(!wrapped);
-    let mut trie = PathTrie::new();
-    trie.finish();
-    let limits = ScanLimits {
-        max_event_bytes: usize::MAX,
-        max_depth,
-    };
-    let own = flatten::scan(
-        raw,
-        &trie,
-        limits,
-        &mut flatten::Scratch::default(),
-        &mut NoLeaves,
-    );
-    let e = match own {
+    let e = match rescan(raw, max_depth) {
         Err(e) => e,
         // Not expected: the envelope failed where the input did not.
         Ok(()) => return matcher.to_string(),
@@ -459,6 +446,53 @@ fn input_error(
              (setting limits.max_event_depth {max_event_depth}, plus the envelope's own level)",
             e.offset
         ),
+        _ => e.to_string(),
+    }
+}
+
+/// busbar's validating scan of the input on its own, nothing extracted:
+/// what error messages say of input the fast paths refused.
+fn rescan(raw: &[u8], max_depth: usize) -> Result<(), crate::flatten::EventError> {
+    use crate::flatten::{self, PathTrie, ScanLimits};
+    struct NoLeaves;
+    impl flatten::Sink for NoLeaves {
+        fn leaf(&mut self, _: flatten::PathId, _: flatten::Leaf<'_>, _: &[flatten::ArrayPos]) {}
+    }
+    let mut trie = PathTrie::new();
+    trie.finish();
+    let limits = ScanLimits {
+        max_event_bytes: usize::MAX,
+        max_depth,
+    };
+    flatten::scan(
+        raw,
+        &trie,
+        limits,
+        &mut flatten::Scratch::default(),
+        &mut NoLeaves,
+    )
+}
+
+/// What is wrong with input that could not be made an envelope. For input
+/// that is not JSON, busbar's own scanner says it (as `busbar filter` does):
+/// serde_json, which reads envelopes, names the last byte it read (the
+/// byte before a control character, the last byte at the end of input),
+/// not the byte at fault.
+fn envelope_error(raw: &[u8], e: &envelope::EnvelopeError, max_event_depth: usize) -> String {
+    if e.reason_code() != "invalid_json" {
+        return e.to_string();
+    }
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        // An empty Kafka record, or one of whitespace only.
+        return format!(
+            "invalid event at byte {}: no JSON value (the input is empty or only whitespace)",
+            raw.len()
+        );
+    }
+    match rescan(raw, max_event_depth + 1) {
+        Err(own) if !matches!(own.kind, crate::flatten::EventErrorKind::TooDeep { .. }) => {
+            own.to_string()
+        }
         _ => e.to_string(),
     }
 }
