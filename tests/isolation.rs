@@ -221,3 +221,76 @@ fn a_failing_backlog_is_dead_lettered_at_shutdown_and_a_full_one_throttles() {
         assert_eq!(v["error_code"], "SHUTDOWN", "{v}");
     }
 }
+
+#[test]
+fn a_kafka_source_flows_past_a_failing_target_and_commits_nothing_past_it() {
+    let bootstrap = need!(support::kafka(), "a Kafka broker (KAFKA_BOOTSTRAP)");
+    need!(
+        support::python(),
+        "python with confluent-kafka (BUSBAR_TEST_PYTHON)"
+    );
+    let p = format!("iso{}-kafka", std::process::id());
+    let topic = format!("{p}.in");
+    support::kafka::create(&bootstrap, 1, &[&topic]);
+    support::kafka::produce_to(&bootstrap, &topic, 0, &support::kafka::events(300));
+    let dir = support::temp_dir("isolation-kafka");
+    let out = dir.join("out.ndjson");
+    let config = |url: &str| {
+        format!(
+            r#"
+sources:
+  - {{id: in, kind: kafka, topics: [{topic}], group_id: {p}-g}}
+rules:
+  - name: all
+    event_pattern: {{"source": ["load"]}}
+    targets:
+      - {{id: hook, kind: http, url: "{url}", timeout_seconds: 1}}
+      - {{id: copy, kind: file, path: "{out}"}}
+kafka:
+  brokers: "{bootstrap}"
+  consumer: {{fetch.wait.max.ms: "10", session.timeout.ms: "6000", heartbeat.interval.ms: "1000"}}
+limits:
+  max_in_flight_events: 50
+admin: {{listen: "127.0.0.1:0"}}
+watch_config: false
+shutdown_grace_seconds: 1
+"#,
+            out = out.display()
+        )
+    };
+    // Six times the in-flight budget, while `hook` answers nothing: the
+    // file target gets every record all the same.
+    let held = Server::start(|_| Reply::Held);
+    let mut busbar = Busbar::start(&dir, &config(&held.url("/x")), support::free_port(), &[]);
+    busbar.wait_ready(Duration::from_secs(30));
+    let want: BTreeSet<String> = (0..300).map(|i| format!("ev-{i}")).collect();
+    wait_until(Duration::from_secs(60), "copy received all 300", || {
+        file_ids(&out).into_iter().collect::<BTreeSet<_>>() == want
+    });
+    // Nothing is committed past the first record `hook` has not taken.
+    std::thread::sleep(Duration::from_secs(2));
+    let committed = support::kafka::committed(&bootstrap, &format!("{p}-g"), &topic);
+    assert!(
+        committed.get(&0).copied().unwrap_or(-1) <= 0,
+        "committed past an undelivered record: {committed:?}"
+    );
+    let status = busbar.stop();
+    let stderr = busbar.stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("left_for_redelivery=300"), "{stderr}");
+    held.release();
+
+    // The next process of the group delivers every record to `hook`.
+    let ok = Server::start(|_| Reply::Status(200, Vec::new()));
+    let dir = support::temp_dir("isolation-kafka-2");
+    let mut busbar = Busbar::start(&dir, &config(&ok.url("/x")), support::free_port(), &[]);
+    busbar.wait_ready(Duration::from_secs(30));
+    ok.wait_for(300, Duration::from_secs(60));
+    let got: BTreeSet<String> = ok
+        .requests()
+        .iter()
+        .map(|r| r.json()["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(busbar.stop().code(), Some(0), "{}", busbar.stderr());
+}
