@@ -321,7 +321,45 @@ pub enum TargetKind {
         rate_limit_per_second: Option<f64>,
         #[serde(default = "default_http_timeout")]
         timeout_seconds: f64,
+        /// Requests in flight at once.
+        #[serde(default = "default_max_concurrency")]
+        max_concurrency: usize,
+        #[serde(default)]
+        ordering: HttpOrdering,
     },
+}
+
+/// Which deliveries of an `http` target must go one after another.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum HttpOrdering {
+    /// None (EventBridge's behaviour): up to `max_concurrency` at once.
+    #[default]
+    None,
+    /// Events with the same value at this path (`$.detail.customer`) go one
+    /// after another, in the order they were taken in; others in parallel.
+    Key(String),
+}
+
+impl<'de> Deserialize<'de> for HttpOrdering {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Key { key: String },
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Word(w)) if w == "none" => Ok(HttpOrdering::None),
+            Ok(Raw::Key { key }) => Ok(HttpOrdering::Key(key)),
+            _ => Err(serde::de::Error::custom(
+                "expected `none` or `{key: $.path}` (a JSONPath into the event, such as $.detail.customer)",
+            )),
+        }
+    }
+}
+
+fn default_max_concurrency() -> usize {
+    32
 }
 
 fn default_method() -> String {
@@ -786,6 +824,8 @@ impl<'de> Deserialize<'de> for TargetConfig {
                         "headers",
                         "rate_limit_per_second",
                         "timeout_seconds",
+                        "max_concurrency",
+                        "ordering",
                     ],
                 ),
             ],
@@ -1277,7 +1317,15 @@ impl Config {
                 headers,
                 rate_limit_per_second,
                 timeout_seconds,
+                max_concurrency,
+                ordering: _,
             } => {
+                in_range(
+                    push,
+                    format!("{at}.max_concurrency"),
+                    *max_concurrency,
+                    CONCURRENCY,
+                );
                 match url.parse::<hyper::Uri>() {
                     Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
                     Ok(u) if u.scheme_str() == Some("https") => push(
@@ -1401,6 +1449,8 @@ const IN_FLIGHT_BYTES: RangeInclusive<usize> = 1..=u32::MAX as usize;
 const BACKLOG_EVENTS: RangeInclusive<usize> = 1..=10_000_000;
 /// `limits.max_backlog_bytes`, per HTTP target: up to 16 GiB.
 const BACKLOG_BYTES: RangeInclusive<usize> = 1..=16 << 30;
+/// An HTTP target's `max_concurrency`: requests in flight at once.
+const CONCURRENCY: RangeInclusive<usize> = 1..=4096;
 /// An HTTP target's `rate_limit_per_second`: one call in ~17 minutes to a
 /// million a second.
 const RATE_PER_SECOND: RangeInclusive<f64> = 0.001..=1_000_000.0;

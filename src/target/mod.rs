@@ -452,6 +452,8 @@ pub fn spawn(
             headers,
             rate_limit_per_second,
             timeout_seconds,
+            max_concurrency,
+            ordering: _,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
             http::spawn(
@@ -462,6 +464,7 @@ pub fn spawn(
                     rate_limit_per_second: *rate_limit_per_second,
                     timeout: Duration::from_secs_f64(*timeout_seconds),
                     backlog: ctx.backlog,
+                    max_concurrency: *max_concurrency,
                     backlog_gauges: (
                         ctx.metrics
                             .target_backlog_events
