@@ -326,6 +326,9 @@ pub enum TargetKind {
         max_concurrency: usize,
         #[serde(default)]
         ordering: HttpOrdering,
+        /// Path, query and header parameters, literal or from the event.
+        #[serde(default)]
+        http_parameters: Option<crate::target::params::HttpParametersConfig>,
     },
 }
 
@@ -826,6 +829,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                         "timeout_seconds",
                         "max_concurrency",
                         "ordering",
+                        "http_parameters",
                     ],
                 ),
             ],
@@ -1319,7 +1323,13 @@ impl Config {
                 timeout_seconds,
                 max_concurrency,
                 ordering: _,
+                http_parameters,
             } => {
+                if let Err(e) =
+                    crate::target::params::HttpParams::compile(&t.id, url, http_parameters.as_ref())
+                {
+                    push(at.to_string(), e);
+                }
                 in_range(
                     push,
                     format!("{at}.max_concurrency"),

@@ -28,6 +28,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use prometheus::IntGauge;
 
+use super::params::{HttpParams, Rendered};
 use super::retry::{
     parse_retry_after, Decision, DeliveryErrorCode, ExhaustedCondition, RateLimiter,
 };
@@ -57,10 +58,14 @@ pub struct Settings {
     pub backlog_gauges: (IntGauge, IntGauge),
     /// Requests in flight at once.
     pub max_concurrency: usize,
+    /// `http_parameters` and the URL's wildcards, when the request depends
+    /// on the event.
+    pub params: Option<HttpParams>,
 }
 
 struct Prepared {
     uri: Uri,
+    params: Option<HttpParams>,
     method: Method,
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
@@ -98,6 +103,7 @@ pub fn spawn(
     };
     let p = Arc::new(Prepared {
         uri,
+        params: s.params,
         method,
         headers,
         timeout: s.timeout,
@@ -132,6 +138,8 @@ struct Item {
     body: Bytes,
     /// The value at `ordering.key` (none: not ordered with anything).
     key: Option<Bytes>,
+    /// The URL and headers made from `http_parameters`, when there are any.
+    request: Option<Arc<Rendered>>,
     accepted_at: Instant,
     attempts: u32,
     /// Bytes held as a copy; 0 while it refers to its batch.
@@ -139,15 +147,32 @@ struct Item {
 }
 
 impl Item {
-    fn of(tb: &TargetBatch, d: &Delivery) -> Item {
-        Item {
-            event: tb.event(d),
+    /// The delivery `d`, or why its request cannot be made.
+    fn of(tb: &TargetBatch, d: &Delivery, p: &Prepared) -> Result<Item, Failed> {
+        let event = tb.event(d);
+        let request = match &p.params {
+            None => None,
+            Some(params) => match params.render(event.envelope(), &mut Vec::new()) {
+                Ok(r) => Some(Arc::new(r)),
+                Err(e) => {
+                    return Err(Failed {
+                        code: e.code,
+                        message: e.message,
+                        exhausted: None,
+                        attempts: 0,
+                    })
+                }
+            },
+        };
+        Ok(Item {
+            event,
             body: Bytes::copy_from_slice(tb.payload(d)),
             key: tb.key(d).map(Bytes::copy_from_slice),
+            request,
             accepted_at: tb.routed.batch.accepted_at,
             attempts: 0,
             weight: 0,
-        }
+        })
     }
 
     /// A copy that no longer holds its batch ([`EventRef::detach`]).
@@ -304,9 +329,23 @@ impl Task {
                     }
                 }
                 tb = rx.recv(), if take => match tb {
-                    Some(tb) => self.ready.extend(tb.items.iter().map(|d| Item::of(&tb, d))),
+                    Some(tb) => self.take_in(&tb),
                     None => open = false,
                 },
+            }
+        }
+    }
+
+    /// A batch's deliveries join the ready ones; one whose request cannot
+    /// be made (a parameter the event lacks) is given up at once.
+    fn take_in(&mut self, tb: &TargetBatch) {
+        for d in &tb.items {
+            match Item::of(tb, d, &self.p) {
+                Ok(it) => self.ready.push_back(it),
+                Err(f) => {
+                    self.info.failed(f.code);
+                    self.info.give_up(tb.event(d), f);
+                }
             }
         }
     }
@@ -335,13 +374,14 @@ impl Task {
         }
         let wait = self.limiter.as_mut().map(|l| l.delay(Instant::now()));
         let (client, p, body) = (self.client.clone(), self.p.clone(), it.body.clone());
+        let request = it.request.clone();
         let id = self
             .in_flight
             .spawn(async move {
                 if let Some(w) = wait.filter(|w| !w.is_zero()) {
                     tokio::time::sleep(w).await;
                 }
-                attempt(&client, &p, body).await
+                attempt(&client, &p, request.as_deref(), body).await
             })
             .id();
         self.flying.insert(id, it);
@@ -513,11 +553,18 @@ impl Task {
     }
 }
 
-async fn attempt(client: &Client, p: &Prepared, body: Bytes) -> Result<(), AttemptError> {
-    let mut req = Request::builder()
-        .method(p.method.clone())
-        .uri(p.uri.clone());
+async fn attempt(
+    client: &Client,
+    p: &Prepared,
+    request: Option<&Rendered>,
+    body: Bytes,
+) -> Result<(), AttemptError> {
+    let uri = request.map_or(&p.uri, |r| &r.uri);
+    let mut req = Request::builder().method(p.method.clone()).uri(uri.clone());
     for (k, v) in &p.headers {
+        req = req.header(k, v);
+    }
+    for (k, v) in request.map_or(&[][..], |r| &r.headers[..]) {
         req = req.header(k, v);
     }
     let req = req.body(Full::new(body)).map_err(|e| AttemptError {

@@ -17,6 +17,7 @@
 pub mod dead_letter;
 mod http;
 mod kafka;
+pub mod params;
 pub mod retry;
 mod stream;
 
@@ -454,6 +455,7 @@ pub fn spawn(
             timeout_seconds,
             max_concurrency,
             ordering: _,
+            http_parameters,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
             http::spawn(
@@ -465,6 +467,8 @@ pub fn spawn(
                     timeout: Duration::from_secs_f64(*timeout_seconds),
                     backlog: ctx.backlog,
                     max_concurrency: *max_concurrency,
+                    params: params::HttpParams::compile(&info.id, url, http_parameters.as_ref())
+                        .map_err(|e| format!("target `{}`: {e}", info.id))?,
                     backlog_gauges: (
                         ctx.metrics
                             .target_backlog_events
