@@ -321,7 +321,34 @@ pub enum TargetKind {
         rate_limit_per_second: Option<f64>,
         #[serde(default = "default_http_timeout")]
         timeout_seconds: f64,
+        /// How an `https://` URL's server is trusted, and how busbar shows
+        /// itself to it; absent: the platform's root store.
+        #[serde(default)]
+        tls: Option<TlsConfig>,
     },
+}
+
+/// An `http` target's `tls:` keys. The files are read when the
+/// configuration is compiled (at start, on reload, and by `validate`), not
+/// here: this stage only checks the keys' shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM bundle of the CAs the server's certificate must chain to. It
+    /// replaces the platform's root store for this target (trust this CA,
+    /// and only it), rather than adding to it.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate chain busbar presents (mTLS), leaf first.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file` (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// The name sent as SNI and that the certificate must carry, instead of
+    /// the URL's host (a DNS name or an IP address).
+    #[serde(default)]
+    pub server_name: Option<String>,
 }
 
 fn default_method() -> String {
@@ -786,6 +813,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                         "headers",
                         "rate_limit_per_second",
                         "timeout_seconds",
+                        "tls",
                     ],
                 ),
             ],
@@ -1277,20 +1305,21 @@ impl Config {
                 headers,
                 rate_limit_per_second,
                 timeout_seconds,
+                tls,
             } => {
-                match url.parse::<hyper::Uri>() {
-                    Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
-                    Ok(u) if u.scheme_str() == Some("https") => push(
-                        format!("{at}.url"),
-                        format!(
-                            "`{url}`: https targets are not supported; terminate TLS in a \
-                             sidecar proxy and point busbar at it over http"
-                        ),
-                    ),
+                let scheme = match url.parse::<hyper::Uri>() {
+                    Ok(u) if u.host().is_some() => u.scheme_str().map(str::to_owned),
+                    _ => None,
+                };
+                match scheme.as_deref() {
+                    Some("http" | "https") => {}
                     _ => push(
                         format!("{at}.url"),
-                        format!("`{url}` is not an absolute http:// URL"),
+                        format!("`{url}` is not an absolute http:// or https:// URL"),
                     ),
+                }
+                if let Some(tls) = tls {
+                    check_tls(tls, scheme.as_deref(), &format!("{at}.tls"), push);
                 }
                 if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
                     push(
@@ -1359,6 +1388,45 @@ impl Config {
                 .dead_letters
                 .values()
                 .any(|d| matches!(d, DeadLetterConfig::Kafka { .. }))
+    }
+}
+
+/// The shape of an `http` target's `tls:`; the files themselves are read
+/// and checked when the configuration is compiled.
+fn check_tls(
+    tls: &TlsConfig,
+    scheme: Option<&str>,
+    at: &str,
+    push: &mut impl FnMut(String, String),
+) {
+    if scheme == Some("http") {
+        push(
+            at.to_string(),
+            "applies to https:// URLs only, and this target's `url` is http://".into(),
+        );
+    }
+    match (&tls.client_cert_file, &tls.client_key_file) {
+        (Some(_), None) => push(
+            format!("{at}.client_key_file"),
+            "is missing: `client_cert_file` needs the key that goes with it".into(),
+        ),
+        (None, Some(_)) => push(
+            format!("{at}.client_cert_file"),
+            "is missing: `client_key_file` needs the certificate that goes with it".into(),
+        ),
+        _ => {}
+    }
+    for (key, path) in [
+        ("ca_file", &tls.ca_file),
+        ("client_cert_file", &tls.client_cert_file),
+        ("client_key_file", &tls.client_key_file),
+    ] {
+        if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            push(format!("{at}.{key}"), "must not be empty".into());
+        }
+    }
+    if tls.server_name.as_deref() == Some("") {
+        push(format!("{at}.server_name"), "must not be empty".into());
     }
 }
 
@@ -1560,7 +1628,7 @@ kafka:
             "maximum_retry_attempts`: 200 is outside 0-185",
             "maximum_event_age_seconds`: 10 is outside 60-86400",
             "Member must satisfy regular expression pattern",
-            "`ftp://x` is not an absolute http:// URL",
+            "`ftp://x` is not an absolute http:// or https:// URL",
             "`GET`: expected POST, PUT or PATCH",
             "kafka.producer.enable.idempotence",
         ] {

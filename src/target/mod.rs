@@ -19,6 +19,7 @@ mod http;
 mod kafka;
 pub mod retry;
 mod stream;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -403,7 +404,6 @@ pub struct Context {
     pub producer: Option<Producer>,
     /// Dead letters that cannot be written make the process unready.
     pub ready: Arc<Readiness>,
-    pub http: http::Client,
     /// Shared stdout/file writers.
     pub sinks: stream::Sinks,
     /// Each HTTP target's backlog limits: `limits.max_backlog_events` and
@@ -423,7 +423,6 @@ impl Context {
             abort,
             producer,
             ready,
-            http: http::client(),
             sinks: stream::Sinks::default(),
             backlog: {
                 let l = crate::config::LimitsConfig::default();
@@ -433,9 +432,12 @@ impl Context {
     }
 }
 
-/// Start the task of one target (or attach it to its shared sink).
+/// Start the task of one target (or attach it to its shared sink). `tls`:
+/// what an `https://` target's client is built with (`pipeline::Plan`
+/// loads it).
 pub fn spawn(
     kind: &TargetKind,
+    tls: Option<&tls::Tls>,
     info: Arc<TargetInfo>,
     ctx: &Context,
 ) -> Result<TargetSender, String> {
@@ -452,8 +454,11 @@ pub fn spawn(
             headers,
             rate_limit_per_second,
             timeout_seconds,
+            tls: _,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
+            // Its own client, so its own bounded pool and TLS settings.
+            let client = http::client(tls).map_err(|e| format!("target `{}`: {e}", info.id))?;
             http::spawn(
                 http::Settings {
                     url: url.clone(),
@@ -471,7 +476,7 @@ pub fn spawn(
                             .with_label_values(&[&info.rule, &info.id]),
                     ),
                 },
-                ctx.http.clone(),
+                client,
                 rx,
                 info.clone(),
                 info.latency("http"),
