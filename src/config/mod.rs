@@ -1637,6 +1637,39 @@ kafka:
     }
 
     #[test]
+    fn https_urls_are_accepted_and_tls_keys_are_checked_for_shape() {
+        let text = r#"
+sources: [{id: in, kind: stdin}]
+rules:
+  - name: r
+    event_pattern: '{}'
+    targets:
+      - {id: ok, kind: http, url: 'https://hooks.example.com/x', tls: {ca_file: /ca.pem, server_name: hooks.internal}}
+      - {id: key-only, kind: http, url: 'https://h/', tls: {client_key_file: /k.pem}}
+      - {id: plain, kind: http, url: 'http://h/', tls: {ca_file: ''}}
+"#;
+        let c = Config::from_yaml(text, "t.yaml").unwrap();
+        let all: Vec<String> = c.check().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            all,
+            [
+                "config: `rules[0] (r).targets[1] (key-only).tls.client_cert_file`: is missing: \
+                 `client_key_file` needs the certificate that goes with it",
+                "config: `rules[0] (r).targets[2] (plain).tls`: applies to https:// URLs only, \
+                 and this target's `url` is http://",
+                "config: `rules[0] (r).targets[2] (plain).tls.ca_file`: must not be empty",
+            ]
+        );
+        let unknown =
+            "sources: [{id: in, kind: stdin}]\nrules:\n  - name: r\n    event_pattern: '{}'\n    \
+                       targets: [{id: t, kind: http, url: 'https://h/', tls: {insecure: true}}]\n";
+        let e = Config::from_yaml(unknown, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `insecure`"), "{e}");
+    }
+
+    #[test]
     fn too_many_targets_uses_the_eventbridge_text() {
         let mut text = String::from(
             "sources: [{id: in, kind: stdin}]\nrules:\n  - name: r\n    event_pattern: '{}'\n    targets:\n",

@@ -165,9 +165,8 @@ impl Loader {
             })?
             .with_root_certificates(roots);
         let config = match client {
-            Some((chain, key_der, key_path)) => builder
-                .with_client_auth_cert(chain, key_der)
-                .map_err(|e| {
+            Some((chain, key_der, key_path)) => {
+                builder.with_client_auth_cert(chain, key_der).map_err(|e| {
                     vec![TlsProblem {
                         key: "tls.client_key_file",
                         message: format!(
@@ -175,7 +174,8 @@ impl Loader {
                             key_path.display()
                         ),
                     }]
-                })?,
+                })?
+            }
             None => builder.with_no_client_auth(),
         };
         Ok(Tls {
@@ -338,4 +338,115 @@ pub fn cause<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
         };
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, KeyPair};
+
+    fn self_signed_pem(name: &str) -> (String, String) {
+        let key = KeyPair::generate().expect("key");
+        let cert = CertificateParams::new(vec![name.to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("busbar-tls-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("temp dir");
+        d
+    }
+
+    #[test]
+    fn the_fingerprint_follows_the_file_contents_not_the_file_name() {
+        let d = temp("fingerprint");
+        let ca = d.join("ca.pem");
+        let cfg = TlsConfig {
+            ca_file: Some(ca.clone()),
+            ..TlsConfig::default()
+        };
+        std::fs::write(&ca, self_signed_pem("a.test").0).expect("write");
+        let first = Loader::new().load(Some(&cfg)).expect("loads").fingerprint();
+        let again = Loader::new().load(Some(&cfg)).expect("loads").fingerprint();
+        assert_eq!(first, again, "same bytes, same client");
+        std::fs::write(&ca, self_signed_pem("a.test").0).expect("write");
+        let renewed = Loader::new().load(Some(&cfg)).expect("loads").fingerprint();
+        assert_ne!(first, renewed, "a renewed certificate is a change");
+        let renamed = TlsConfig {
+            server_name: Some("b.test".into()),
+            ..cfg
+        };
+        let other = Loader::new().load(Some(&renamed)).expect("loads");
+        assert_ne!(other.fingerprint(), renewed);
+        assert!(other.server_name().is_some());
+    }
+
+    #[test]
+    fn every_broken_file_is_reported_under_its_key() {
+        let d = temp("broken");
+        let junk = d.join("junk.txt");
+        std::fs::write(&junk, "not PEM").expect("write");
+        let (cert, _) = self_signed_pem("client.test");
+        let (_, other_key) = self_signed_pem("other.test");
+        let cert_file = d.join("client.pem");
+        let key_file = d.join("other.key");
+        std::fs::write(&cert_file, cert).expect("write");
+        std::fs::write(&key_file, other_key).expect("write");
+
+        let problems = Loader::new()
+            .load(Some(&TlsConfig {
+                ca_file: Some(d.join("absent.pem")),
+                client_cert_file: Some(junk.clone()),
+                client_key_file: Some(junk.clone()),
+                server_name: Some("not a name".into()),
+            }))
+            .expect_err("broken");
+        let keys: Vec<&str> = problems.iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "tls.ca_file",
+                "tls.client_cert_file",
+                "tls.client_key_file",
+                "tls.server_name"
+            ],
+            "{problems:#?}"
+        );
+        assert!(problems[0].message.contains("absent.pem"));
+        assert!(problems[1].message.contains("holds no PEM certificate"));
+        assert!(problems[2].message.contains("holds no PEM private key"));
+
+        // A key that is not the certificate's is named with both keys.
+        let mismatch = Loader::new()
+            .load(Some(&TlsConfig {
+                client_cert_file: Some(cert_file),
+                client_key_file: Some(key_file),
+                ..TlsConfig::default()
+            }))
+            .expect_err("mismatched key");
+        assert_eq!(mismatch.len(), 1, "{mismatch:#?}");
+        assert_eq!(mismatch[0].key, "tls.client_key_file");
+        assert!(
+            mismatch[0]
+                .message
+                .contains("is not a usable key for `tls.client_cert_file`"),
+            "{}",
+            mismatch[0].message
+        );
+    }
+
+    #[test]
+    fn the_rustls_error_is_found_inside_nested_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // As tokio-rustls and hyper-rustls wrap it.
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let outer = std::io::Error::other(inner);
+        let found = cause(&outer).expect("found");
+        assert!(found.to_string().contains("UnknownIssuer"), "{found}");
+        let plain = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(cause(&plain).is_none());
+    }
 }
