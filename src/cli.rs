@@ -5,16 +5,22 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use busbar::engine::{Automaton, Limits, RuleSetBuilder};
+use busbar::engine::{Automaton, Limits, RuleId, RuleSetBuilder};
+
+mod tally;
+use tally::Tally;
 
 /// Exit status for bad usage or bad input (an invalid pattern, event or file).
 const EXIT_INVALID: u8 = 2;
+/// `filter`'s exit status when no event was selected, as grep's.
+const EXIT_NONE_SELECTED: u8 = 1;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -157,14 +163,26 @@ fn run_service(a: RunArgs) -> Result<ExitCode, Failure> {
 /// Lines that cannot match (they lack every literal the rules need) are
 /// rejected without being parsed, so an invalid line among them is not
 /// reported; --validate parses every line.
+///
+/// Exit status, as grep's: 0 when an event was selected (printed or counted),
+/// 1 when none was, 2 on an error: a file that cannot be read (the other files
+/// are still searched), or an invalid line under --validate, --strict or
+/// --invert-match. With --quiet, a selected event exits 0 even after an error.
+/// Without --validate, the invalid lines that happen to be reported do not
+/// change the status, so it does not depend on which lines the prefilter
+/// skipped.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
   busbar filter --pattern '{\"source\":[\"orders\"]}' events.ndjson
   busbar filter --rules config/example-rules.json --print-rules config/example-events.ndjson
-  cat events.ndjson | busbar filter --rules rules.json --count
-  busbar filter --pattern @pattern.json --strict < events.ndjson")]
+  cat events.ndjson | busbar filter --rules rules.json --count --stats
+  busbar filter --pattern @pattern.json --strict < events.ndjson
+  busbar filter -q -p file://pattern.json events.ndjson && echo found
+  busbar filter -v -m 10 -p '{\"detail-type\":[\"heartbeat\"]}' a.ndjson b.ndjson")]
 pub struct FilterArgs {
-    /// One event pattern: JSON text, or @FILE to read it from a file.
+    /// One event pattern: JSON text, @FILE or file://FILE to read it from a
+    /// file, or `-` (also `@-`) to read it from stdin when the events come
+    /// from files.
     #[arg(
         long,
         short = 'p',
@@ -175,18 +193,43 @@ pub struct FilterArgs {
     /// A JSON object of named patterns: {"rule-name": pattern, ...}.
     #[arg(long, short = 'r')]
     rules: Option<PathBuf>,
-    /// Print only the number of matching events (and with --rules, then one
-    /// `<count>\t<rule>` line per rule).
+    /// Print only the number of selected events (and with --rules, then one
+    /// `<count>\t<rule>` line per rule; with --invert-match only the number).
     #[arg(long, short = 'c')]
     count: bool,
     /// Prefix each output line with the comma-separated names of the rules it
     /// matched and a tab.
     #[arg(long)]
     print_rules: bool,
+    /// Select the valid events that match no rule. Implies --validate: every
+    /// line is parsed, and a line that is not a valid event is never printed
+    /// (it is not an event), it is reported on stderr and makes the exit
+    /// status 2.
+    #[arg(long, short = 'v', conflicts_with = "print_rules")]
+    invert_match: bool,
+    /// Print nothing; stop at the first selected event and exit 0 (even when
+    /// an earlier file could not be read), else exit 1, or 2 on an error.
+    #[arg(
+        long,
+        short = 'q',
+        visible_alias = "silent",
+        conflicts_with_all = ["count", "print_rules"]
+    )]
+    quiet: bool,
+    /// Stop reading a file after N selected events; each file gets its own N
+    /// (with --count, the total counts at most N per file). 0 reads nothing.
+    #[arg(long, short = 'm', value_name = "N")]
+    max_count: Option<u64>,
+    /// After the run, print on stderr the events read and matched (in total
+    /// and per rule), the invalid lines found, the bytes read, the time spent
+    /// and the throughput.
+    #[arg(long)]
+    stats: bool,
     /// Stop at the first invalid line with exit status 2 (implies --validate).
     #[arg(long)]
     strict: bool,
-    /// Parse and validate every line, even those that cannot match.
+    /// Parse and validate every line, even those that cannot match; an
+    /// invalid line makes the exit status 2 (the others are still filtered).
     #[arg(long)]
     validate: bool,
     /// Largest accepted event in bytes (EventBridge: 1 MiB; 262144 for 256 KiB).
@@ -200,15 +243,20 @@ pub struct FilterArgs {
 ///
 /// Prints `true` and exits 0 on a match, prints `false` and exits 1 otherwise.
 /// An invalid pattern or event exits 2 with the EventBridge error text.
+///
+/// Each of --pattern and --event takes JSON text, `@FILE` or `file://FILE`
+/// (as the AWS CLI spells it) to read a file, or `-` (also `@-`) to read
+/// stdin; only one of them can come from stdin.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
   busbar test-pattern --pattern '{\"source\":[{\"prefix\":\"aws.\"}]}' --event '{\"source\":\"aws.ec2\"}'
-  busbar test-pattern --pattern @rule.json --event @event.json")]
+  busbar test-pattern --pattern @rule.json --event @event.json
+  busbar test-pattern --pattern file://rule.json --event - < event.json")]
 pub struct TestPatternArgs {
-    /// The event pattern: JSON text, or @FILE.
+    /// The event pattern: JSON text, @FILE, file://FILE, or `-` for stdin.
     #[arg(long)]
     pattern: String,
-    /// The event: JSON text, or @FILE.
+    /// The event: JSON text, @FILE, file://FILE, or `-` for stdin.
     #[arg(long)]
     event: String,
 }
@@ -279,18 +327,51 @@ fn fail(msg: impl Into<String>) -> Failure {
     Failure(msg.into(), None)
 }
 
-/// `@file` reads a file; anything else is the text itself.
-fn text_arg(arg: &str, what: &str) -> Result<String, Failure> {
-    match arg.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| fail(format!("cannot read {what} file `{path}`: {e}"))),
-        None => Ok(arg.to_string()),
+/// Which argument, if any, has taken stdin: a pattern and the events (or a
+/// pattern and an event) cannot both be read from it.
+#[derive(Default)]
+struct StdinClaim(Option<&'static str>);
+
+impl StdinClaim {
+    fn take(&mut self, who: &'static str) -> Result<(), Failure> {
+        match self.0.replace(who) {
+            Some(first) => Err(fail(format!(
+                "{first} and {who} cannot both be read from stdin"
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
+/// `-` or `@-` reads stdin, `@FILE` or `file://FILE` (the AWS CLI's spelling,
+/// `~/` expanded as it does) reads a file; anything else is the text itself.
+fn text_arg(arg: &str, what: &'static str, stdin: &mut StdinClaim) -> Result<String, Failure> {
+    if arg == "-" || arg == "@-" {
+        stdin.take(what)?;
+        let mut text = String::new();
+        io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| fail(format!("cannot read {what} from stdin: {e}")))?;
+        return Ok(text);
+    }
+    let path = match (arg.strip_prefix('@'), arg.strip_prefix("file://")) {
+        (Some(path), _) => std::borrow::Cow::Borrowed(path),
+        (None, Some(path)) => match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) => {
+                std::borrow::Cow::Owned(PathBuf::from(home).join(rest).display().to_string())
+            }
+            _ => std::borrow::Cow::Borrowed(path),
+        },
+        (None, None) => return Ok(arg.to_string()),
+    };
+    std::fs::read_to_string(&*path)
+        .map_err(|e| fail(format!("cannot read {what} file `{path}`: {e}")))
+}
+
 fn test_pattern(a: TestPatternArgs) -> Result<ExitCode, Failure> {
-    let pattern = text_arg(&a.pattern, "pattern")?;
-    let event = text_arg(&a.event, "event")?;
+    let mut stdin = StdinClaim::default();
+    let pattern = text_arg(&a.pattern, "--pattern", &mut stdin)?;
+    let event = text_arg(&a.event, "--event", &mut stdin)?;
     let mut b = RuleSetBuilder::new(Limits::default());
     if let Err(e) = b.add("pattern", &pattern) {
         eprintln!("{e}");
@@ -344,7 +425,7 @@ impl<'de> Deserialize<'de> for RulesFile {
     }
 }
 
-fn build_rules(a: &FilterArgs) -> Result<Automaton, Failure> {
+fn build_rules(a: &FilterArgs, stdin: &mut StdinClaim) -> Result<Automaton, Failure> {
     let limits = Limits {
         max_event_bytes: a.max_event_bytes,
         ..Limits::default()
@@ -352,7 +433,7 @@ fn build_rules(a: &FilterArgs) -> Result<Automaton, Failure> {
     let mut b = RuleSetBuilder::new(limits);
     let mut errors = Vec::new();
     if let Some(p) = &a.pattern {
-        let text = text_arg(p, "pattern")?;
+        let text = text_arg(p, "--pattern", stdin)?;
         if let Err(e) = b.add("pattern", &text) {
             errors.push(e.to_string());
         }
@@ -374,20 +455,7 @@ fn build_rules(a: &FilterArgs) -> Result<Automaton, Failure> {
 }
 
 fn filter(a: FilterArgs) -> Result<ExitCode, Failure> {
-    let automaton = build_rules(&a)?;
-    let stdout = io::stdout();
-    let mut out = FilterOutput {
-        automaton: &automaton,
-        cache: automaton.cache(),
-        validate: a.validate || a.strict,
-        strict: a.strict,
-        count_only: a.count,
-        print_rules: a.print_rules,
-        matched: 0,
-        per_rule: vec![0; automaton.rule_count()],
-        buf: Vec::with_capacity(OUT_BUF),
-        sink: stdout.lock(),
-    };
+    let started = Instant::now();
     let inputs: Vec<Option<PathBuf>> = if a.files.is_empty() {
         vec![None]
     } else {
@@ -396,31 +464,73 @@ fn filter(a: FilterArgs) -> Result<ExitCode, Failure> {
             .map(|p| (p.as_os_str() != "-").then(|| p.clone()))
             .collect()
     };
-    for input in inputs {
-        let (name, reader): (String, Box<dyn Read>) = match input {
-            None => ("<stdin>".into(), Box::new(io::stdin().lock())),
-            Some(p) => {
-                let f = File::open(&p)
-                    .map_err(|e| fail(format!("cannot open `{}`: {e}", p.display())))?;
-                (p.display().to_string(), Box::new(f))
+    let mut stdin = StdinClaim::default();
+    if inputs.contains(&None) {
+        stdin.take("the events")?;
+    }
+    let automaton = build_rules(&a, &mut stdin)?;
+    let compiled = started.elapsed();
+    let validate = a.validate || a.strict || a.invert_match;
+    let stdout = io::stdout();
+    let mut f = Filter {
+        automaton: &automaton,
+        cache: automaton.cache(),
+        validate,
+        strict: a.strict,
+        invert: a.invert_match,
+        count_rules: a.count || a.stats,
+        tally: Tally::new(automaton.rule_count()),
+        out: Selection {
+            output: match (a.quiet, a.count, a.print_rules) {
+                (true, _, _) => Output::Quiet,
+                (_, true, _) => Output::Count,
+                (_, _, true) => Output::PrintRules,
+                _ => Output::Lines,
+            },
+            limit: a.max_count.unwrap_or(u64::MAX),
+            in_file: 0,
+            total: 0,
+            buf: Vec::with_capacity(OUT_BUF),
+            sink: stdout.lock(),
+        },
+    };
+    // `-m 0` reads nothing, as grep's does.
+    if f.out.limit > 0 {
+        for input in inputs {
+            if f.input(input, a.max_event_bytes)? == Flow::Stop {
+                break;
             }
-        };
-        if !out.run(&name, reader, a.max_event_bytes)? {
-            out.flush()?;
-            return Ok(ExitCode::from(EXIT_INVALID));
         }
     }
     if a.count {
-        writeln!(out.buf, "{}", out.matched)?;
-        if a.rules.is_some() {
-            for (i, n) in out.per_rule.iter().enumerate() {
+        writeln!(f.out.buf, "{}", f.out.total)?;
+        if a.rules.is_some() && !a.invert_match {
+            for (i, n) in f.tally.per_rule.iter().enumerate() {
                 let name = automaton.rule_name(busbar::engine::RuleId(i as u32));
-                writeln!(out.buf, "{n}\t{name}")?;
+                writeln!(f.out.buf, "{n}\t{name}")?;
             }
         }
     }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    f.out.flush()?;
+    let tally = &f.tally;
+    let selected = f.out.total;
+    if a.stats {
+        let names = a.rules.is_some().then_some(&automaton);
+        let run = tally::Run {
+            compile: compiled,
+            search: started.elapsed() - compiled,
+            selected: a.invert_match.then_some(selected),
+            validated: validate,
+        };
+        eprint!("{}", tally.report(&run, names));
+    }
+    let failed = tally.unreadable > 0 || (validate && tally.invalid > 0);
+    Ok(match (a.quiet && selected > 0, failed, selected > 0) {
+        (true, _, _) => ExitCode::SUCCESS,
+        (_, true, _) => ExitCode::from(EXIT_INVALID),
+        (_, _, true) => ExitCode::SUCCESS,
+        _ => ExitCode::from(EXIT_NONE_SELECTED),
+    })
 }
 
 /// Read size: large reads keep syscalls rare (PERFORMANCE.md §5).
@@ -428,62 +538,162 @@ const READ_BUF: usize = 4 << 20;
 /// Output is written in batches of about this size, one `write_all` each.
 const OUT_BUF: usize = 1 << 20;
 
-struct FilterOutput<'a, W: Write> {
-    automaton: &'a Automaton,
-    cache: busbar::engine::Cache,
-    validate: bool,
-    strict: bool,
-    count_only: bool,
-    print_rules: bool,
-    matched: u64,
-    per_rule: Vec<u64>,
+/// What the reading loop does next.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flow {
+    Continue,
+    /// `--max-count` reached, or the file could not be read.
+    NextFile,
+    /// `--quiet` found its event, or `--strict` an invalid line.
+    Stop,
+}
+
+/// What becomes of a selected event.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Output {
+    Lines,
+    PrintRules,
+    Count,
+    Quiet,
+}
+
+/// The selected events: printing them, and counting them against
+/// `--max-count`. Apart from the matcher's scratch so that a match set
+/// borrowed from it can be printed.
+struct Selection<W: Write> {
+    output: Output,
+    /// `--max-count`, per file (`u64::MAX` when not given).
+    limit: u64,
+    in_file: u64,
+    total: u64,
     buf: Vec<u8>,
     sink: W,
 }
 
-impl<W: Write> FilterOutput<'_, W> {
+impl<W: Write> Selection<W> {
+    fn select(&mut self, automaton: &Automaton, line: &[u8], ids: &[RuleId]) -> Flow {
+        self.total += 1;
+        self.in_file += 1;
+        match self.output {
+            Output::Lines => {}
+            Output::PrintRules => {
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        self.buf.push(b',');
+                    }
+                    self.buf
+                        .extend_from_slice(automaton.rule_name(*id).as_bytes());
+                }
+                self.buf.push(b'\t');
+            }
+            Output::Count => return self.after_select(),
+            Output::Quiet => return Flow::Stop,
+        }
+        self.buf.extend_from_slice(line);
+        self.buf.push(b'\n');
+        self.after_select()
+    }
+
+    fn after_select(&self) -> Flow {
+        if self.in_file == self.limit {
+            Flow::NextFile
+        } else {
+            Flow::Continue
+        }
+    }
+
     fn flush(&mut self) -> Result<(), Failure> {
         self.sink.write_all(&self.buf)?;
         self.buf.clear();
         self.sink.flush()?;
         Ok(())
     }
+}
 
-    /// Filters one input. Returns `false` when --strict stopped it.
-    fn run(&mut self, name: &str, mut r: Box<dyn Read>, max_line: usize) -> Result<bool, Failure> {
+struct Filter<'a, W: Write> {
+    automaton: &'a Automaton,
+    cache: busbar::engine::Cache,
+    validate: bool,
+    strict: bool,
+    invert: bool,
+    /// Count matches per rule (for --count and --stats).
+    count_rules: bool,
+    tally: Tally,
+    out: Selection<W>,
+}
+
+impl<W: Write> Filter<'_, W> {
+    /// Filters one input (`None`: stdin). A file that cannot be opened or
+    /// read is reported and counted, and the next one is searched, as grep
+    /// does.
+    fn input(&mut self, input: Option<PathBuf>, max_line: usize) -> Result<Flow, Failure> {
+        let (name, reader): (String, Box<dyn Read>) = match input {
+            None => ("<stdin>".into(), Box::new(io::stdin().lock())),
+            Some(p) => match File::open(&p) {
+                Ok(f) => (p.display().to_string(), Box::new(f)),
+                Err(e) => {
+                    eprintln!("busbar: cannot open `{}`: {e}", p.display());
+                    self.tally.unreadable += 1;
+                    return Ok(Flow::NextFile);
+                }
+            },
+        };
+        self.out.in_file = 0;
+        let mut lines = 0;
+        let flow = self.run(&name, reader, max_line, &mut lines);
+        self.tally.lines += lines;
+        flow
+    }
+
+    /// Filters one input, counting its lines in `line_no`.
+    fn run(
+        &mut self,
+        name: &str,
+        mut r: Box<dyn Read>,
+        max_line: usize,
+        line_no: &mut u64,
+    ) -> Result<Flow, Failure> {
         let mut buf = vec![0u8; READ_BUF.max(max_line + 1)];
         let mut filled = 0;
-        let mut line_no: u64 = 0;
         // While a line longer than the limit is being discarded.
         let mut skipping = false;
         loop {
-            let n = r
-                .read(&mut buf[filled..])
-                .map_err(|e| fail(format!("cannot read `{name}`: {e}")))?;
+            let n = match r.read(&mut buf[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    eprintln!("busbar: cannot read `{name}`: {e}");
+                    self.tally.unreadable += 1;
+                    return Ok(Flow::NextFile);
+                }
+            };
+            self.tally.bytes += n as u64;
             let eof = n == 0;
             filled += n;
             let mut start = 0;
             while let Some(nl) = memchr::memchr(b'\n', &buf[start..filled]) {
                 let line = &buf[start..start + nl];
                 start += nl + 1;
-                line_no += 1;
+                *line_no += 1;
                 if skipping {
                     skipping = false;
                     continue;
                 }
-                if !self.line(name, line_no, line)? {
-                    return Ok(false);
+                match self.line(name, *line_no, line) {
+                    Flow::Continue => {}
+                    flow => return Ok(flow),
                 }
             }
             if eof {
                 if start < filled && !skipping {
-                    line_no += 1;
+                    *line_no += 1;
                     let line = buf[start..filled].to_vec();
-                    if !self.line(name, line_no, &line)? {
-                        return Ok(false);
-                    }
+                    return Ok(match self.line(name, *line_no, &line) {
+                        Flow::Stop => Flow::Stop,
+                        _ => Flow::Continue,
+                    });
                 }
-                return Ok(true);
+                return Ok(Flow::Continue);
             }
             buf.copy_within(start..filled, 0);
             filled -= start;
@@ -492,24 +702,30 @@ impl<W: Write> FilterOutput<'_, W> {
                 // accepted event: report it and drop it up to its newline.
                 eprintln!(
                     "busbar: {name}: line {}: event is over {max_line} bytes (setting --max-event-bytes); skipped",
-                    line_no + 1
+                    *line_no + 1
                 );
+                self.tally.invalid += 1;
                 if self.strict {
-                    return Ok(false);
+                    return Ok(Flow::Stop);
                 }
                 skipping = true;
                 filled = 0;
             }
-            if self.buf.len() >= OUT_BUF {
-                self.sink.write_all(&self.buf)?;
-                self.buf.clear();
+            if self.out.buf.len() >= OUT_BUF {
+                self.out.sink.write_all(&self.out.buf)?;
+                self.out.buf.clear();
             }
         }
     }
 
-    fn line(&mut self, name: &str, line_no: u64, line: &[u8]) -> Result<bool, Failure> {
+    // Only a selected event, an invalid line or a blank one costs more here
+    // than the match itself: --max-count and --quiet are checked when an
+    // event is selected, and the --stats counts of lines and bytes are kept
+    // per input and per read.
+    fn line(&mut self, name: &str, line_no: u64, line: &[u8]) -> Flow {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(true);
+            self.tally.blank += 1;
+            return Flow::Continue;
         }
         let result = if self.validate {
             self.automaton.find_checked(line, &mut self.cache)
@@ -517,42 +733,35 @@ impl<W: Write> FilterOutput<'_, W> {
             self.automaton.find(line, &mut self.cache)
         };
         match result {
-            Ok([]) => {}
+            Ok([]) if self.invert => self.out.select(self.automaton, line, &[]),
+            Ok([]) => Flow::Continue,
             Ok(ids) => {
-                self.matched += 1;
-                if self.count_only {
+                self.tally.matched += 1;
+                if self.count_rules {
                     for id in ids {
-                        self.per_rule[id.0 as usize] += 1;
+                        self.tally.per_rule[id.0 as usize] += 1;
                     }
-                } else {
-                    if self.print_rules {
-                        for (i, id) in ids.iter().enumerate() {
-                            if i > 0 {
-                                self.buf.push(b',');
-                            }
-                            self.buf
-                                .extend_from_slice(self.automaton.rule_name(*id).as_bytes());
-                        }
-                        self.buf.push(b'\t');
-                    }
-                    self.buf.extend_from_slice(line);
-                    self.buf.push(b'\n');
                 }
-            }
-            Err(e) if matches!(e.kind, busbar::flatten::EventErrorKind::TooLarge { .. }) => {
-                eprintln!("busbar: {name}: line {line_no}: {e} (setting --max-event-bytes)");
-                if self.strict {
-                    return Ok(false);
+                if self.invert {
+                    Flow::Continue
+                } else {
+                    self.out.select(self.automaton, line, ids)
                 }
             }
             Err(e) => {
-                eprintln!("busbar: {name}: line {line_no}: {e}");
+                self.tally.invalid += 1;
+                if matches!(e.kind, busbar::flatten::EventErrorKind::TooLarge { .. }) {
+                    eprintln!("busbar: {name}: line {line_no}: {e} (setting --max-event-bytes)");
+                } else {
+                    eprintln!("busbar: {name}: line {line_no}: {e}");
+                }
                 if self.strict {
-                    return Ok(false);
+                    Flow::Stop
+                } else {
+                    Flow::Continue
                 }
             }
         }
-        Ok(true)
     }
 }
 

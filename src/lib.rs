@@ -30,7 +30,8 @@
 //!   health probes; [`service`] is the `busbar run` lifecycle.
 //! - [`bench`]: the deterministic citylots-like data set and the rule sets
 //!   the benchmarks use.
-//! - `cli` (binary only): the `busbar` subcommands.
+//! - `cli` (binary only): the `busbar` subcommands; `cli::tally` keeps
+//!   `filter`'s counts and writes its `--stats` report.
 // `deny`, not `forbid`: three SIMD modules opt out, each saying why
 // (`flatten::numbers`, the string scan of `flatten::scan` and the byte
 // search of `engine::prefilter`: unaligned loads, detected CPU features).

@@ -524,7 +524,7 @@ fn a_full_pipeline_throttles_producers_and_loses_nothing() {
   - name: hold
     event_pattern: {{"source": ["slow"]}}
     targets:
-      - {{id: held, kind: http, url: "{url}", timeout_seconds: 30}}
+      - {{id: held, kind: http, url: "{url}", timeout_seconds: 30, max_concurrency: 1}}
 "#,
         url = held.url("/")
     );
@@ -602,7 +602,8 @@ fn a_full_pipeline_throttles_producers_and_loses_nothing() {
         Some(1.0),
         "{m}"
     );
-    // Only the first request reached the target; the second waits behind it.
+    // Only the first request reached the target (max_concurrency 1); the
+    // second waits behind it.
     assert_eq!(held.count(), 1);
 
     held.release();

@@ -159,14 +159,16 @@ fn a_target_that_never_answers_stops_no_other_target_and_catches_up() {
 
     // The endpoint comes back: the backlog drains, every id delivered.
     server.release();
-    wait_until(Duration::from_secs(60), "backlog drained", || {
-        backlog(&busbar) == 0.0
+    let delivered = || {
+        support::sample(
+            &busbar.metrics(),
+            r#"busbar_deliveries_total{rule="orders",target="hook"}"#,
+        )
+    };
+    wait_until(Duration::from_secs(60), "every id delivered", || {
+        delivered() == Some(1_000.0)
     });
-    let delivered = support::sample(
-        &busbar.metrics(),
-        r#"busbar_deliveries_total{rule="orders",target="hook"}"#,
-    );
-    assert_eq!(delivered, Some(1_000.0));
+    assert_eq!(backlog(&busbar), 0.0);
     let got: BTreeSet<String> = server
         .requests()
         .iter()

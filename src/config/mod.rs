@@ -321,11 +321,49 @@ pub enum TargetKind {
         rate_limit_per_second: Option<f64>,
         #[serde(default = "default_http_timeout")]
         timeout_seconds: f64,
+        /// Requests in flight at once.
+        #[serde(default = "default_max_concurrency")]
+        max_concurrency: usize,
+        #[serde(default)]
+        ordering: HttpOrdering,
         /// How an `https://` URL's server is trusted, and how busbar shows
         /// itself to it; absent: the platform's root store.
         #[serde(default)]
         tls: Option<TlsConfig>,
     },
+}
+
+/// Which deliveries of an `http` target must go one after another.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum HttpOrdering {
+    /// None (EventBridge's behaviour): up to `max_concurrency` at once.
+    #[default]
+    None,
+    /// Events with the same value at this path (`$.detail.customer`) go one
+    /// after another, in the order they were taken in; others in parallel.
+    Key(String),
+}
+
+impl<'de> Deserialize<'de> for HttpOrdering {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Key { key: String },
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Word(w)) if w == "none" => Ok(HttpOrdering::None),
+            Ok(Raw::Key { key }) => Ok(HttpOrdering::Key(key)),
+            _ => Err(serde::de::Error::custom(
+                "expected `none` or `{key: $.path}` (a JSONPath into the event, such as $.detail.customer)",
+            )),
+        }
+    }
+}
+
+fn default_max_concurrency() -> usize {
+    32
 }
 
 /// An `http` target's `tls:` keys. The files are read when the
@@ -813,6 +851,8 @@ impl<'de> Deserialize<'de> for TargetConfig {
                         "headers",
                         "rate_limit_per_second",
                         "timeout_seconds",
+                        "max_concurrency",
+                        "ordering",
                         "tls",
                     ],
                 ),
@@ -1305,8 +1345,16 @@ impl Config {
                 headers,
                 rate_limit_per_second,
                 timeout_seconds,
+                max_concurrency,
+                ordering: _,
                 tls,
             } => {
+                in_range(
+                    push,
+                    format!("{at}.max_concurrency"),
+                    *max_concurrency,
+                    CONCURRENCY,
+                );
                 let scheme = match url.parse::<hyper::Uri>() {
                     Ok(u) if u.host().is_some() => u.scheme_str().map(str::to_owned),
                     _ => None,
@@ -1469,6 +1517,8 @@ const IN_FLIGHT_BYTES: RangeInclusive<usize> = 1..=u32::MAX as usize;
 const BACKLOG_EVENTS: RangeInclusive<usize> = 1..=10_000_000;
 /// `limits.max_backlog_bytes`, per HTTP target: up to 16 GiB.
 const BACKLOG_BYTES: RangeInclusive<usize> = 1..=16 << 30;
+/// An HTTP target's `max_concurrency`: requests in flight at once.
+const CONCURRENCY: RangeInclusive<usize> = 1..=4096;
 /// An HTTP target's `rate_limit_per_second`: one call in ~17 minutes to a
 /// million a second.
 const RATE_PER_SECOND: RangeInclusive<f64> = 0.001..=1_000_000.0;

@@ -120,6 +120,19 @@ impl Plan {
                             }
                         },
                     },
+                    crate::config::TargetKind::Http {
+                        ordering: crate::config::HttpOrdering::Key(p),
+                        ..
+                    } => match Shaper::input_path(&t.id, p) {
+                        Ok(s) => KeyRule::Path(s),
+                        Err(e) => {
+                            problems.push(Problem {
+                                at: format!("{at}.ordering.key"),
+                                message: e.to_string(),
+                            });
+                            continue;
+                        }
+                    },
                     _ => KeyRule::None,
                 };
                 let tls = match &t.kind {

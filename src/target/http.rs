@@ -3,10 +3,11 @@
 //! timeout, and retries on 429, 5xx, timeouts and connection failures that
 //! honour `Retry-After`. Other statuses are not retried (§4.3.3).
 //!
-//! Deliveries of a target go one at a time, in lane order: a target that
-//! is slow slows its lane down (and through the in-flight budget, the
-//! source) rather than reordering events. A target that *fails* is another
-//! matter: its deliveries wait in a [`Backlog`] of copies, so that one dead
+//! Up to `max_concurrency` requests are in flight, each a task of its own,
+//! started in the order the events were taken in; with an ordering key,
+//! one at a time per key value. A target that is slow slows its sources
+//! through the in-flight budget. A target that *fails* is another matter:
+//! its deliveries wait in a [`Backlog`] of copies, so that one dead
 //! endpoint does not hold the budget every other target and source needs.
 
 use std::collections::BTreeMap;
@@ -22,8 +23,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use prometheus::Histogram;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use prometheus::IntGauge;
 
@@ -36,16 +38,16 @@ use crate::pipeline::EventRef;
 
 pub type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// Idle keep-alive connections a target keeps open to its endpoint. Enough
-/// for a burst of concurrent HTTP/1.1 requests to find a warm connection
-/// (an HTTP/2 endpoint needs one); more would hold sockets, and on the
-/// other side server slots, that a steady load never uses.
-pub const MAX_IDLE_CONNECTIONS: usize = 32;
-
 /// The client of one target: its own connection pool, HTTP/1.1 with
 /// keep-alive, and for `https://` rustls with `tls` (absent: a plain
 /// `http://` target) offering HTTP/2 and HTTP/1.1 by ALPN.
-pub fn client(tls: Option<&Tls>) -> Result<Client, String> {
+///
+/// The pool keeps at most `max_idle` idle connections: the target's
+/// `max_concurrency`, since that many HTTP/1.1 requests in flight need that
+/// many connections, and keeping fewer would close and reopen (with a TLS
+/// handshake each) the difference on every burst. An HTTP/2 endpoint needs
+/// one.
+pub fn client(tls: Option<&Tls>, max_idle: usize) -> Result<Client, String> {
     let mut tcp = HttpConnector::new();
     tcp.set_nodelay(true);
     tcp.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -66,7 +68,7 @@ pub fn client(tls: Option<&Tls>) -> Result<Client, String> {
     Ok(
         hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
+            .pool_max_idle_per_host(max_idle.max(1))
             .build(connector),
     )
 }
@@ -81,6 +83,8 @@ pub struct Settings {
     pub backlog: (usize, usize),
     /// `busbar_target_backlog_events` and `_bytes` of this target.
     pub backlog_gauges: (IntGauge, IntGauge),
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
 }
 
 struct Prepared {
@@ -143,29 +147,63 @@ pub fn spawn(
             latency,
             backlog,
             last_failure: None,
+            max_concurrency: s.max_concurrency.max(1),
+            ready: VecDeque::new(),
+            in_flight: JoinSet::new(),
+            flying: HashMap::new(),
+            busy: HashSet::new(),
+            probe: None,
         }
         .run(rx),
     );
     Ok(())
 }
 
-/// A delivery waiting in the backlog: a copy of its event that no longer
-/// holds its batch ([`EventRef::detach`]), and the body to send.
-struct Waiting {
+/// One delivery the target holds: the event, the body to send, its
+/// ordering key and its attempts so far. Taken in, it refers to its batch;
+/// in the backlog it is a copy that lets the batch go ([`Item::detach`]).
+struct Item {
     event: EventRef,
     body: Bytes,
+    /// The value at `ordering.key` (none: not ordered with anything).
+    key: Option<Bytes>,
     accepted_at: Instant,
     attempts: u32,
+    /// Bytes held as a copy; 0 while it refers to its batch.
     weight: usize,
+}
+
+impl Item {
+    fn of(tb: &TargetBatch, d: &Delivery) -> Item {
+        Item {
+            event: tb.event(d),
+            body: Bytes::copy_from_slice(tb.payload(d)),
+            key: tb.key(d).map(Bytes::copy_from_slice),
+            accepted_at: tb.routed.batch.accepted_at,
+            attempts: 0,
+            weight: 0,
+        }
+    }
+
+    /// A copy that no longer holds its batch ([`EventRef::detach`]).
+    fn detach(mut self) -> Item {
+        if self.weight == 0 {
+            self.event = self.event.detach();
+            self.weight = self.body.len()
+                + self.key.as_ref().map_or(0, |k| k.len())
+                + self.event.routed.weight();
+        }
+        self
+    }
 }
 
 /// The deliveries of a target whose endpoint keeps failing. While it is not
 /// empty the target is *failing*: new deliveries join it at the back
 /// without an attempt of their own, and only its head is tried (when its
-/// backoff has passed), one attempt at a time, as a probe. A success tries
-/// the next at once, so a recovered endpoint drains it in order; the
-/// target is healthy again once it is empty. Events leave it delivered, or
-/// dead-lettered when their attempts or their age run out.
+/// backoff has passed), one attempt at a time, as a probe. A successful
+/// probe hands the whole backlog back to be delivered, oldest first, at
+/// full concurrency. Events leave it delivered, or dead-lettered when their
+/// attempts or their age run out.
 ///
 /// Each entry is a copy, so a failing target holds its own bounded share
 /// (`limits.max_backlog_events` / `_bytes`) instead of whole batches of the
@@ -173,7 +211,7 @@ struct Waiting {
 /// When it is full the target stops taking deliveries, and only then do its
 /// batches hold the shared budget again.
 struct Backlog {
-    queue: VecDeque<Waiting>,
+    queue: VecDeque<Item>,
     bytes: usize,
     max_events: usize,
     max_bytes: usize,
@@ -204,14 +242,23 @@ impl Backlog {
         self.queue.is_empty() || (self.queue.len() < self.max_events && self.bytes < self.max_bytes)
     }
 
-    fn push(&mut self, w: Waiting) {
+    fn count_in(&mut self, w: &Item) {
         self.bytes += w.weight;
         self.gauges.0.inc();
         self.gauges.1.add(w.weight as i64);
+    }
+
+    fn push_back(&mut self, w: Item) {
+        self.count_in(&w);
         self.queue.push_back(w);
     }
 
-    fn take(&mut self, i: usize) -> Option<Waiting> {
+    fn push_front(&mut self, w: Item) {
+        self.count_in(&w);
+        self.queue.push_front(w);
+    }
+
+    fn take(&mut self, i: usize) -> Option<Item> {
         let w = self.queue.remove(i)?;
         self.bytes -= w.weight;
         self.gauges.0.dec();
@@ -227,6 +274,11 @@ struct LastFailure {
     message: String,
 }
 
+type Attempt = Result<(), AttemptError>;
+
+/// One target's deliveries: up to `max_concurrency` requests in flight,
+/// one at a time per ordering key, and the [`Backlog`] while the endpoint
+/// fails.
 struct Task {
     info: Arc<TargetInfo>,
     client: Client,
@@ -235,132 +287,163 @@ struct Task {
     latency: Histogram,
     backlog: Backlog,
     last_failure: Option<LastFailure>,
+    max_concurrency: usize,
+    /// Taken in and not started, in the order taken (with the backlog
+    /// handed back first after a successful probe).
+    ready: VecDeque<Item>,
+    in_flight: JoinSet<Attempt>,
+    /// The deliveries of `in_flight`, by task.
+    flying: HashMap<tokio::task::Id, Item>,
+    /// Ordering keys with a delivery in flight.
+    busy: HashSet<Bytes>,
+    /// The task trying the backlog's head, while one does.
+    probe: Option<tokio::task::Id>,
 }
 
 impl Task {
+    /// Failing: deliveries wait in the backlog, and only a probe is sent.
+    fn failing(&self) -> bool {
+        !self.backlog.is_empty() || self.probe.is_some()
+    }
+
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<TargetBatch>) {
-        // The batch being taken in, and its next item.
-        let mut inbox: Option<(TargetBatch, usize)> = None;
         let mut open = true;
         loop {
             if self.info.abort.is_set() {
-                return self.abort(inbox, rx).await;
+                return self.abort(rx).await;
             }
-            if let Some((tb, next)) = &mut inbox {
-                while *next < tb.items.len() && self.backlog.has_room() {
-                    let d = &tb.items[*next];
-                    if self.backlog.is_empty() {
-                        let Some(()) = self.first_attempt(tb, d).await else {
-                            break; // aborted: handled at the top
-                        };
-                    } else {
-                        let w = waiting(tb, d, 0);
-                        self.backlog.push(w);
+            if self.failing() {
+                while !self.ready.is_empty() && self.backlog.has_room() {
+                    if let Some(it) = self.ready.pop_front() {
+                        self.backlog.push_back(it.detach());
                     }
-                    *next += 1;
                 }
-                if *next == tb.items.len() {
-                    inbox = None;
-                }
-                if self.info.abort.is_set() {
-                    continue;
-                }
+            } else {
+                self.start_ready();
             }
-            if !open && inbox.is_none() && self.backlog.is_empty() {
+            if !open && self.ready.is_empty() && self.flying.is_empty() && !self.failing() {
                 return;
             }
-            let take = open && inbox.is_none() && self.backlog.has_room();
-            let retry = !self.backlog.is_empty();
+            let take = open && self.ready.len() < self.max_concurrency;
+            let retry = self.probe.is_none() && !self.backlog.is_empty();
             tokio::select! {
                 biased;
                 _ = self.info.abort.wait() => {}
+                Some(done) = self.in_flight.join_next_with_id(), if !self.flying.is_empty() => {
+                    self.finished(done);
+                }
                 _ = tokio::time::sleep_until(self.backlog.due.into()), if retry => {
-                    self.retry_head().await;
+                    if let Some(head) = self.backlog.take(0) {
+                        let id = self.launch(head);
+                        self.probe = Some(id);
+                    }
                 }
                 tb = rx.recv(), if take => match tb {
-                    Some(tb) => inbox = Some((tb, 0)),
+                    Some(tb) => self.ready.extend(tb.items.iter().map(|d| Item::of(&tb, d))),
                     None => open = false,
                 },
             }
         }
     }
 
-    /// One attempt, rate-limited; `None` when the abort cut it short.
-    async fn attempt(&mut self, body: Bytes) -> Option<Result<(), AttemptError>> {
-        let wait = self.limiter.as_mut().map(|l| l.delay(Instant::now()));
-        let info = self.info.clone();
-        let go = async {
-            if let Some(w) = wait.filter(|w| !w.is_zero()) {
-                tokio::time::sleep(w).await;
+    /// Start the oldest ready deliveries whose key is free, up to
+    /// `max_concurrency` in flight.
+    fn start_ready(&mut self) {
+        while self.flying.len() < self.max_concurrency {
+            let free = |it: &Item| it.key.as_ref().is_none_or(|k| !self.busy.contains(k));
+            let Some(at) = self.ready.iter().position(free) else {
+                return;
+            };
+            if let Some(it) = self.ready.remove(at) {
+                self.launch(it);
             }
-            attempt(&self.client, &self.p, body).await
-        };
-        tokio::select! {
-            r = go => Some(r),
-            _ = info.abort.wait() => None,
         }
     }
 
-    /// The first attempt of a delivery while the target is healthy: done,
-    /// given up, or into the backlog to be retried.
-    async fn first_attempt(&mut self, tb: &TargetBatch, d: &Delivery) -> Option<()> {
-        let body = Bytes::copy_from_slice(tb.payload(d));
-        let accepted = tb.routed.batch.accepted_at;
-        let r = self.attempt(body.clone()).await?;
-        match r {
-            Ok(()) => self.delivered(&tb.event(d), accepted),
-            Err(e) => match self.failed(e, 1, accepted) {
-                Err(f) => self.info.give_up(tb.event(d), f),
-                Ok(wait) => {
-                    let mut w = waiting(tb, d, 1);
-                    w.body = body;
-                    self.backlog.due = Instant::now() + wait;
-                    self.backlog.push(w);
-                }
-            },
+    /// One attempt, rate-limited, as a task of its own.
+    fn launch(&mut self, it: Item) -> tokio::task::Id {
+        if let Some(k) = &it.key {
+            self.busy.insert(k.clone());
         }
-        Some(())
-    }
-
-    /// Try the backlog's head once.
-    async fn retry_head(&mut self) {
-        let Some(head) = self.backlog.queue.front() else {
-            return;
-        };
-        let (body, accepted, attempts) = (head.body.clone(), head.accepted_at, head.attempts + 1);
-        if attempts > 1 {
+        if it.attempts > 0 {
             self.info.retries.inc();
         }
-        let Some(r) = self.attempt(body).await else {
+        let wait = self.limiter.as_mut().map(|l| l.delay(Instant::now()));
+        let (client, p, body) = (self.client.clone(), self.p.clone(), it.body.clone());
+        let id = self
+            .in_flight
+            .spawn(async move {
+                if let Some(w) = wait.filter(|w| !w.is_zero()) {
+                    tokio::time::sleep(w).await;
+                }
+                attempt(&client, &p, body).await
+            })
+            .id();
+        self.flying.insert(id, it);
+        id
+    }
+
+    /// An attempt ended: delivered, given up, or into the backlog.
+    fn finished(&mut self, done: Result<(tokio::task::Id, Attempt), tokio::task::JoinError>) {
+        let (id, result) = match done {
+            Ok((id, r)) => (id, r),
+            Err(e) => (
+                e.id(),
+                Err(AttemptError {
+                    code: DeliveryErrorCode::ConnectionFailure,
+                    message: format!("the delivery task failed: {e}"),
+                    retry_after: None,
+                }),
+            ),
+        };
+        let Some(mut it) = self.flying.remove(&id) else {
             return;
         };
+        if let Some(k) = &it.key {
+            self.busy.remove(k);
+        }
+        let was_probe = self.probe == Some(id);
+        if was_probe {
+            self.probe = None;
+        }
         let now = Instant::now();
-        match r {
+        let attempts = it.attempts + 1;
+        match result {
             Ok(()) => {
-                if let Some(w) = self.backlog.take(0) {
-                    self.delivered(&w.event, accepted);
-                }
-                self.last_failure = None;
-                self.backlog.due = now;
-            }
-            Err(e) => {
-                let decided = self.failed(e, attempts, accepted);
-                match decided {
-                    Ok(wait) => {
-                        if let Some(h) = self.backlog.queue.front_mut() {
-                            h.attempts = attempts;
-                        }
-                        self.backlog.due = now + wait;
+                self.delivered(&it.event, it.accepted_at);
+                if was_probe {
+                    // The endpoint is back: the backlog goes first.
+                    self.last_failure = None;
+                    let mut back = VecDeque::with_capacity(self.backlog.queue.len());
+                    while let Some(w) = self.backlog.take(0) {
+                        back.push_back(w);
                     }
-                    Err(f) => {
-                        if let Some(w) = self.backlog.take(0) {
-                            self.info.give_up(w.event, f);
-                        }
+                    back.append(&mut self.ready);
+                    self.ready = back;
+                }
+            }
+            Err(e) => match self.failed(e, attempts, it.accepted_at) {
+                Err(f) => {
+                    self.info.give_up(it.event, f);
+                    if was_probe {
                         self.backlog.due = now;
                     }
                 }
-                self.expire(now);
-            }
+                Ok(wait) => {
+                    it.attempts = attempts;
+                    let it = it.detach();
+                    if was_probe {
+                        self.backlog.push_front(it);
+                        self.backlog.due = now + wait;
+                    } else {
+                        if self.backlog.is_empty() && self.probe.is_none() {
+                            self.backlog.due = now + wait;
+                        }
+                        self.backlog.push_back(it);
+                    }
+                    self.expire(now);
+                }
+            },
         }
     }
 
@@ -438,41 +521,30 @@ impl Task {
         }
     }
 
-    /// The grace period ended: everything held (the backlog, the batch
-    /// being taken in, and every batch still queued) is given up with
-    /// [`SHUTDOWN`](super::SHUTDOWN).
-    async fn abort(
-        mut self,
-        inbox: Option<(TargetBatch, usize)>,
-        mut rx: mpsc::UnboundedReceiver<TargetBatch>,
-    ) {
+    /// The grace period ended: everything held (requests in flight, the
+    /// deliveries taken in, the backlog, and every batch still queued) is
+    /// given up with [`SHUTDOWN`](super::SHUTDOWN).
+    async fn abort(mut self, mut rx: mpsc::UnboundedReceiver<TargetBatch>) {
+        self.in_flight.abort_all();
+        let held = self
+            .flying
+            .drain()
+            .map(|(_, it)| it)
+            .chain(self.ready.drain(..))
+            .collect::<Vec<_>>();
+        for it in held {
+            let f = self.info.aborted(it.attempts);
+            self.info.give_up(it.event, f);
+        }
         while let Some(w) = self.backlog.take(0) {
             let f = self.info.aborted(w.attempts);
             self.info.give_up(w.event, f);
-        }
-        if let Some((tb, next)) = inbox {
-            for d in &tb.items[next..] {
-                self.info.give_up(tb.event(d), self.info.aborted(0));
-            }
         }
         while let Some(tb) = rx.recv().await {
             for d in &tb.items {
                 self.info.give_up(tb.event(d), self.info.aborted(0));
             }
         }
-    }
-}
-
-/// A backlog entry for delivery `d`: a copy that lets its batch go.
-fn waiting(tb: &TargetBatch, d: &Delivery, attempts: u32) -> Waiting {
-    let event = tb.event(d).detach();
-    let body = Bytes::copy_from_slice(tb.payload(d));
-    Waiting {
-        weight: body.len() + event.routed.weight(),
-        accepted_at: tb.routed.batch.accepted_at,
-        event,
-        body,
-        attempts,
     }
 }
 

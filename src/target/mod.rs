@@ -454,11 +454,14 @@ pub fn spawn(
             headers,
             rate_limit_per_second,
             timeout_seconds,
+            max_concurrency,
+            ordering: _,
             tls: _,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
             // Its own client, so its own bounded pool and TLS settings.
-            let client = http::client(tls).map_err(|e| format!("target `{}`: {e}", info.id))?;
+            let client = http::client(tls, *max_concurrency)
+                .map_err(|e| format!("target `{}`: {e}", info.id))?;
             http::spawn(
                 http::Settings {
                     url: url.clone(),
@@ -467,6 +470,7 @@ pub fn spawn(
                     rate_limit_per_second: *rate_limit_per_second,
                     timeout: Duration::from_secs_f64(*timeout_seconds),
                     backlog: ctx.backlog,
+                    max_concurrency: *max_concurrency,
                     backlog_gauges: (
                         ctx.metrics
                             .target_backlog_events

@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,9 @@ pub enum Reply {
 
 struct State {
     requests: Mutex<Vec<Recorded>>,
+    /// Requests read and not yet answered, and the most there ever were.
+    active: AtomicUsize,
+    peak: AtomicUsize,
     released: Mutex<bool>,
     cv: Condvar,
     script: Box<dyn Fn(usize) -> Reply + Send + Sync>,
@@ -73,6 +77,8 @@ impl Server {
         let addr = listener.local_addr().expect("local addr").to_string();
         let state = Arc::new(State {
             requests: Mutex::new(Vec::new()),
+            active: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             released: Mutex::new(false),
             cv: Condvar::new(),
             script: Box::new(script),
@@ -117,6 +123,11 @@ impl Server {
         }
     }
 
+    /// The most requests that were ever waiting for their answer at once.
+    pub fn peak_concurrency(&self) -> usize {
+        self.state.peak.load(Ordering::SeqCst)
+    }
+
     /// Let every [`Reply::Held`] request (and later ones) be answered.
     pub fn release(&self) {
         *self.state.released.lock().unwrap() = true;
@@ -134,6 +145,9 @@ fn serve(conn: TcpStream, st: &State) {
         let Some(req) = read_request(&mut r) else {
             return;
         };
+        let now = st.active.fetch_add(1, Ordering::SeqCst) + 1;
+        st.peak.fetch_max(now, Ordering::SeqCst);
+        let _answered = Answered(&st.active);
         let reply = {
             let mut all = st.requests.lock().unwrap();
             all.push(req);
@@ -168,6 +182,15 @@ fn serve(conn: TcpStream, st: &State) {
         {
             return;
         }
+    }
+}
+
+/// Counts a request as answered (or abandoned) when dropped.
+struct Answered<'a>(&'a AtomicUsize);
+
+impl Drop for Answered<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

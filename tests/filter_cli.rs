@@ -1,0 +1,365 @@
+//! `busbar filter` used as grep is: the exit status, `-v`, `-q`, `-m`,
+//! `--stats`, several files and unreadable ones, and `test-pattern` reading
+//! its arguments from stdin and `file://` paths. Each test runs the real
+//! binary.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use support::busbar;
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("busbar-filter-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn temp(name: &str, content: &str) -> String {
+    let p = dir().join(name);
+    std::fs::write(&p, content).expect("temp file");
+    p.to_str().expect("utf-8 path").to_string()
+}
+
+/// Six lines: three events with `a` 1, 2, 1, an invalid line, a blank one,
+/// and one event without `a`.
+const EVENTS: &str =
+    "{\"a\":1,\"n\":1}\n{\"a\":2,\"n\":2}\n{\"a\":1} x\n\n{\"a\":1,\"n\":3}\n{\"b\":1}\n";
+const A1: &str = r#"{"a":[1]}"#;
+
+fn code(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    let out = busbar(args, stdin.as_bytes());
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn exit_status_is_0_on_a_match_1_on_none_2_on_an_error() {
+    let (c, out, _) = code(&["filter", "-p", A1], EVENTS);
+    assert_eq!((c, out.lines().count()), (Some(0), 2));
+    let (c, out, _) = code(&["filter", "-p", r#"{"a":[9]}"#], EVENTS);
+    assert_eq!((c, out.as_str()), (Some(1), ""));
+    // --count prints its zero and still says that nothing was selected.
+    let (c, out, _) = code(&["filter", "-c", "-p", r#"{"a":[9]}"#], EVENTS);
+    assert_eq!((c, out.as_str()), (Some(1), "0\n"));
+    // Under --validate an invalid line is an error; the other lines are
+    // still filtered.
+    let (c, out, err) = code(&["filter", "--validate", "-p", A1], EVENTS);
+    assert_eq!(c, Some(2), "{err}");
+    assert_eq!(out, "{\"a\":1,\"n\":1}\n{\"a\":1,\"n\":3}\n");
+    assert!(err.contains("line 3: invalid event at byte 8"), "{err}");
+    // Without it the status does not depend on which lines were parsed:
+    // this invalid line has the pattern's literals and is reported, yet
+    // the run selected events and exits 0.
+    let (c, _, err) = code(&["filter", "-p", A1], EVENTS);
+    assert_eq!(c, Some(0));
+    assert!(err.contains("line 3:"), "{err}");
+    // --strict stops there with 2, after printing what came before.
+    let (c, out, _) = code(&["filter", "--strict", "-p", A1], EVENTS);
+    assert_eq!((c, out.as_str()), (Some(2), "{\"a\":1,\"n\":1}\n"));
+    // A bad pattern is an error too.
+    let (c, _, _) = code(&["filter", "-p", r#"{"a":1}"#], EVENTS);
+    assert_eq!(c, Some(2));
+}
+
+#[test]
+fn an_unreadable_file_is_reported_and_the_others_are_still_searched() {
+    let good = temp("good.ndjson", "{\"a\":1}\n");
+    let missing = dir().join("missing.ndjson");
+    let missing = missing.to_str().expect("path");
+    let a_dir = dir().to_str().expect("path").to_string();
+    let (c, out, err) = code(&["filter", "-p", A1, missing, &a_dir, &good], "");
+    assert_eq!(c, Some(2), "an error wins over a match without -q");
+    assert_eq!(out, "{\"a\":1}\n");
+    assert!(
+        err.contains(&format!("cannot open `{missing}`")),
+        "names the missing file: {err}"
+    );
+    assert!(
+        err.contains(&format!("cannot read `{a_dir}`")),
+        "names the directory: {err}"
+    );
+    // With -q a selected event exits 0 even after an error, as grep's.
+    let (c, out, _) = code(&["filter", "-q", "-p", A1, missing, &good], "");
+    assert_eq!((c, out.as_str()), (Some(0), ""));
+    let (c, _, _) = code(&["filter", "-q", "-p", r#"{"a":[9]}"#, missing, &good], "");
+    assert_eq!(c, Some(2));
+}
+
+#[test]
+fn invert_match_prints_the_valid_events_that_match_no_rule() {
+    let (c, out, err) = code(&["filter", "-v", "-p", A1], EVENTS);
+    // The invalid line is not an event: reported, never printed, status 2.
+    assert_eq!(out, "{\"a\":2,\"n\":2}\n{\"b\":1}\n");
+    assert_eq!(c, Some(2));
+    assert!(err.contains("line 3:"), "{err}");
+    let valid: String =
+        EVENTS
+            .lines()
+            .filter(|l| !l.ends_with(" x"))
+            .fold(String::new(), |mut s, l| {
+                s.push_str(l);
+                s.push('\n');
+                s
+            });
+    let (c, out, _) = code(&["filter", "--invert-match", "-p", A1], &valid);
+    assert_eq!((c, out.lines().count()), (Some(0), 2));
+    // Only the total with --count: no rule matched what -v selects.
+    let rules = temp("rules-v.json", r#"{"one":{"a":[1]},"two":{"a":[2]}}"#);
+    let (c, out, _) = code(&["filter", "-v", "-c", "--rules", &rules], &valid);
+    assert_eq!((c, out.as_str()), (Some(0), "1\n"));
+    // Every event matches: nothing selected.
+    let (c, out, _) = code(
+        &["filter", "-v", "-p", r#"{"n":[{"exists":true}]}"#],
+        "{\"n\":1}\n{\"n\":2}\n",
+    );
+    assert_eq!((c, out.as_str()), (Some(1), ""));
+}
+
+#[test]
+fn max_count_stops_each_file_after_n_selected_events() {
+    let one = temp(
+        "m1.ndjson",
+        "{\"a\":1,\"f\":1,\"i\":1}\n{\"a\":1,\"f\":1,\"i\":2}\n{\"a\":1,\"f\":1,\"i\":3}\n",
+    );
+    let two = temp(
+        "m2.ndjson",
+        "{\"a\":2}\n{\"a\":1,\"f\":2,\"i\":1}\n{\"a\":1,\"f\":2,\"i\":2}\n",
+    );
+    let (c, out, _) = code(&["filter", "-m", "1", "-p", A1, &one, &two], "");
+    assert_eq!(c, Some(0));
+    assert_eq!(
+        out,
+        "{\"a\":1,\"f\":1,\"i\":1}\n{\"a\":1,\"f\":2,\"i\":1}\n"
+    );
+    let (_, out, _) = code(
+        &["filter", "--max-count", "2", "-c", "-p", A1, &one, &two],
+        "",
+    );
+    assert_eq!(out, "4\n");
+    let (_, out, _) = code(&["filter", "-m", "1", "-v", "-p", A1, &one, &two], "");
+    assert_eq!(out, "{\"a\":2}\n");
+    // -m 0 reads nothing.
+    let (c, out, _) = code(&["filter", "-m", "0", "-c", "-p", A1, &one], "");
+    assert_eq!((c, out.as_str()), (Some(1), "0\n"));
+    // Stopping early stops reading: --stats counts what was read.
+    let (_, _, err) = code(&["filter", "-m", "1", "--stats", "-p", A1, &one], "");
+    assert_eq!(stats(&err)["events read"], 1.0, "{err}");
+}
+
+#[test]
+fn quiet_prints_nothing_and_stops_at_the_first_match_without_reading_the_rest() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["filter", "-q", "-p", A1])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("busbar runs");
+    let mut input = child.stdin.take().expect("stdin");
+    // 1 GiB of events after the match: far more than busbar would read in
+    // this test's time if it did not stop.
+    const TOTAL: usize = 1 << 30;
+    let writer = std::thread::spawn(move || {
+        let mut written = 0;
+        let filler =
+            "{\"a\":2,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n".repeat(1000);
+        if input.write_all(b"{\"a\":1}\n").is_err() {
+            return written;
+        }
+        while written < TOTAL {
+            match input.write_all(filler.as_bytes()) {
+                Ok(()) => written += filler.len(),
+                Err(_) => break,
+            }
+        }
+        written
+    });
+    let out = child.wait_with_output().expect("busbar finishes");
+    let written = writer.join().expect("writer");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert!(
+        written < TOTAL / 8,
+        "busbar kept reading after the match: {written} bytes written"
+    );
+    // No match: read to the end, exit 1.
+    let (c, out, _) = code(&["filter", "--quiet", "-p", r#"{"a":[9]}"#], EVENTS);
+    assert_eq!((c, out.as_str()), (Some(1), ""));
+    // --silent is grep's other name for it.
+    let (c, _, _) = code(&["filter", "--silent", "-p", A1], EVENTS);
+    assert_eq!(c, Some(0));
+}
+
+#[test]
+fn options_that_contradict_each_other_are_usage_errors() {
+    for (args, a, b) in [
+        (&["-q", "-c"][..], "--quiet", "--count"),
+        (&["-q", "--print-rules"][..], "--quiet", "--print-rules"),
+        (
+            &["-v", "--print-rules"][..],
+            "--invert-match",
+            "--print-rules",
+        ),
+    ] {
+        let mut all = vec!["filter", "-p", A1];
+        all.extend_from_slice(args);
+        let (c, out, err) = code(&all, EVENTS);
+        assert_eq!((c, out.as_str()), (Some(2), ""), "{args:?}");
+        assert!(err.contains(a) && err.contains(b), "{args:?}: {err}");
+    }
+}
+
+/// `--stats` lines `<number> <what>` as a map from what to number.
+fn stats(stderr: &str) -> HashMap<String, f64> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let (n, what) = l.split_once(' ')?;
+            Some((what.to_string(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn stats_counts_match_the_input() {
+    // 300 events: every third has a=1, every fifth a=2 (the others a=0),
+    // plus 7 invalid lines and 4 blank ones.
+    let mut input = String::new();
+    for i in 0..300 {
+        let a = if i % 3 == 0 {
+            1
+        } else if i % 5 == 0 {
+            2
+        } else {
+            0
+        };
+        input.push_str(&format!("{{\"a\":{a},\"i\":{i}}}\n"));
+        if i % 50 == 0 && i < 300 - 50 {
+            input.push_str("{\"a\":1,\n\n");
+        }
+    }
+    input.push_str("nope\n");
+    input.push_str("[1]\n");
+    let rules = temp(
+        "stats-rules.json",
+        r#"{"one":{"a":[1]},"two":{"a":[2]},"low":{"i":[{"numeric":["<",10]}]}}"#,
+    );
+    let out = busbar(
+        &["filter", "--validate", "--stats", "-c", "--rules", &rules],
+        input.as_bytes(),
+    );
+    let err = text(&out.stderr);
+    let s = stats(&err);
+    let ones = (0..300).filter(|i| i % 3 == 0).count() as f64;
+    let twos = (0..300).filter(|i| i % 3 != 0 && i % 5 == 0).count() as f64;
+    let low = 10.0;
+    let low_only = (0..10).filter(|i| i % 3 != 0 && i % 5 != 0).count() as f64;
+    assert_eq!(s["events read"], 300.0 + 5.0 + 2.0, "{err}");
+    assert_eq!(s["blank lines"], 5.0, "{err}");
+    assert_eq!(s["invalid lines"], 7.0, "{err}");
+    assert_eq!(s["events matched"], ones + twos + low_only, "{err}");
+    assert_eq!(s["events matched rule one"], ones, "{err}");
+    assert_eq!(s["events matched rule two"], twos, "{err}");
+    assert_eq!(s["events matched rule low"], low, "{err}");
+    assert_eq!(s["bytes read"], input.len() as f64, "{err}");
+    let secs = s["seconds reading and matching"];
+    assert!(secs > 0.0 && s["seconds compiling"] > 0.0, "{err}");
+    let rate = s["events/s"];
+    let expected = 307.0 / secs;
+    assert!((rate - expected).abs() <= expected * 0.01 + 1.0, "{err}");
+    let mbs = s["MB/s"];
+    let expected = input.len() as f64 / secs / 1e6;
+    assert!((mbs - expected).abs() <= expected * 0.01 + 0.1, "{err}");
+    // stdout is --count's, untouched by --stats.
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{}\n{ones}\tone\n{twos}\ttwo\n{low}\tlow\n",
+            ones + twos + low_only
+        )
+    );
+    assert_eq!(out.status.code(), Some(2), "invalid lines under --validate");
+
+    // -v reports what it selected; with -q the run stops at the first one.
+    let (_, _, err) = code(&["filter", "-v", "--stats", "-p", A1], EVENTS);
+    let s = stats(&err);
+    assert_eq!(s["events selected (valid, matching no rule)"], 2.0, "{err}");
+    assert_eq!(s["events matched"], 2.0, "{err}");
+    let (c, _, err) = code(&["filter", "-q", "--stats", "-p", A1], EVENTS);
+    assert_eq!(c, Some(0));
+    assert_eq!(stats(&err)["events read"], 1.0, "{err}");
+}
+
+#[test]
+fn test_pattern_reads_stdin_and_file_urls() {
+    let pattern = temp("tp-pattern.json", r#"{"a":[{"prefix":"x"}]}"#);
+    let event = temp("tp-event.json", r#"{"a":"xy"}"#);
+    let url = |p: &str| format!("file://{p}");
+    for (p, e, stdin) in [
+        (url(&pattern), url(&event), ""),
+        (url(&pattern), "-".to_string(), r#"{"a":"xy"}"#),
+        (
+            "@-".to_string(),
+            format!("@{event}"),
+            r#"{"a":[{"prefix":"x"}]}"#,
+        ),
+        (
+            "-".to_string(),
+            r#"{"a":"xy"}"#.to_string(),
+            r#"{"a":[{"prefix":"x"}]}"#,
+        ),
+    ] {
+        let (c, out, err) = code(&["test-pattern", "--pattern", &p, "--event", &e], stdin);
+        assert_eq!((c, out.as_str()), (Some(0), "true\n"), "{p} {e}: {err}");
+    }
+    let (c, out, _) = code(
+        &["test-pattern", "--pattern", &url(&pattern), "--event", "-"],
+        r#"{"a":"yx"}"#,
+    );
+    assert_eq!((c, out.as_str()), (Some(1), "false\n"));
+    let (c, _, err) = code(&["test-pattern", "--pattern", "-", "--event", "@-"], "{}");
+    assert_eq!(c, Some(2));
+    assert!(
+        err.contains("--pattern and --event cannot both be read from stdin"),
+        "{err}"
+    );
+    let missing = dir().join("nope.json");
+    let (c, _, err) = code(
+        &[
+            "test-pattern",
+            "--pattern",
+            &format!("file://{}", missing.display()),
+            "--event",
+            "{}",
+        ],
+        "",
+    );
+    assert_eq!(c, Some(2));
+    assert!(
+        err.contains(&format!(
+            "cannot read --pattern file `{}`",
+            missing.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn filter_reads_its_pattern_from_stdin_when_the_events_are_files() {
+    let events = temp("p-stdin.ndjson", EVENTS);
+    let (c, out, _) = code(&["filter", "-p", "-", &events], A1);
+    assert_eq!((c, out.lines().count()), (Some(0), 2));
+    let (c, _, err) = code(&["filter", "-p", "-"], A1);
+    assert_eq!(c, Some(2));
+    assert!(
+        err.contains("the events and --pattern cannot both be read from stdin"),
+        "{err}"
+    );
+}
