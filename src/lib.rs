@@ -21,8 +21,9 @@
 //! - [`source`]: stdin, HTTP ingest ([`ingest`] holds the PutEvents
 //!   protocol) and Kafka consumer groups ([`offsets`] decides what may be
 //!   committed).
-//! - [`target`]: Kafka, stdout/file and HTTP targets with retry policy and
-//!   dead-letter destinations.
+//! - [`target`]: Kafka, stdout/file and HTTP(S) targets with retry policy
+//!   and dead-letter destinations; `target::tls` reads an `https://`
+//!   target's certificates into its rustls client.
 //! - [`spool`]: the write-ahead spool, accepted events on local disk
 //!   (checksummed segment files, group-committed fsync) until delivered.
 //! - [`metrics`] defines every metric; [`admin`] serves them with the

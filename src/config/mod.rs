@@ -328,7 +328,11 @@ pub enum TargetKind {
         ordering: HttpOrdering,
         /// Path, query and header parameters, literal or from the event.
         #[serde(default)]
-        http_parameters: Option<crate::target::params::HttpParametersConfig>,
+        http_parameters: Option<Box<crate::target::params::HttpParametersConfig>>,
+        /// How an `https://` URL's server is trusted, and how busbar shows
+        /// itself to it; absent: the platform's root store.
+        #[serde(default)]
+        tls: Option<TlsConfig>,
     },
 }
 
@@ -363,6 +367,29 @@ impl<'de> Deserialize<'de> for HttpOrdering {
 
 fn default_max_concurrency() -> usize {
     32
+}
+
+/// An `http` target's `tls:` keys. The files are read when the
+/// configuration is compiled (at start, on reload, and by `validate`), not
+/// here: this stage only checks the keys' shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM bundle of the CAs the server's certificate must chain to. It
+    /// replaces the platform's root store for this target (trust this CA,
+    /// and only it), rather than adding to it.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate chain busbar presents (mTLS), leaf first.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file` (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// The name sent as SNI and that the certificate must carry, instead of
+    /// the URL's host (a DNS name or an IP address).
+    #[serde(default)]
+    pub server_name: Option<String>,
 }
 
 fn default_method() -> String {
@@ -830,6 +857,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                         "max_concurrency",
                         "ordering",
                         "http_parameters",
+                        "tls",
                     ],
                 ),
             ],
@@ -1324,10 +1352,13 @@ impl Config {
                 max_concurrency,
                 ordering: _,
                 http_parameters,
+                tls,
             } => {
-                if let Err(e) =
-                    crate::target::params::HttpParams::compile(&t.id, url, http_parameters.as_ref())
-                {
+                if let Err(e) = crate::target::params::HttpParams::compile(
+                    &t.id,
+                    url,
+                    http_parameters.as_deref(),
+                ) {
                     push(at.to_string(), e);
                 }
                 in_range(
@@ -1336,19 +1367,19 @@ impl Config {
                     *max_concurrency,
                     CONCURRENCY,
                 );
-                match url.parse::<hyper::Uri>() {
-                    Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
-                    Ok(u) if u.scheme_str() == Some("https") => push(
-                        format!("{at}.url"),
-                        format!(
-                            "`{url}`: https targets are not supported; terminate TLS in a \
-                             sidecar proxy and point busbar at it over http"
-                        ),
-                    ),
+                let scheme = match url.parse::<hyper::Uri>() {
+                    Ok(u) if u.host().is_some() => u.scheme_str().map(str::to_owned),
+                    _ => None,
+                };
+                match scheme.as_deref() {
+                    Some("http" | "https") => {}
                     _ => push(
                         format!("{at}.url"),
-                        format!("`{url}` is not an absolute http:// URL"),
+                        format!("`{url}` is not an absolute http:// or https:// URL"),
                     ),
+                }
+                if let Some(tls) = tls {
+                    check_tls(tls, scheme.as_deref(), &format!("{at}.tls"), push);
                 }
                 if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
                     push(
@@ -1417,6 +1448,45 @@ impl Config {
                 .dead_letters
                 .values()
                 .any(|d| matches!(d, DeadLetterConfig::Kafka { .. }))
+    }
+}
+
+/// The shape of an `http` target's `tls:`; the files themselves are read
+/// and checked when the configuration is compiled.
+fn check_tls(
+    tls: &TlsConfig,
+    scheme: Option<&str>,
+    at: &str,
+    push: &mut impl FnMut(String, String),
+) {
+    if scheme == Some("http") {
+        push(
+            at.to_string(),
+            "applies to https:// URLs only, and this target's `url` is http://".into(),
+        );
+    }
+    match (&tls.client_cert_file, &tls.client_key_file) {
+        (Some(_), None) => push(
+            format!("{at}.client_key_file"),
+            "is missing: `client_cert_file` needs the key that goes with it".into(),
+        ),
+        (None, Some(_)) => push(
+            format!("{at}.client_cert_file"),
+            "is missing: `client_key_file` needs the certificate that goes with it".into(),
+        ),
+        _ => {}
+    }
+    for (key, path) in [
+        ("ca_file", &tls.ca_file),
+        ("client_cert_file", &tls.client_cert_file),
+        ("client_key_file", &tls.client_key_file),
+    ] {
+        if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            push(format!("{at}.{key}"), "must not be empty".into());
+        }
+    }
+    if tls.server_name.as_deref() == Some("") {
+        push(format!("{at}.server_name"), "must not be empty".into());
     }
 }
 
@@ -1620,12 +1690,45 @@ kafka:
             "maximum_retry_attempts`: 200 is outside 0-185",
             "maximum_event_age_seconds`: 10 is outside 60-86400",
             "Member must satisfy regular expression pattern",
-            "`ftp://x` is not an absolute http:// URL",
+            "`ftp://x` is not an absolute http:// or https:// URL",
             "`GET`: expected POST, PUT or PATCH",
             "kafka.producer.enable.idempotence",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn https_urls_are_accepted_and_tls_keys_are_checked_for_shape() {
+        let text = r#"
+sources: [{id: in, kind: stdin}]
+rules:
+  - name: r
+    event_pattern: '{}'
+    targets:
+      - {id: ok, kind: http, url: 'https://hooks.example.com/x', tls: {ca_file: /ca.pem, server_name: hooks.internal}}
+      - {id: key-only, kind: http, url: 'https://h/', tls: {client_key_file: /k.pem}}
+      - {id: plain, kind: http, url: 'http://h/', tls: {ca_file: ''}}
+"#;
+        let c = Config::from_yaml(text, "t.yaml").unwrap();
+        let all: Vec<String> = c.check().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            all,
+            [
+                "config: `rules[0] (r).targets[1] (key-only).tls.client_cert_file`: is missing: \
+                 `client_key_file` needs the certificate that goes with it",
+                "config: `rules[0] (r).targets[2] (plain).tls`: applies to https:// URLs only, \
+                 and this target's `url` is http://",
+                "config: `rules[0] (r).targets[2] (plain).tls.ca_file`: must not be empty",
+            ]
+        );
+        let unknown =
+            "sources: [{id: in, kind: stdin}]\nrules:\n  - name: r\n    event_pattern: '{}'\n    \
+                       targets: [{id: t, kind: http, url: 'https://h/', tls: {insecure: true}}]\n";
+        let e = Config::from_yaml(unknown, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `insecure`"), "{e}");
     }
 
     #[test]

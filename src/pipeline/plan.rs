@@ -28,6 +28,8 @@ pub struct PlanTarget {
     pub config: TargetConfig,
     pub shaper: Shaper,
     pub key: KeyRule,
+    /// An `https://` target's TLS settings, files read.
+    pub tls: Option<target::tls::Tls>,
 }
 
 pub struct PlanRule {
@@ -60,6 +62,7 @@ impl Plan {
         let mut disabled_check = RuleSetBuilder::new(limits);
         let mut rules = Vec::new();
         let mut disabled = 0;
+        let mut tls_loader = target::tls::Loader::new();
         for (i, r) in config.rules.iter().enumerate() {
             let at = format!("rules[{i}] ({})", r.name);
             let enabled = r.state == RuleState::Enabled;
@@ -132,10 +135,26 @@ impl Plan {
                     },
                     _ => KeyRule::None,
                 };
+                let tls = match &t.kind {
+                    crate::config::TargetKind::Http { url, tls, .. } if is_https(url) => {
+                        match tls_loader.load(tls.as_ref()) {
+                            Ok(tls) => Some(tls),
+                            Err(ps) => {
+                                problems.extend(ps.into_iter().map(|p| Problem {
+                                    at: format!("{at}.{}", p.key),
+                                    message: p.message,
+                                }));
+                                continue;
+                            }
+                        }
+                    }
+                    _ => None,
+                };
                 targets.push(PlanTarget {
                     config: t.clone(),
                     shaper,
                     key,
+                    tls,
                 });
             }
             if enabled {
@@ -263,9 +282,11 @@ impl Routes {
             for t in r.targets {
                 let c = &t.config;
                 // Everything the task was started with, including what its
-                // dead-letter destination is (not only its name).
+                // dead-letter destination is (not only its name) and the
+                // contents of its TLS files (a renewed certificate under
+                // the same file name is a change).
                 let fp = format!(
-                    "{}|{}|{:?}|{:?}|{:?}|{:?}",
+                    "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
                     r.name,
                     c.id,
                     c.kind,
@@ -273,7 +294,8 @@ impl Routes {
                     c.dead_letter,
                     c.dead_letter
                         .as_ref()
-                        .and_then(|d| config.dead_letters.get(d))
+                        .and_then(|d| config.dead_letters.get(d)),
+                    t.tls.as_ref().map(target::tls::Tls::fingerprint),
                 );
                 let dead_letter = c
                     .dead_letter
@@ -291,7 +313,7 @@ impl Routes {
                             m,
                             ctx.abort.clone(),
                         );
-                        target::spawn(&c.kind, info, ctx)?
+                        target::spawn(&c.kind, t.tls.as_ref(), info, ctx)?
                     }
                 };
                 registry.insert(fp, sender.clone());
@@ -363,6 +385,13 @@ impl Routes {
     pub fn dead_letter(&self, d: usize, dl: DeadLetter) {
         crate::target::dead_letter::hand_over(self.dead_letters.get(d), dl, &self.dropped);
     }
+}
+
+/// Whether an `http` target's URL needs TLS (`Config::check` allowed only
+/// `http` and `https`; schemes are case-insensitive).
+fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
 /// The Kafka key of one delivery.

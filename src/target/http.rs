@@ -16,8 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use hyper::{Method, Request, Uri};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use prometheus::Histogram;
@@ -32,18 +33,45 @@ use super::params::{HttpParams, Rendered};
 use super::retry::{
     parse_retry_after, Decision, DeliveryErrorCode, ExhaustedCondition, RateLimiter,
 };
+use super::tls::{self, Tls};
 use super::{AttemptError, Delivery, Failed, TargetBatch, TargetInfo};
 use crate::pipeline::EventRef;
 
-pub type Client = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+pub type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-pub fn client() -> Client {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
+/// The client of one target: its own connection pool, HTTP/1.1 with
+/// keep-alive, and for `https://` rustls with `tls` (absent: a plain
+/// `http://` target) offering HTTP/2 and HTTP/1.1 by ALPN.
+///
+/// The pool keeps at most `max_idle` idle connections: the target's
+/// `max_concurrency`, since that many HTTP/1.1 requests in flight need that
+/// many connections, and keeping fewer would close and reopen (with a TLS
+/// handshake each) the difference on every burst. An HTTP/2 endpoint needs
+/// one.
+pub fn client(tls: Option<&Tls>, max_idle: usize) -> Result<Client, String> {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(Duration::from_secs(5)));
+    // The https connector hands it `https://` URIs too.
+    tcp.enforce_http(false);
+    let config = match tls {
+        Some(t) => t.client_config(),
+        None => tls::unused_for_http()?,
+    };
+    let builder = HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http();
+    let builder = match tls.and_then(Tls::server_name) {
+        Some(name) => builder.with_server_name_resolver(FixedServerNameResolver::new(name.clone())),
+        None => builder,
+    };
+    let connector = builder.enable_http1().enable_http2().wrap_connector(tcp);
+    Ok(
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(max_idle.max(1))
+            .build(connector),
+    )
 }
 
 pub struct Settings {
@@ -83,18 +111,25 @@ pub fn spawn(
     let method =
         Method::from_bytes(s.method.as_bytes()).map_err(|e| bad(&format!("method: {e}")))?;
     let mut headers = Vec::new();
-    let mut has_type = false;
+    let (mut has_type, mut has_agent) = (false, false);
     for (k, v) in &s.headers {
         let name =
             HeaderName::from_bytes(k.as_bytes()).map_err(|e| bad(&format!("header {k}: {e}")))?;
         let value = HeaderValue::from_str(v).map_err(|e| bad(&format!("header {k}: {e}")))?;
         has_type |= name == CONTENT_TYPE;
+        has_agent |= name == USER_AGENT;
         headers.push((name, value));
     }
     if !has_type {
         headers.push((
             CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
+        ));
+    }
+    if !has_agent {
+        headers.push((
+            USER_AGENT,
+            HeaderValue::from_static(concat!("busbar/", env!("CARGO_PKG_VERSION"))),
         ));
     }
     let limiter = match s.rate_limit_per_second {
@@ -581,11 +616,23 @@ async fn attempt(
             })
         }
         Ok(Err(e)) => {
+            // A certificate or handshake problem fails the same way on
+            // every attempt: dead-letter it at once, with rustls's reason.
+            if let Some(tls) = tls::cause(&e) {
+                return Err(AttemptError {
+                    code: DeliveryErrorCode::TlsError,
+                    message: format!(
+                        "TLS with {}: {tls}",
+                        p.uri.authority().map_or("the target", |a| a.as_str())
+                    ),
+                    retry_after: None,
+                });
+            }
             return Err(AttemptError {
                 code: DeliveryErrorCode::ConnectionFailure,
                 message: format!("request failed: {e}"),
                 retry_after: None,
-            })
+            });
         }
         Ok(Ok(r)) => r,
     };

@@ -20,6 +20,7 @@ mod kafka;
 pub mod params;
 pub mod retry;
 mod stream;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -404,7 +405,6 @@ pub struct Context {
     pub producer: Option<Producer>,
     /// Dead letters that cannot be written make the process unready.
     pub ready: Arc<Readiness>,
-    pub http: http::Client,
     /// Shared stdout/file writers.
     pub sinks: stream::Sinks,
     /// Each HTTP target's backlog limits: `limits.max_backlog_events` and
@@ -424,7 +424,6 @@ impl Context {
             abort,
             producer,
             ready,
-            http: http::client(),
             sinks: stream::Sinks::default(),
             backlog: {
                 let l = crate::config::LimitsConfig::default();
@@ -434,9 +433,12 @@ impl Context {
     }
 }
 
-/// Start the task of one target (or attach it to its shared sink).
+/// Start the task of one target (or attach it to its shared sink). `tls`:
+/// what an `https://` target's client is built with (`pipeline::Plan`
+/// loads it).
 pub fn spawn(
     kind: &TargetKind,
+    tls: Option<&tls::Tls>,
     info: Arc<TargetInfo>,
     ctx: &Context,
 ) -> Result<TargetSender, String> {
@@ -456,8 +458,12 @@ pub fn spawn(
             max_concurrency,
             ordering: _,
             http_parameters,
+            tls: _,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
+            // Its own client, so its own bounded pool and TLS settings.
+            let client = http::client(tls, *max_concurrency)
+                .map_err(|e| format!("target `{}`: {e}", info.id))?;
             http::spawn(
                 http::Settings {
                     url: url.clone(),
@@ -467,7 +473,7 @@ pub fn spawn(
                     timeout: Duration::from_secs_f64(*timeout_seconds),
                     backlog: ctx.backlog,
                     max_concurrency: *max_concurrency,
-                    params: params::HttpParams::compile(&info.id, url, http_parameters.as_ref())
+                    params: params::HttpParams::compile(&info.id, url, http_parameters.as_deref())
                         .map_err(|e| format!("target `{}`: {e}", info.id))?,
                     backlog_gauges: (
                         ctx.metrics
@@ -478,7 +484,7 @@ pub fn spawn(
                             .with_label_values(&[&info.rule, &info.id]),
                     ),
                 },
-                ctx.http.clone(),
+                client,
                 rx,
                 info.clone(),
                 info.latency("http"),

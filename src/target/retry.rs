@@ -426,9 +426,14 @@ pub enum DeliveryErrorCode {
     /// message timeout). The event may have arrived; at-least-once allows
     /// sending it again.
     Timeout,
-    /// No connection: refused, reset, DNS or TLS failure, broker transport
-    /// errors.
+    /// No connection: refused, reset, DNS failure, broker transport errors.
     ConnectionFailure,
+    /// TLS failed: the server's certificate is not trusted (unknown issuer,
+    /// expired, issued for another name), the server refused busbar's
+    /// client certificate, or the two sides agreed on no protocol. busbar's
+    /// own code (EventBridge has none): like `NO_PERMISSIONS`, it fails the
+    /// same way until someone changes a certificate or the `tls:` settings.
+    TlsError,
     /// The target rejected this event as invalid: any other HTTP status
     /// that is not success (4xx, and 1xx/3xx we do not follow), a Kafka
     /// record that is too large. The same bytes would fail the same way.
@@ -441,12 +446,13 @@ pub enum DeliveryErrorCode {
 
 impl DeliveryErrorCode {
     /// Every code, for registering metric label values up front.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::NoPermissions,
         Self::NoResource,
         Self::Throttling,
         Self::Timeout,
         Self::ConnectionFailure,
+        Self::TlsError,
         Self::ClientError,
         Self::ServerError,
     ];
@@ -459,6 +465,7 @@ impl DeliveryErrorCode {
             Self::Throttling => "THROTTLING",
             Self::Timeout => "TIMEOUT",
             Self::ConnectionFailure => "CONNECTION_FAILURE",
+            Self::TlsError => "TLS_ERROR",
             Self::ClientError => "SDK_CLIENT_ERROR",
             Self::ServerError => "SERVER_ERROR",
         }
@@ -470,7 +477,7 @@ impl DeliveryErrorCode {
     pub fn retryable(self) -> bool {
         match self {
             Self::Throttling | Self::Timeout | Self::ConnectionFailure | Self::ServerError => true,
-            Self::NoPermissions | Self::NoResource | Self::ClientError => false,
+            Self::NoPermissions | Self::NoResource | Self::ClientError | Self::TlsError => false,
         }
     }
 
@@ -809,6 +816,8 @@ mod tests {
         assert_eq!(DeliveryErrorCode::Throttling.to_string(), "THROTTLING");
         assert!(DeliveryErrorCode::Timeout.retryable());
         assert!(!DeliveryErrorCode::NoResource.retryable());
+        assert!(!DeliveryErrorCode::TlsError.retryable());
+        assert_eq!(DeliveryErrorCode::TlsError.as_str(), "TLS_ERROR");
     }
 
     #[test]
