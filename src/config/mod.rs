@@ -17,8 +17,12 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub mod connection;
 mod env;
+pub mod secret;
+pub use connection::ConnectionConfig;
 pub use env::{apply_env, EnvOverrides};
+pub use secret::{Secret, SecretValue};
 
 /// Exit status of `busbar validate` (and `run`) for a bad configuration:
 /// `EX_CONFIG` from sysexits.h.
@@ -35,6 +39,10 @@ pub struct Config {
     /// Named dead-letter destinations that targets and sources refer to.
     #[serde(default)]
     pub dead_letters: BTreeMap<String, DeadLetterConfig>,
+    /// Named connections (auth and invocation parameters) that `http`
+    /// targets refer to.
+    #[serde(default)]
+    pub connections: BTreeMap<String, ConnectionConfig>,
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
@@ -326,6 +334,9 @@ pub enum TargetKind {
         max_concurrency: usize,
         #[serde(default)]
         ordering: HttpOrdering,
+        /// Auth and invocation parameters (a name in `connections`).
+        #[serde(default)]
+        connection: Option<String>,
     },
 }
 
@@ -826,6 +837,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                         "timeout_seconds",
                         "max_concurrency",
                         "ordering",
+                        "connection",
                     ],
                 ),
             ],
@@ -880,6 +892,17 @@ impl Config {
             max_automaton_bytes: self.limits.max_automaton_bytes,
             ..crate::engine::Limits::default()
         }
+    }
+
+    /// Read every secret (files and environment variables); run at start
+    /// and at every reload, so that a rotated Secret is picked up. Each one
+    /// that cannot be read is a problem naming its key and its source.
+    pub fn resolve_secrets(&mut self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        connection::resolve(&mut self.connections, &mut |at, message| {
+            p.push(Problem { at, message })
+        });
+        p
     }
 
     /// Stage two: every semantic problem that needs no compilation.
@@ -1053,6 +1076,8 @@ impl Config {
                 self.check_target(t, &at, &mut target_ids, &mut push);
             }
         }
+
+        connection::check(&self.connections, &mut push);
 
         for (name, d) in &self.dead_letters {
             let at = format!("dead_letters.{name}");
@@ -1319,7 +1344,16 @@ impl Config {
                 timeout_seconds,
                 max_concurrency,
                 ordering: _,
+                connection,
             } => {
+                if let Some(c) = connection {
+                    if !self.connections.contains_key(c) {
+                        push(
+                            format!("{at}.connection"),
+                            format!("`{c}` is not defined under `connections`"),
+                        );
+                    }
+                }
                 in_range(
                     push,
                     format!("{at}.max_concurrency"),

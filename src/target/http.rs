@@ -57,6 +57,8 @@ pub struct Settings {
     pub backlog_gauges: (IntGauge, IntGauge),
     /// Requests in flight at once.
     pub max_concurrency: usize,
+    /// The connection named by `connection:` (auth and parameters).
+    pub connection: Option<Arc<super::auth::Connection>>,
 }
 
 struct Prepared {
@@ -64,6 +66,7 @@ struct Prepared {
     method: Method,
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
+    connection: Option<Arc<super::auth::Connection>>,
 }
 
 pub fn spawn(
@@ -101,6 +104,7 @@ pub fn spawn(
         method,
         headers,
         timeout: s.timeout,
+        connection: s.connection,
     });
     let backlog = Backlog::new(s.backlog, s.backlog_gauges);
     tokio::spawn(
@@ -513,12 +517,38 @@ impl Task {
     }
 }
 
+/// One delivery attempt, through the target's connection if it has one:
+/// an OAuth token the endpoint refuses (401/407) is replaced, and the
+/// request sent once more with the new one (`super::auth`).
 async fn attempt(client: &Client, p: &Prepared, body: Bytes) -> Result<(), AttemptError> {
-    let mut req = Request::builder()
-        .method(p.method.clone())
-        .uri(p.uri.clone());
+    let Some(conn) = &p.connection else {
+        return send(client, p, body, None).await;
+    };
+    let auth = conn.authorize().await?;
+    let sent = send(client, p, body.clone(), Some(&auth)).await;
+    if !conn.refused(&auth) {
+        return sent;
+    }
+    let auth = conn.authorize().await?;
+    send(client, p, body, Some(&auth)).await
+}
+
+async fn send(
+    client: &Client,
+    p: &Prepared,
+    body: Bytes,
+    auth: Option<&super::auth::Authorized>,
+) -> Result<(), AttemptError> {
+    let (uri, body) = match auth {
+        Some(a) => a.shape(&p.uri, body)?,
+        None => (p.uri.clone(), body),
+    };
+    let mut req = Request::builder().method(p.method.clone()).uri(uri);
     for (k, v) in &p.headers {
         req = req.header(k, v);
+    }
+    if let (Some(a), Some(h)) = (auth, req.headers_mut()) {
+        a.headers(h);
     }
     let req = req.body(Full::new(body)).map_err(|e| AttemptError {
         code: DeliveryErrorCode::ClientError,
@@ -543,6 +573,9 @@ async fn attempt(client: &Client, p: &Prepared, body: Bytes) -> Result<(), Attem
         Ok(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
+    if let Some(a) = auth {
+        a.answered(status);
+    }
     let retry_after = resp
         .headers()
         .get(RETRY_AFTER)

@@ -14,6 +14,7 @@
 //! An HTTP target whose endpoint fails moves its deliveries into a bounded
 //! backlog of copies instead (see `http`), so that it stops nobody else.
 
+pub mod auth;
 pub mod dead_letter;
 mod http;
 mod kafka;
@@ -433,11 +434,23 @@ impl Context {
     }
 }
 
-/// Start the task of one target (or attach it to its shared sink).
+/// A connection for the `http` targets that name it; its token endpoint
+/// is reached with their client.
+pub fn connection(
+    name: &str,
+    c: &crate::config::ConnectionConfig,
+    ctx: &Context,
+) -> Result<Arc<auth::Connection>, String> {
+    auth::Connection::new(name, c, Arc::new(ctx.http.clone())).map(Arc::new)
+}
+
+/// Start the task of one target (or attach it to its shared sink), with
+/// the connection its configuration names.
 pub fn spawn(
     kind: &TargetKind,
     info: Arc<TargetInfo>,
     ctx: &Context,
+    connection: Option<Arc<auth::Connection>>,
 ) -> Result<TargetSender, String> {
     let tx = match kind {
         TargetKind::Stdout => Tx::Sink(ctx.sinks.get(None)?),
@@ -454,6 +467,7 @@ pub fn spawn(
             timeout_seconds,
             max_concurrency,
             ordering: _,
+            connection: _,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
             http::spawn(
@@ -465,6 +479,7 @@ pub fn spawn(
                     timeout: Duration::from_secs_f64(*timeout_seconds),
                     backlog: ctx.backlog,
                     max_concurrency: *max_concurrency,
+                    connection,
                     backlog_gauges: (
                         ctx.metrics
                             .target_backlog_events
