@@ -23,9 +23,10 @@ pub struct ConnectionConfig {
     pub invocation_http_parameters: HttpParameters,
 }
 
-/// One of EventBridge's authorization types.
+/// One of EventBridge's authorization types, written as a map with one
+/// key (`{api_key: {...}}`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "RawAuth")]
 pub enum AuthConfig {
     /// `header: value` on every request.
     ApiKey { header: String, value: SecretValue },
@@ -36,6 +37,50 @@ pub enum AuthConfig {
     },
     /// A bearer token from the token endpoint (RFC 6749 §4.4).
     OauthClientCredentials(OAuthConfig),
+}
+
+/// YAML has no externally tagged enums without tags (`!api_key`): the
+/// three keys as options, exactly one of which must be there.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    api_key: Option<RawApiKey>,
+    basic: Option<RawBasic>,
+    oauth_client_credentials: Option<OAuthConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApiKey {
+    header: String,
+    value: SecretValue,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasic {
+    username: String,
+    password: SecretValue,
+}
+
+impl TryFrom<RawAuth> for AuthConfig {
+    type Error = String;
+    fn try_from(r: RawAuth) -> Result<Self, String> {
+        match (r.api_key, r.basic, r.oauth_client_credentials) {
+            (Some(k), None, None) => Ok(AuthConfig::ApiKey {
+                header: k.header,
+                value: k.value,
+            }),
+            (None, Some(b), None) => Ok(AuthConfig::Basic {
+                username: b.username,
+                password: b.password,
+            }),
+            (None, None, Some(o)) => Ok(AuthConfig::OauthClientCredentials(o)),
+            _ => Err(
+                "expected exactly one of `api_key`, `basic` or `oauth_client_credentials`".into(),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -176,15 +221,14 @@ pub fn check(
                 header_value(&mut *push, format!("{hat}.value"), value);
                 header.to_ascii_lowercase()
             }
-            AuthConfig::Basic { username, password } => {
-                let bat = format!("{at}.auth.basic");
+            AuthConfig::Basic { username, .. } => {
+                // The password travels base64-encoded: any value fits.
                 if username.is_empty() || username.contains(':') {
                     push(
-                        format!("{bat}.username"),
+                        format!("{at}.auth.basic.username"),
                         "must be non-empty and without `:` (RFC 7617)".into(),
                     );
                 }
-                header_value(&mut *push, format!("{bat}.password"), password);
                 "authorization".into()
             }
             AuthConfig::OauthClientCredentials(o) => {
@@ -194,8 +238,7 @@ pub fn check(
         };
         let iat = format!("{at}.invocation_http_parameters");
         check_headers(&c.invocation_http_parameters, &iat, push);
-        if c
-            .invocation_http_parameters
+        if c.invocation_http_parameters
             .headers
             .keys()
             .any(|k| k.eq_ignore_ascii_case(&auth_header))
@@ -248,8 +291,7 @@ fn check_oauth(o: &OAuthConfig, at: &str, push: &mut impl FnMut(String, String))
     }
     let pat = format!("{at}.oauth_http_parameters");
     check_headers(&o.oauth_http_parameters, &pat, push);
-    if o
-        .oauth_http_parameters
+    if o.oauth_http_parameters
         .headers
         .keys()
         .any(|k| k.eq_ignore_ascii_case("authorization"))
@@ -289,5 +331,80 @@ fn header_value(push: &mut impl FnMut(String, String), at: String, v: &SecretVal
                 "is not a valid HTTP header value (control characters or non-ASCII)".into(),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<ConnectionConfig, String> {
+        serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn each_auth_type_parses_with_its_defaults() {
+        let c = parse("auth: {api_key: {header: x-api-key, value: k}}").unwrap();
+        assert!(matches!(c.auth, AuthConfig::ApiKey { ref header, .. } if header == "x-api-key"));
+        assert_eq!(c.invocation_http_parameters, HttpParameters::default());
+        let c = parse("auth: {basic: {username: u, password: {env: P}}}").unwrap();
+        assert!(matches!(c.auth, AuthConfig::Basic { .. }));
+        let c = parse(
+            "auth: {oauth_client_credentials: {token_url: 'http://id/t', client_id: c, \
+             client_secret: {file: /s}}}\ninvocation_http_parameters: {body: {k: v}}",
+        )
+        .unwrap();
+        let AuthConfig::OauthClientCredentials(o) = &c.auth else {
+            panic!("{c:?}")
+        };
+        assert_eq!((o.http_method.as_str(), o.timeout_seconds), ("POST", 5.0));
+        assert_eq!(o.scope, None);
+        assert_eq!(c.invocation_http_parameters.body.len(), 1);
+    }
+
+    #[test]
+    fn auth_needs_exactly_one_known_type() {
+        for bad in [
+            "auth: {}",
+            "auth: {basic: {username: u, password: p}, api_key: {header: h, value: v}}",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(
+                e.contains("expected exactly one of `api_key`"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse("auth: {bearer: {token: t}}").unwrap_err();
+        assert!(e.contains("unknown field `bearer`"), "{e}");
+        let e = parse("auth: {basic: {username: u, password: p, realm: r}}").unwrap_err();
+        assert!(e.contains("unknown field `realm`"), "{e}");
+    }
+
+    #[test]
+    fn shape_problems_name_the_key_and_never_a_value() {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "bad name!".to_string(),
+            parse(
+                "auth: {basic: {username: 'a:b', password: \"pw-DISTINCT\\n\"}}\n\
+                 invocation_http_parameters: {headers: {Authorization: x, host: h, 'bad header': v, \
+                 x-k: \"v-DISTINCT\\n\"}}",
+            )
+            .unwrap(),
+        );
+        let mut p = Vec::new();
+        check(&m, &mut |at, msg| p.push(format!("{at}: {msg}")));
+        let all = p.join("\n");
+        for want in [
+            "connections.bad name!: a connection name must be 1-64 characters",
+            "connections.bad name!.auth.basic.username: must be non-empty and without `:`",
+            "invocation_http_parameters.headers.x-k: is not a valid HTTP header value",
+            "invocation_http_parameters.headers.host: is set by the HTTP client itself",
+            "invocation_http_parameters.headers.bad header: is not a valid HTTP header name",
+            "invocation_http_parameters.headers.authorization: clashes with the `authorization` header",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+        assert!(!all.contains("DISTINCT"), "{all}");
     }
 }

@@ -117,12 +117,8 @@ impl<'de> Deserialize<'de> for SecretValue {
         #[serde(untagged)]
         enum Raw {
             Plain(String),
-            File {
-                file: PathBuf,
-            },
-            Env {
-                env: String,
-            },
+            File { file: PathBuf },
+            Env { env: String },
         }
         // serde's untagged error names no variant; say what is accepted,
         // and never echo the value (it may be a secret).

@@ -114,7 +114,7 @@ pub struct Connection {
 enum Auth {
     /// API key and Basic: one header that never changes.
     Header(HeaderName, HeaderValue),
-    OAuth(OAuth),
+    OAuth(Box<OAuth>),
 }
 
 fn secret<'a>(s: &'a SecretValue, what: &str) -> Result<&'a Secret, String> {
@@ -123,8 +123,8 @@ fn secret<'a>(s: &'a SecretValue, what: &str) -> Result<&'a Secret, String> {
 
 /// A header value that HPACK never indexes and `Debug` hides.
 fn sensitive(v: &str, what: &str) -> Result<HeaderValue, String> {
-    let mut h = HeaderValue::from_str(v)
-        .map_err(|_| format!("{what} is not a valid HTTP header value"))?;
+    let mut h =
+        HeaderValue::from_str(v).map_err(|_| format!("{what} is not a valid HTTP header value"))?;
     h.set_sensitive(true);
     Ok(h)
 }
@@ -172,7 +172,9 @@ impl Connection {
                     AUTHORIZATION,
                     basic(username, secret(password, "the password")?)?,
                 ),
-                AuthConfig::OauthClientCredentials(o) => Auth::OAuth(OAuth::new(o, transport)?),
+                AuthConfig::OauthClientCredentials(o) => {
+                    Auth::OAuth(Box::new(OAuth::new(o, transport)?))
+                }
             };
             let p = &c.invocation_http_parameters;
             let query = p
@@ -296,7 +298,12 @@ impl Authorized {
 fn with_query(uri: &Uri, keys: &[String], query: &str) -> Result<Uri, String> {
     let mut pq = uri.path().to_string();
     pq.push('?');
-    for piece in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for piece in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let raw_key = piece.split('=').next().unwrap_or("");
         let key = form_urlencoded::parse(raw_key.as_bytes())
             .next()
@@ -589,7 +596,12 @@ impl OAuth {
             .map_err(|e| Fetch::Failed(format!("cannot build the request: {e}")))?;
         let started = Instant::now();
         let answer = match tokio::time::timeout(self.timeout, self.transport.send(req)).await {
-            Err(_) => return Err(Fetch::Failed(format!("no answer within {:?}", self.timeout))),
+            Err(_) => {
+                return Err(Fetch::Failed(format!(
+                    "no answer within {:?}",
+                    self.timeout
+                )))
+            }
             Ok(Err(e)) => return Err(Fetch::Failed(e)),
             Ok(Ok(a)) => a,
         };
@@ -644,8 +656,7 @@ fn oauth_error(body: &[u8]) -> String {
     match serde_json::from_slice::<E>(body) {
         Ok(e)
             if e.error.len() <= 64
-                && e
-                    .error
+                && e.error
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
         {
@@ -729,7 +740,10 @@ mod tests {
             .err()
             .unwrap();
         assert!(!e.contains("tok-secret"), "{e}");
-        assert_eq!(oauth_error(br#"{"error":"invalid_client"}"#), " (invalid_client)");
+        assert_eq!(
+            oauth_error(br#"{"error":"invalid_client"}"#),
+            " (invalid_client)"
+        );
         assert_eq!(oauth_error(br#"{"error":"has space"}"#), "");
     }
 }
