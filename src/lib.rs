@@ -9,8 +9,9 @@
 //!   that tests use as an oracle.
 //! - [`flatten`]: event bytes → the (path, value) leaves the automaton asks
 //!   for, skipping every field no rule mentions.
-//! - [`config`]: the YAML service configuration, environment overrides and
-//!   the checks `busbar validate` reports all at once.
+//! - [`config`]: the YAML service configuration, environment overrides,
+//!   secret values (`{file: …}`, `{env: …}`) and the checks `busbar
+//!   validate` reports all at once.
 //! - [`envelope`]: every event inside busbar is an EventBridge envelope;
 //!   lines that are not become the `detail` of one.
 //! - [`transform`]: a target's `Input` / `InputPath` / `InputTransformer`,
@@ -22,7 +23,8 @@
 //!   protocol) and Kafka consumer groups ([`offsets`] decides what may be
 //!   committed).
 //! - [`target`]: Kafka, stdout/file and HTTP targets with retry policy and
-//!   dead-letter destinations.
+//!   dead-letter destinations; `target::auth` holds the connections (auth
+//!   headers, OAuth tokens, invocation parameters) HTTP targets send with.
 //! - [`spool`]: the write-ahead spool, accepted events on local disk
 //!   (checksummed segment files, group-committed fsync) until delivered.
 //! - [`metrics`] defines every metric; [`admin`] serves them with the
