@@ -9,8 +9,9 @@
 //!   that tests use as an oracle.
 //! - [`flatten`]: event bytes → the (path, value) leaves the automaton asks
 //!   for, skipping every field no rule mentions.
-//! - [`config`]: the YAML service configuration, environment overrides and
-//!   the checks `busbar validate` reports all at once.
+//! - [`config`]: the YAML service configuration, environment overrides,
+//!   secret values (`{file: …}`, `{env: …}`) and the checks `busbar
+//!   validate` reports all at once.
 //! - [`envelope`]: every event inside busbar is an EventBridge envelope;
 //!   lines that are not become the `detail` of one.
 //! - [`transform`]: a target's `Input` / `InputPath` / `InputTransformer`,
@@ -23,7 +24,9 @@
 //!   committed).
 //! - [`target`]: Kafka, stdout/file and HTTP(S) targets with retry policy
 //!   and dead-letter destinations; `target::tls` reads an `https://`
-//!   target's certificates into its rustls client.
+//!   target's certificates into its rustls client, and `target::auth`
+//!   holds the connections (auth headers, OAuth tokens, invocation
+//!   parameters) HTTP targets send with.
 //! - [`spool`]: the write-ahead spool, accepted events on local disk
 //!   (checksummed segment files, group-committed fsync) until delivered.
 //! - [`metrics`] defines every metric; [`admin`] serves them with the

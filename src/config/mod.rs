@@ -17,8 +17,12 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub mod connection;
 mod env;
+pub mod secret;
+pub use connection::ConnectionConfig;
 pub use env::{apply_env, EnvOverrides};
+pub use secret::{Secret, SecretValue};
 
 /// Exit status of `busbar validate` (and `run`) for a bad configuration:
 /// `EX_CONFIG` from sysexits.h.
@@ -35,6 +39,10 @@ pub struct Config {
     /// Named dead-letter destinations that targets and sources refer to.
     #[serde(default)]
     pub dead_letters: BTreeMap<String, DeadLetterConfig>,
+    /// Named connections (auth and invocation parameters) that `http`
+    /// targets refer to.
+    #[serde(default)]
+    pub connections: BTreeMap<String, ConnectionConfig>,
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
@@ -332,7 +340,10 @@ pub enum TargetKind {
         /// How an `https://` URL's server is trusted, and how busbar shows
         /// itself to it; absent: the platform's root store.
         #[serde(default)]
-        tls: Option<TlsConfig>,
+        tls: Option<Box<TlsConfig>>,
+        /// Auth and invocation parameters (a name in `connections`).
+        #[serde(default)]
+        connection: Option<String>,
     },
 }
 
@@ -858,6 +869,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                         "ordering",
                         "http_parameters",
                         "tls",
+                        "connection",
                     ],
                 ),
             ],
@@ -912,6 +924,17 @@ impl Config {
             max_automaton_bytes: self.limits.max_automaton_bytes,
             ..crate::engine::Limits::default()
         }
+    }
+
+    /// Read every secret (files and environment variables); run at start
+    /// and at every reload, so that a rotated Secret is picked up. Each one
+    /// that cannot be read is a problem naming its key and its source.
+    pub fn resolve_secrets(&mut self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        connection::resolve(&mut self.connections, &mut |at, message| {
+            p.push(Problem { at, message })
+        });
+        p
     }
 
     /// Stage two: every semantic problem that needs no compilation.
@@ -1085,6 +1108,8 @@ impl Config {
                 self.check_target(t, &at, &mut target_ids, &mut push);
             }
         }
+
+        connection::check(&self.connections, &mut push);
 
         for (name, d) in &self.dead_letters {
             let at = format!("dead_letters.{name}");
@@ -1353,7 +1378,16 @@ impl Config {
                 ordering: _,
                 http_parameters,
                 tls,
+                connection,
             } => {
+                if let Some(c) = connection {
+                    if !self.connections.contains_key(c) {
+                        push(
+                            format!("{at}.connection"),
+                            format!("`{c}` is not defined under `connections`"),
+                        );
+                    }
+                }
                 if let Err(e) = crate::target::params::HttpParams::compile(
                     &t.id,
                     url,

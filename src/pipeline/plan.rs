@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use prometheus::{IntCounter, IntCounterVec};
 
-use crate::config::{Config, KafkaKey, Problem, RuleState, SourceKind, TargetConfig};
+use crate::config::{
+    Config, ConnectionConfig, KafkaKey, Problem, RuleState, SourceKind, TargetConfig, TargetKind,
+};
 use crate::engine::{Automaton, RuleSetBuilder};
 use crate::envelope::Bus;
 use crate::metrics::Metrics;
@@ -50,8 +52,9 @@ pub struct Plan {
 
 impl Plan {
     /// Compile; every problem is reported, not only the first.
-    pub fn compile(config: Config) -> Result<Plan, Vec<Problem>> {
-        let mut problems = config.check();
+    pub fn compile(mut config: Config) -> Result<Plan, Vec<Problem>> {
+        let mut problems = config.resolve_secrets();
+        problems.extend(config.check());
         let limits = config.engine_limits();
         let bus = Bus {
             name: config.bus.name.clone(),
@@ -137,7 +140,7 @@ impl Plan {
                 };
                 let tls = match &t.kind {
                     crate::config::TargetKind::Http { url, tls, .. } if is_https(url) => {
-                        match tls_loader.load(tls.as_ref()) {
+                        match tls_loader.load(tls.as_deref()) {
                             Ok(tls) => Some(tls),
                             Err(ps) => {
                                 problems.extend(ps.into_iter().map(|p| Problem {
@@ -250,6 +253,9 @@ pub struct Routes {
     /// Running tasks by the settings they were started with, for reuse.
     registry: HashMap<String, TargetSender>,
     dl_registry: HashMap<String, DeadLetterSender>,
+    /// Connections by name, with the settings and secrets they were built
+    /// from: one that did not change keeps its OAuth token over a reload.
+    conn_registry: HashMap<String, (ConnectionConfig, Arc<target::auth::Connection>)>,
 }
 
 impl Routes {
@@ -274,6 +280,18 @@ impl Routes {
             dl_index.insert(name.clone(), dead_letters.len());
             dead_letters.push(sender);
         }
+        let mut conn_registry = HashMap::new();
+        for (name, c) in &config.connections {
+            let reused = prev
+                .and_then(|p| p.conn_registry.get(name))
+                .filter(|(was, _)| was == c)
+                .map(|(_, conn)| conn.clone());
+            let conn = match reused {
+                Some(conn) => conn,
+                None => target::connection(name, c, ctx)?,
+            };
+            conn_registry.insert(name.clone(), (c.clone(), conn));
+        }
         let mut targets = Vec::new();
         let mut rules = Vec::new();
         let mut registry = HashMap::new();
@@ -281,12 +299,20 @@ impl Routes {
             let first = targets.len();
             for t in r.targets {
                 let c = &t.config;
+                let connection = match &c.kind {
+                    TargetKind::Http {
+                        connection: Some(name),
+                        ..
+                    } => conn_registry.get(name).map(|(_, conn)| conn.clone()),
+                    _ => None,
+                };
                 // Everything the task was started with, including what its
-                // dead-letter destination is (not only its name) and the
+                // dead-letter destination is (not only its name), the
                 // contents of its TLS files (a renewed certificate under
-                // the same file name is a change).
+                // the same file name is a change) and which connection
+                // object it holds.
                 let fp = format!(
-                    "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                    "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
                     r.name,
                     c.id,
                     c.kind,
@@ -296,6 +322,7 @@ impl Routes {
                         .as_ref()
                         .and_then(|d| config.dead_letters.get(d)),
                     t.tls.as_ref().map(target::tls::Tls::fingerprint),
+                    connection.as_ref().map(Arc::as_ptr),
                 );
                 let dead_letter = c
                     .dead_letter
@@ -313,7 +340,7 @@ impl Routes {
                             m,
                             ctx.abort.clone(),
                         );
-                        target::spawn(&c.kind, t.tls.as_ref(), info, ctx)?
+                        target::spawn(&c.kind, t.tls.as_ref(), info, ctx, connection)?
                     }
                 };
                 registry.insert(fp, sender.clone());
@@ -377,6 +404,7 @@ impl Routes {
             dropped: m.dropped.clone(),
             registry,
             dl_registry,
+            conn_registry,
         })
     }
 

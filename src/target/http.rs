@@ -89,6 +89,8 @@ pub struct Settings {
     /// `http_parameters` and the URL's wildcards, when the request depends
     /// on the event.
     pub params: Option<HttpParams>,
+    /// The connection named by `connection:` (auth and parameters).
+    pub connection: Option<Arc<super::auth::Connection>>,
 }
 
 struct Prepared {
@@ -97,6 +99,7 @@ struct Prepared {
     method: Method,
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
+    connection: Option<Arc<super::auth::Connection>>,
 }
 
 pub fn spawn(
@@ -142,6 +145,7 @@ pub fn spawn(
         method,
         headers,
         timeout: s.timeout,
+        connection: s.connection,
     });
     let backlog = Backlog::new(s.backlog, s.backlog_gauges);
     tokio::spawn(
@@ -588,19 +592,49 @@ impl Task {
     }
 }
 
+/// One delivery attempt, through the target's connection if it has one:
+/// an OAuth token the endpoint refuses (401/407) is replaced, and the
+/// request sent once more with the new one (`super::auth`). `request`:
+/// the URL and headers made from `http_parameters`, if any.
 async fn attempt(
     client: &Client,
     p: &Prepared,
     request: Option<&Rendered>,
     body: Bytes,
 ) -> Result<(), AttemptError> {
+    let Some(conn) = &p.connection else {
+        return send(client, p, request, body, None).await;
+    };
+    let auth = conn.authorize().await?;
+    let sent = send(client, p, request, body.clone(), Some(&auth)).await;
+    if !conn.refused(&auth) {
+        return sent;
+    }
+    let auth = conn.authorize().await?;
+    send(client, p, request, body, Some(&auth)).await
+}
+
+async fn send(
+    client: &Client,
+    p: &Prepared,
+    request: Option<&Rendered>,
+    body: Bytes,
+    auth: Option<&super::auth::Authorized>,
+) -> Result<(), AttemptError> {
     let uri = request.map_or(&p.uri, |r| &r.uri);
-    let mut req = Request::builder().method(p.method.clone()).uri(uri.clone());
+    let (uri, body) = match auth {
+        Some(a) => a.shape(uri, body)?,
+        None => (uri.clone(), body),
+    };
+    let mut req = Request::builder().method(p.method.clone()).uri(uri);
     for (k, v) in &p.headers {
         req = req.header(k, v);
     }
     for (k, v) in request.map_or(&[][..], |r| &r.headers[..]) {
         req = req.header(k, v);
+    }
+    if let (Some(a), Some(h)) = (auth, req.headers_mut()) {
+        a.headers(h);
     }
     let req = req.body(Full::new(body)).map_err(|e| AttemptError {
         code: DeliveryErrorCode::ClientError,
@@ -637,6 +671,9 @@ async fn attempt(
         Ok(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
+    if let Some(a) = auth {
+        a.answered(status);
+    }
     let retry_after = resp
         .headers()
         .get(RETRY_AFTER)

@@ -14,6 +14,7 @@
 //! An HTTP target whose endpoint fails moves its deliveries into a bounded
 //! backlog of copies instead (see `http`), so that it stops nobody else.
 
+pub mod auth;
 pub mod dead_letter;
 mod http;
 mod kafka;
@@ -433,14 +434,29 @@ impl Context {
     }
 }
 
-/// Start the task of one target (or attach it to its shared sink). `tls`:
-/// what an `https://` target's client is built with (`pipeline::Plan`
-/// loads it).
+/// A connection for the `http` targets that name it; its token endpoint
+/// is reached with their client.
+pub fn connection(
+    name: &str,
+    c: &crate::config::ConnectionConfig,
+    ctx: &Context,
+) -> Result<Arc<auth::Connection>, String> {
+    let _ = ctx;
+    // The token endpoint is plain http for now (`validate` says so): a
+    // client without TLS settings of its own, a few idle connections.
+    let client = http::client(None, 4)?;
+    auth::Connection::new(name, c, Arc::new(client)).map(Arc::new)
+}
+
+/// Start the task of one target (or attach it to its shared sink), with
+/// the connection its configuration names. `tls`: what an `https://`
+/// target's client is built with (`pipeline::Plan` loads it).
 pub fn spawn(
     kind: &TargetKind,
     tls: Option<&tls::Tls>,
     info: Arc<TargetInfo>,
     ctx: &Context,
+    connection: Option<Arc<auth::Connection>>,
 ) -> Result<TargetSender, String> {
     let tx = match kind {
         TargetKind::Stdout => Tx::Sink(ctx.sinks.get(None)?),
@@ -459,6 +475,7 @@ pub fn spawn(
             ordering: _,
             http_parameters,
             tls: _,
+            connection: _,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
             // Its own client, so its own bounded pool and TLS settings.
@@ -475,6 +492,7 @@ pub fn spawn(
                     max_concurrency: *max_concurrency,
                     params: params::HttpParams::compile(&info.id, url, http_parameters.as_deref())
                         .map_err(|e| format!("target `{}`: {e}", info.id))?,
+                    connection,
                     backlog_gauges: (
                         ctx.metrics
                             .target_backlog_events

@@ -442,11 +442,15 @@ pub enum DeliveryErrorCode {
     /// The target failed on its side: HTTP 5xx, a retriable Kafka broker
     /// error (leader not available, not enough replicas).
     ServerError,
+    /// busbar's own: a connection's OAuth token endpoint gave no token
+    /// (no answer, 408/429/5xx, an answer without a token) after its own
+    /// retries. The request was not sent; a later attempt fetches again.
+    AuthFailed,
 }
 
 impl DeliveryErrorCode {
     /// Every code, for registering metric label values up front.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::NoPermissions,
         Self::NoResource,
         Self::Throttling,
@@ -455,6 +459,7 @@ impl DeliveryErrorCode {
         Self::TlsError,
         Self::ClientError,
         Self::ServerError,
+        Self::AuthFailed,
     ];
 
     /// The stable `ERROR_CODE` string.
@@ -468,6 +473,7 @@ impl DeliveryErrorCode {
             Self::TlsError => "TLS_ERROR",
             Self::ClientError => "SDK_CLIENT_ERROR",
             Self::ServerError => "SERVER_ERROR",
+            Self::AuthFailed => "AUTH_FAILED",
         }
     }
 
@@ -476,7 +482,11 @@ impl DeliveryErrorCode {
     /// destination at once, since retrying can not help.
     pub fn retryable(self) -> bool {
         match self {
-            Self::Throttling | Self::Timeout | Self::ConnectionFailure | Self::ServerError => true,
+            Self::Throttling
+            | Self::Timeout
+            | Self::ConnectionFailure
+            | Self::ServerError
+            | Self::AuthFailed => true,
             Self::NoPermissions | Self::NoResource | Self::ClientError | Self::TlsError => false,
         }
     }

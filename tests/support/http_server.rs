@@ -53,6 +53,9 @@ pub enum Reply {
     Held,
     /// Answer 200 after this long (a slow endpoint).
     Delay(Duration),
+    /// Answer with this status and JSON body after this long (a token
+    /// endpoint).
+    Json(u16, String, Duration),
 }
 
 struct State {
@@ -153,8 +156,14 @@ fn serve(conn: TcpStream, st: &State) {
             all.push(req);
             (st.script)(all.len() - 1)
         };
+        let mut body = "ok".to_string();
         let (status, extra) = match reply {
             Reply::Status(s, h) => (s, h),
+            Reply::Json(s, b, d) => {
+                std::thread::sleep(d);
+                body = b;
+                (s, vec![("Content-Type", "application/json".to_string())])
+            }
             Reply::Silent(d) => {
                 std::thread::sleep(d);
                 return;
@@ -171,11 +180,15 @@ fn serve(conn: TcpStream, st: &State) {
                 (200, Vec::new())
             }
         };
-        let mut head = format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 2\r\n");
+        let mut head = format!(
+            "HTTP/1.1 {status} Scripted\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         for (k, v) in extra {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        head.push_str("\r\nok");
+        head.push_str("\r\n");
+        head.push_str(&body);
         if w.write_all(head.as_bytes())
             .and_then(|_| w.flush())
             .is_err()
