@@ -77,7 +77,7 @@ YAML
   cpu=$(tail -1 "$dir/err" | awk '{print $1+$2}')
   local ceiling
   ceiling=$("$EP" load --url "http://127.0.0.1:$port/ceiling" --concurrency "$c" --requests "$n" |
-    python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"{r[\"requests_per_s\"]:,.0f}/s, {r[\"cpu_ms_per_1000\"]:.0f} ms CPU per 1,000")')
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print("{:,.0f}/s, {:.0f} ms CPU per 1,000".format(r["requests_per_s"], r["cpu_ms_per_1000"]))')
   python3 -c "
 n=$n; s=$t1-$t0; cpu=$cpu
 print(f'| $name | {n:,} | {s:.1f} | {n/s:,.0f} | {cpu*1e6/n:.0f} | $ceiling |')"
