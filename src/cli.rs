@@ -291,7 +291,11 @@ fn text_arg(arg: &str, what: &str) -> Result<String, Failure> {
 fn test_pattern(a: TestPatternArgs) -> Result<ExitCode, Failure> {
     let pattern = text_arg(&a.pattern, "pattern")?;
     let event = text_arg(&a.event, "event")?;
-    let mut b = RuleSetBuilder::new(Limits::default());
+    let defaults = Limits::default();
+    let mut b = RuleSetBuilder::new(Limits {
+        pattern: defaults.pattern.for_test_pattern(),
+        ..defaults
+    });
     if let Err(e) = b.add("pattern", &pattern) {
         eprintln!("{e}");
         return Ok(ExitCode::from(EXIT_INVALID));
