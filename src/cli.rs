@@ -372,7 +372,11 @@ fn test_pattern(a: TestPatternArgs) -> Result<ExitCode, Failure> {
     let mut stdin = StdinClaim::default();
     let pattern = text_arg(&a.pattern, "--pattern", &mut stdin)?;
     let event = text_arg(&a.event, "--event", &mut stdin)?;
-    let mut b = RuleSetBuilder::new(Limits::default());
+    let defaults = Limits::default();
+    let mut b = RuleSetBuilder::new(Limits {
+        pattern: defaults.pattern.for_test_pattern(),
+        ..defaults
+    });
     if let Err(e) = b.add("pattern", &pattern) {
         eprintln!("{e}");
         return Ok(ExitCode::from(EXIT_INVALID));

@@ -330,3 +330,55 @@ fn validate_accepts_a_thousand_wildcards_and_rejects_a_rule_set_over_the_budget(
         "{err}"
     );
 }
+
+/// A pattern of exactly `chars` characters (an exact match on `source`).
+fn pattern_of(chars: usize) -> String {
+    let frame = r#"{"source":[""]}"#.len();
+    format!(r#"{{"source":["{}"]}}"#, "x".repeat(chars - frame))
+}
+
+/// `test-pattern` takes patterns up to TestEventPattern's 4096 characters;
+/// a rule in a configuration keeps the 2048-character quota.
+#[test]
+fn test_pattern_takes_4096_characters_and_rules_keep_the_2048_quota() {
+    let long = pattern_of(3000);
+    let event = format!(r#"{{"source":"{}"}}"#, "x".repeat(3000 - 15));
+    let out = busbar(
+        &["test-pattern", "--pattern", &long, "--event", &event],
+        b"",
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "true\n".to_string()),
+        "{}",
+        text(&out.stderr)
+    );
+    let over = busbar(
+        &[
+            "test-pattern",
+            "--pattern",
+            &pattern_of(4097),
+            "--event",
+            "{}",
+        ],
+        b"",
+    );
+    assert_eq!(over.status.code(), Some(2));
+    assert!(
+        text(&over.stderr).contains("Event pattern is too long: 4097 characters, limit 4096"),
+        "{}",
+        text(&over.stderr)
+    );
+
+    let config = temp("long-rule.yaml", &rules_config(&[long], ""));
+    let out = busbar(&["validate", "--config", config.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "Event pattern is too long: 3000 characters, limit 2048 \
+             (EventBridge's event pattern size quota)"
+        ),
+        "{err}"
+    );
+}

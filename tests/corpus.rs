@@ -4,7 +4,8 @@
 //! - `automaton`: one rule in a [`RuleSetBuilder`], `build`, then `is_match`,
 //!   `find_checked` and `find` (which may skip parsing events that cannot match).
 //! - `naive`: [`busbar::pattern::parse`] then [`busbar::engine::naive::matches`].
-//! - `cli_test_pattern`: `busbar test-pattern --pattern P --event E`.
+//! - `cli_test_pattern`: `busbar test-pattern --pattern P --event E` (except
+//!   the rules' pattern size quota, which test-pattern does not apply).
 //! - `cli_filter`: `busbar filter --validate --pattern P`, the case's events on stdin.
 //! - `all_rules_in_one_automaton`: every valid pattern of the corpus as its own
 //!   rule of a single automaton; per event, the matching rules must be exactly
@@ -542,6 +543,12 @@ fn cli_test_pattern() {
     let mut jobs: Vec<(&Case, Option<&Event>)> = Vec::new();
     for case in &cases {
         match &case.expect {
+            // Skipped: the rules' size quota (2048 characters) does not
+            // bind test-pattern, which takes up to TestEventPattern's 4096
+            // (tests/cli.rs checks that limit).
+            Expect::Reject { reason, .. }
+                if reason.starts_with("Event pattern is too long:")
+                    && case.pattern.chars().count() <= 4096 => {}
             Expect::Reject { .. } => jobs.push((case, None)),
             Expect::Events(events) => jobs.extend(events.iter().map(|e| (case, Some(e)))),
         }

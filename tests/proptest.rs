@@ -8,7 +8,9 @@
 //! exists true/false and `$or`. Events are objects over the same keys whose
 //! values come from small sets chosen so that matches are likely: short
 //! strings over `{a, b, A, é, *}` (often the pattern strings themselves),
-//! small numbers in several spellings (`-0`, `1e2`, `100.0`, …), IPs near the
+//! small numbers in several spellings (`-0`, `1e2`, `100.0`, …), numbers at
+//! the edge of exactness (long mantissas, huge and tiny exponents, spellings
+//! that are not exactly a double), IPs near the
 //! generated CIDRs, `null`/booleans, arrays of values, arrays of objects and
 //! nested arrays.
 //!
@@ -63,8 +65,26 @@ fn json_string(s: &str) -> String {
 const PATTERN_STRINGS: &[&str] = &[
     "", "a", "b", "ab", "ba", "A", "AB", "é", "É", "aé", "a*", "*", "aa",
 ];
-/// Pattern numbers, all exactly representable and in canonical-enough form.
-const PATTERN_NUMBERS: &[&str] = &["0", "-0", "1", "1.5", "100", "1e2", "2", "-1", "0.5"];
+/// Pattern numbers: mostly exactly representable, a few that are text
+/// (matched by spelling, rejected as numeric bounds) or at the ends of the
+/// double range.
+const PATTERN_NUMBERS: &[&str] = &[
+    "0",
+    "-0",
+    "1",
+    "1.5",
+    "100",
+    "1e2",
+    "2",
+    "-1",
+    "0.5",
+    "0.3",
+    "1e21",
+    "4.9e-324",
+    "0.30000000000000001",
+    "1000000000000000000001",
+    "1e400",
+];
 /// Decoded wildcard strings; the last two are syntax errors on purpose.
 const GLOBS: &[&str] = &[
     "*", "a*", "*b", "a*b", "*a*", "", "ab", "\\*a", "é*", "*A", "a\\\\*", "**", "a\\",
@@ -269,6 +289,29 @@ const EVENT_NUMBERS: &[&str] = &[
     "0", "-0", "0.0", "1", "1.0", "1.5", "15e-1", "100", "1e2", "100.0", "1E2", "2", "-1", "0.5",
     "5e-1", "3",
 ];
+/// Event numbers at the edge of exactness (issue #19, rule A): spellings of
+/// the pattern numbers that are and are not exactly a double, huge and tiny
+/// exponents, negative zero.
+const EDGE_NUMBERS: &[&str] = &[
+    "0.3",
+    "3e-1",
+    "0.30000000000000001",
+    "0.30000000000000004",
+    "1e21",
+    "1000000000000000000000",
+    "1000000000000000000001",
+    "999999999999999999999",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "5e-324",
+    "4.9e-324",
+    "-0.0e5",
+    "10e-1",
+    "1.00000000000000000000",
+    "1.0000000000000001",
+    "0.99999999999999999",
+];
 const EVENT_IPS: &[&str] = &[
     "10.0.0.1",
     "10.0.0.4",
@@ -293,6 +336,9 @@ fn event_leaf() -> BoxedStrategy<String> {
         3 => prop::sample::select(EVENT_STRINGS).prop_map(json_string),
         3 => "[abAé*]{0,3}".prop_map(|s| json_string(&s)),
         3 => prop::sample::select(EVENT_NUMBERS).prop_map(String::from),
+        1 => prop::sample::select(EDGE_NUMBERS).prop_map(String::from),
+        // Long mantissas (15-20 digits: exact or not) at any exponent.
+        1 => "-?[0-3]\\.[0-9]{13,18}(e-?[0-9]{1,3})?",
         2 => prop::sample::select(EVENT_IPS).prop_map(json_string),
         2 => prop::sample::select(&["null", "true", "false"][..]).prop_map(String::from),
     ]

@@ -65,7 +65,7 @@ use std::fmt;
 
 use crate::flatten::{self, ArrayPos, EventError, Leaf, PathTrie, ScanLimits, Scratch, Sink};
 use crate::pattern::ip::{parse_event_ip, Ip};
-use crate::pattern::number::parse_f64;
+use crate::pattern::number::{is_exact, parse_f64};
 use crate::pattern::{self, AnythingBut, Literal, Matcher, Pattern, PatternError, PatternLimits};
 
 use consistency::Entry;
@@ -352,13 +352,18 @@ struct SubRule {
 
 /// The segment of `seg` that the number `text` falls in: from its first
 /// digits where that decides it, from a close approximation where that does,
-/// exactly otherwise ([`approx`]).
+/// exactly otherwise ([`approx`]). `None` for a number that is text (not
+/// exactly a double, [`is_exact`]), which no numeric segment holds; that is
+/// asked only when the segment has something to give, so numbers that land
+/// in empty segments (most coordinates under selective rules) skip it.
 #[inline]
 fn number_segment(seg: &Segments<f64>, text: &[u8]) -> Option<usize> {
-    approx::coarse(text)
+    let i = approx::coarse(text)
         .and_then(|(v, err)| seg.segment_within(v, err))
         .or_else(|| approx::approx(text).and_then(|v| seg.segment_near(v)))
-        .or_else(|| parse_f64(text).map(|v| seg.segment(norm(v))))
+        .or_else(|| parse_f64(text).map(|v| seg.segment(norm(v))))?;
+    let empty = seg.fields(i).is_empty() && seg.excluded(i).is_empty();
+    (empty || is_exact(text)).then_some(i)
 }
 
 impl PathMatcher {

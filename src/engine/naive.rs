@@ -26,7 +26,8 @@
 //!
 //! Leaf semantics (semantics §1.3–§1.10), one function per matcher kind:
 //! strings compare as decoded UTF-8 bytes; numbers compare by IEEE-754 value
-//! when the pattern number has one, else by raw text; matching is type-strict;
+//! when the pattern number and the event number both are exactly a double
+//! (`pattern::number`), else by raw text; matching is type-strict;
 //! case-insensitive forms compare `to_uppercase().to_lowercase()` foldings;
 //! `anything-but` excludes strings only by its string forms and numbers only by
 //! its number form, and never excludes `true`, `false` or `null`.
@@ -34,7 +35,7 @@
 use crate::engine::Limits;
 use crate::flatten::{EventError, EventErrorKind};
 use crate::pattern::json::{parse_document, Json, JsonKind};
-use crate::pattern::number::parse_f64;
+use crate::pattern::number::exact_value;
 use crate::pattern::wildcard::glob_matches;
 use crate::pattern::{
     ip, AnythingBut, Field, IpRange, Literal, Matcher, Number, NumericRange, Pattern, SubPattern,
@@ -252,9 +253,11 @@ fn exact(literal: &Literal, value: &Value) -> bool {
 
 /// A pattern number equals an event number by IEEE-754 value when the pattern
 /// number has one (300 = 300.0 = 3e2, 0 = -0), else by raw text (§1.3.3–4).
+/// An event number that is not exactly a double is text too, so it equals
+/// only a pattern number spelled the same way.
 fn number_equals(pattern: &Number, event_text: &str) -> bool {
     match pattern.value {
-        Some(v) => parse_f64(event_text.as_bytes()) == Some(v),
+        Some(v) => exact_value(event_text.as_bytes()) == Some(v),
         None => pattern.text == event_text,
     }
 }
@@ -285,8 +288,10 @@ fn suffix_ignore_case(p: &str, s: &str) -> bool {
 }
 
 /// Numbers only; the event number's IEEE-754 value must lie in the interval.
+/// A number that is not exactly a double (`1e400`, `0.30000000000000001`)
+/// is text and lies in no interval.
 fn numeric(range: &NumericRange, event_text: &str) -> bool {
-    let Some(x) = parse_f64(event_text.as_bytes()) else {
+    let Some(x) = exact_value(event_text.as_bytes()) else {
         return false;
     };
     let above = if range.lo_inclusive {

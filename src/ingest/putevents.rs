@@ -541,7 +541,7 @@ struct TestEventPatternRequest<'a> {
 }
 
 /// Longest `EventPattern` the API takes, in characters (S4 shape).
-const MAX_EVENT_PATTERN_CHARS: usize = 4096;
+const MAX_EVENT_PATTERN_CHARS: usize = crate::pattern::MAX_TEST_PATTERN_CHARS;
 
 /// The keys TestEventPattern insists the event has (§3.6.2).
 const REQUIRED_EVENT_KEYS: [&str; 6] = ["id", "account", "source", "time", "region", "detail-type"];
@@ -550,8 +550,10 @@ const REQUIRED_EVENT_KEYS: [&str; 6] = ["id", "account", "source", "time", "regi
 /// (the server answers `{"Result":true|false}`, see [`test_result_body`]).
 ///
 /// The pattern is compiled exactly as rules are, by the engine's
-/// [`RuleSetBuilder`] with `limits` (wildcard complexity included), and is
-/// judged before the event (§3.6.3–4).
+/// [`RuleSetBuilder`] with `limits` (wildcard complexity included), except
+/// that it may be as long as the API allows (4096 characters, as
+/// `busbar test-pattern`), not only as long as a rule; it is judged before
+/// the event (§3.6.3–4).
 pub fn test_event_pattern(body: &[u8], limits: &Limits) -> Result<bool, ApiError> {
     let req: TestEventPatternRequest =
         serde_json::from_slice(or_empty(body)).map_err(|e| serialization(&e))?;
@@ -572,7 +574,10 @@ pub fn test_event_pattern(body: &[u8], limits: &Limits) -> Result<bool, ApiError
         return Err(validation(&problems));
     };
 
-    let mut b = RuleSetBuilder::new(*limits);
+    let mut b = RuleSetBuilder::new(Limits {
+        pattern: limits.pattern.for_test_pattern(),
+        ..*limits
+    });
     b.add("pattern", pattern).map_err(|e| {
         ApiError::client(
             "InvalidEventPatternException",
@@ -1134,7 +1139,15 @@ mod tests {
             e.message,
             "1 validation error detected: Value null at 'event' failed to satisfy constraint: Member must not be null"
         );
-        let long = format!(r#"{{"source":["{}"]}}"#, "x".repeat(4096));
+        // Up to the API's 4096 characters, whatever the rules' quota (2048
+        // by default, and here); one character more is a validation error.
+        let frame = r#"{"source":[""]}"#.len();
+        let accepted = format!(r#"{{"source":["{}"]}}"#, "x".repeat(3000 - frame));
+        assert_eq!(accepted.chars().count(), 3000);
+        assert_eq!(tep(&accepted, EVENT), Ok(false));
+        let most = format!(r#"{{"source":["{}"]}}"#, "x".repeat(4096 - frame));
+        assert_eq!(tep(&most, EVENT), Ok(false));
+        let long = format!(r#"{{"source":["{}"]}}"#, "x".repeat(4097 - frame));
         let e = tep(&long, EVENT).unwrap_err();
         assert_eq!(e.type_name, "ValidationException");
         assert!(e

@@ -42,6 +42,23 @@ impl Default for PatternLimits {
     }
 }
 
+/// Longest pattern the TestEventPattern API takes, in characters: its
+/// `EventPattern` member allows 4096, whatever the account's quota for rules.
+pub const MAX_TEST_PATTERN_CHARS: usize = 4096;
+
+impl PatternLimits {
+    /// The limits of a pattern tried on its own (`busbar test-pattern`, the
+    /// TestEventPattern operation): the API's 4096 characters rather than
+    /// the 2048-character quota of rules, as EventBridge's TestEventPattern
+    /// takes patterns longer than a rule may be.
+    pub fn for_test_pattern(self) -> Self {
+        PatternLimits {
+            max_pattern_chars: MAX_TEST_PATTERN_CHARS,
+            ..self
+        }
+    }
+}
+
 /// A parsed, validated pattern: a disjunction of `$or` expansions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pattern {
