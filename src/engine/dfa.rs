@@ -436,29 +436,49 @@ pub(crate) fn case_glob(s: &str, form: CaseForm) -> Vec<Tok> {
 fn merge_classes(
     classes: [u8; 256],
     stride: usize,
-    trans: Vec<u32>,
+    mut trans: Vec<u32>,
 ) -> ([u8; 256], usize, Vec<u32>) {
+    use std::hash::{Hash, Hasher};
     let states = trans.len() / stride;
-    let column = |c: usize| -> Vec<u32> { (0..states).map(|s| trans[s * stride + c]).collect() };
-    let mut ids: HashMap<Vec<u32>, u8> = HashMap::new();
-    let mut kept: Vec<usize> = Vec::new();
-    let renumber: Vec<u8> = (0..stride)
+    // Columns are compared in place (a copy of each would double the
+    // table while it is built): by hash first, then entry by entry.
+    let t = &trans;
+    let column = |c: usize| (0..states).map(move |s| t[s * stride + c]);
+    let hashes: Vec<u64> = (0..stride)
         .map(|c| {
-            let next = kept.len() as u8;
-            *ids.entry(column(c)).or_insert_with(|| {
-                kept.push(c);
-                next
-            })
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            column(c).for_each(|q| q.hash(&mut h));
+            h.finish()
         })
         .collect();
+    let mut kept: Vec<usize> = Vec::with_capacity(stride);
+    let mut renumber = vec![0u8; stride];
+    for c in 0..stride {
+        let same = kept
+            .iter()
+            .position(|&k| hashes[k] == hashes[c] && column(k).eq(column(c)));
+        renumber[c] = match same {
+            Some(j) => j as u8,
+            None => {
+                kept.push(c);
+                (kept.len() - 1) as u8
+            }
+        };
+    }
     if kept.len() == stride {
         return (classes, stride, trans);
     }
-    let mut merged = Vec::with_capacity(states * kept.len());
+    // In place: entry (s, j) moves to s * kept + j, never after where it
+    // is read from (s * stride + kept[j], as kept[j] >= j).
+    let width = kept.len();
     for s in 0..states {
-        merged.extend(kept.iter().map(|&c| trans[s * stride + c]));
+        for (j, &c) in kept.iter().enumerate() {
+            trans[s * width + j] = trans[s * stride + c];
+        }
     }
-    (classes.map(|c| renumber[c as usize]), kept.len(), merged)
+    trans.truncate(states * width);
+    trans.shrink_to_fit();
+    (classes.map(|c| renumber[c as usize]), width, trans)
 }
 
 /// Wildcard complexity (§2.3) of the wildcard globs of one field of a rule,

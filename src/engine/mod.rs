@@ -11,9 +11,9 @@
 //! - string operators become globs in up to four byte DFAs (forward,
 //!   reversed for suffixes, and the same two for the case-insensitive
 //!   forms, whose globs accept each pattern character's lower- or
-//!   upper-case bytes), see [`dfa`]; where many wildcards with literals after a `*` would blow the
-//!   forward DFA up, those wildcards are searched by their literal pieces
-//!   instead, see [`pieces`];
+//!   upper-case bytes), see [`dfa`]; where many wildcards with literals
+//!   after a `*` would blow the forward DFA up, those wildcards are
+//!   searched by their literal pieces instead, see [`pieces`];
 //! - numbers, and IP addresses of each family, become ordered segments, see
 //!   [`ranges`]; an event number is placed from a cheap approximation unless
 //!   it lies next to a boundary ([`approx`]);
