@@ -8,11 +8,14 @@
 //! exists true/false and `$or`. Events are objects over the same keys whose
 //! values come from small sets chosen so that matches are likely: short
 //! strings over `{a, b, A, é, *}` (often the pattern strings themselves),
-//! small numbers in several spellings (`-0`, `1e2`, `100.0`, …), numbers at
-//! the edge of exactness (long mantissas, huge and tiny exponents, spellings
-//! that are not exactly a double), IPs near the
-//! generated CIDRs, `null`/booleans, arrays of values, arrays of objects and
-//! nested arrays.
+//! characters whose case mappings are several characters or not each
+//! other's (`ß`/`SS`, `ŉ`/`ʼN`, `ǅ`, `σ`/`ς`, `ı`, `İ`), characters outside
+//! the Basic Multilingual Plane, small numbers in several spellings (`-0`,
+//! `1e2`, `100.0`, …), numbers at the edge of exactness (long mantissas,
+//! huge and tiny exponents, spellings that are not exactly a double), IPs
+//! near the generated CIDRs (IPv4 parts and IPv6 groups padded with any
+//! number of leading zeros, some past what the JDK reads), `null`/booleans,
+//! arrays of values, arrays of objects and nested arrays.
 //!
 //! 1. `single_rule_matches_naive`: for each pattern, the builder rejects it
 //!    exactly when the parser does (with the same reason; a rule the parser
@@ -90,6 +93,8 @@ const GLOBS: &[&str] = &[
     "*", "a*", "*b", "a*b", "*a*", "", "ab", "\\*a", "é*", "*A", "a\\\\*", "**", "a\\",
 ];
 const CIDRS: &[&str] = &[
+    "0.0.0.0/4",
+    "2001:db8::/32",
     "10.0.0.0/24",
     "10.0.0.4/30",
     "10.0.1.0/24",
@@ -98,7 +103,31 @@ const CIDRS: &[&str] = &[
     "0.0.0.0/0",
     "::/0",
 ];
-const IP_LITERALS: &[&str] = &["10.0.0.1", "10.0.0.4", "2001:db8::1"];
+const IP_LITERALS: &[&str] = &[
+    "10.0.0.1",
+    "10.0.0.4",
+    "2001:db8::1",
+    "10.0.0.0001",
+    "2001:00db8::1",
+    "010.000.000.0001",
+];
+/// Pattern strings for the case-insensitive operators: characters whose
+/// full case mappings are longer than themselves (`ß` → `SS`, `ŉ` → `ʼN`,
+/// `ΐ` → three characters), are not each other's inverse (`ǅ`, `ſ`, `ı`,
+/// `İ`, `ς`), or lie outside the Basic Multilingual Plane.
+const CASE_STRINGS: &[&str] = &[
+    "ß", "ẞ", "aß", "ßa", "ss", "S", "σ", "ς", "Σ", "ŉ", "ǅ", "ǆ", "ſ", "ı", "i", "İ", "ﬁ", "ΐ",
+    "🚀", "𐐀", "a🚀",
+];
+
+/// A pattern string for a case-insensitive operator.
+fn ci_str() -> BoxedStrategy<String> {
+    prop_oneof![
+        pstr(),
+        prop::sample::select(CASE_STRINGS).prop_map(String::from),
+    ]
+    .boxed()
+}
 
 fn pstr() -> BoxedStrategy<String> {
     prop::sample::select(PATTERN_STRINGS)
@@ -158,7 +187,7 @@ fn anything_but() -> BoxedStrategy<String> {
         ),
         op(
             "equals-ignore-case",
-            prop_oneof![quoted(pstr()), list(quoted(pstr()), 2)].boxed(),
+            prop_oneof![quoted(ci_str()), list(quoted(ci_str()), 2)].boxed(),
         ),
         op(
             "wildcard",
@@ -206,9 +235,9 @@ fn matcher() -> BoxedStrategy<String> {
         ),
         (2, op("prefix", quoted(pstr()))),
         (2, op("suffix", quoted(pstr()))),
-        (2, op("equals-ignore-case", quoted(pstr()))),
-        (1, op("prefix", op("equals-ignore-case", quoted(pstr())))),
-        (1, op("suffix", op("equals-ignore-case", quoted(pstr())))),
+        (2, op("equals-ignore-case", quoted(ci_str()))),
+        (1, op("prefix", op("equals-ignore-case", quoted(ci_str())))),
+        (1, op("suffix", op("equals-ignore-case", quoted(ci_str())))),
         (2, op("exactly", quoted(pstr()))),
         (3, op("wildcard", quoted(glob()))),
         (4, anything_but()),
@@ -331,15 +360,107 @@ const EVENT_STRINGS: &[&str] = &[
     "a*b", "*a", "ab*",
 ];
 
+/// Event strings near [`CASE_STRINGS`]: each character's lower and upper
+/// forms, and the near misses a folding of the event would accept.
+const CASE_EVENT_STRINGS: &[&str] = &[
+    "ß",
+    "SS",
+    "ss",
+    "Ss",
+    "ẞ",
+    "aSS",
+    "ASS",
+    "Aß",
+    "SSA",
+    "ßA",
+    "σ",
+    "ς",
+    "Σ",
+    "ŉ",
+    "\u{2bc}N",
+    "\u{2bc}n",
+    "ǅ",
+    "ǆ",
+    "Ǆ",
+    "Dž",
+    "ſ",
+    "S",
+    "s",
+    "ı",
+    "I",
+    "i",
+    "İ",
+    "i\u{307}",
+    "ﬁ",
+    "FI",
+    "fi",
+    "ΐ",
+    "\u{399}\u{308}\u{301}",
+    "\u{3b9}\u{308}\u{301}",
+    "🚀",
+    "??",
+    "?",
+    "𐐀",
+    "𐐨",
+    "a🚀",
+    "A🚀",
+    "A??",
+];
+
+/// IPv4 and IPv6 addresses near the generated CIDRs and IP literals, parts
+/// and groups padded with 0-5 leading zeros: the JDK reads IPv4 parts
+/// with any number of them within 15 characters, IPv6 groups by value.
+fn event_ip() -> BoxedStrategy<String> {
+    let pad = |n: usize, digits: String| format!("{}{digits}", "0".repeat(n));
+    let v4 = (
+        prop::collection::vec(0usize..=5, 4),
+        prop::sample::select(
+            &[
+                [10u8, 0, 0, 1],
+                [10, 0, 0, 4],
+                [0, 0, 0, 255],
+                [15, 0, 1, 7],
+            ][..],
+        ),
+    )
+        .prop_map(move |(zeros, parts)| {
+            let parts: Vec<String> = zeros
+                .iter()
+                .zip(parts)
+                .map(|(&n, p)| pad(n, p.to_string()))
+                .collect();
+            parts.join(".")
+        });
+    let v6 = (
+        prop::collection::vec(0usize..=5, 2),
+        prop::sample::select(&[(0x2001u32, 0xdb8u32), (0x2001, 0xdb9), (0x2001, 0x10db8)][..]),
+    )
+        .prop_map(move |(zeros, (g0, g1))| {
+            format!(
+                "{}:{}::1",
+                pad(zeros[0], format!("{g0:x}")),
+                pad(zeros[1], format!("{g1:x}"))
+            )
+        });
+    prop_oneof![
+        2 => prop::sample::select(EVENT_IPS).prop_map(String::from),
+        1 => v4,
+        1 => v6,
+    ]
+    .boxed()
+}
+
 fn event_leaf() -> BoxedStrategy<String> {
     prop_oneof![
         3 => prop::sample::select(EVENT_STRINGS).prop_map(json_string),
         3 => "[abAé*]{0,3}".prop_map(|s| json_string(&s)),
+        2 => prop::sample::select(CASE_EVENT_STRINGS).prop_map(json_string),
+        2 => "(ß|SS|s|S|a|A|🚀|\\?|σ|ς|Σ|ǆ|Ǆ){0,3}".prop_map(|s| json_string(&s)),
         3 => prop::sample::select(EVENT_NUMBERS).prop_map(String::from),
         1 => prop::sample::select(EDGE_NUMBERS).prop_map(String::from),
         // Long mantissas (15-20 digits: exact or not) at any exponent.
         1 => "-?[0-3]\\.[0-9]{13,18}(e-?[0-9]{1,3})?",
-        2 => prop::sample::select(EVENT_IPS).prop_map(json_string),
+        2 => event_ip().prop_map(|s| json_string(&s)),
         2 => prop::sample::select(&["null", "true", "false"][..]).prop_map(String::from),
     ]
     .boxed()

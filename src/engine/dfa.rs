@@ -2,7 +2,10 @@
 //!
 //! Every string operator of a path reduces to a glob over bytes: exact `abc`,
 //! prefix `abc*`, wildcard as written; suffixes run reversed (`cba*` over the
-//! reversed value) and the case-insensitive forms run over case-folded bytes.
+//! reversed value). The case-insensitive forms are globs with alternatives
+//! ([`Tok::Fork`], [`Tok::Jump`]): each character of the pattern accepts
+//! its lower- or its upper-case bytes ([`case_glob`]), so they run over the
+//! event's bytes as they are, never over a folded copy.
 //! All globs of one path and direction are compiled together by subset
 //! construction into a DFA over byte classes, so matching a value costs one
 //! table lookup per byte whatever the number of rules; each state lists the
@@ -21,7 +24,45 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::pattern::case::case_forms;
 use crate::pattern::GlobTok;
+
+/// One element of a glob with alternatives: a wildcard's tokens, plus the
+/// two jumps that spell "this text or that one" for the case-insensitive
+/// forms. Jumps move forward only, so the closure over them ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tok {
+    Byte(u8),
+    Star,
+    /// Goes on both at the next token and `n` tokens ahead (the start of
+    /// the second alternative).
+    Fork(u32),
+    /// Goes on `n` tokens ahead (from the end of the first alternative to
+    /// what follows the second).
+    Jump(u32),
+}
+
+/// What [`Dfa::build`] reads a glob's tokens as.
+pub(crate) trait Token: Copy {
+    fn tok(self) -> Tok;
+}
+
+impl Token for Tok {
+    #[inline]
+    fn tok(self) -> Tok {
+        self
+    }
+}
+
+impl Token for GlobTok {
+    #[inline]
+    fn tok(self) -> Tok {
+        match self {
+            GlobTok::Byte(b) => Tok::Byte(b),
+            GlobTok::Star => Tok::Star,
+        }
+    }
+}
 
 /// State 0 matches nothing and never leaves itself.
 pub(crate) const DEAD: u32 = 0;
@@ -101,14 +142,14 @@ impl Dfa {
     /// Subset construction of `globs` within `budget`, which is checked
     /// as every state is added, so that a rule set over it stops at the
     /// budget instead of exhausting memory.
-    pub(crate) fn build(globs: &[(Vec<GlobTok>, Action)], budget: Budget) -> Result<Dfa, Over> {
+    pub(crate) fn build<T: Token>(globs: &[(Vec<T>, Action)], budget: Budget) -> Result<Dfa, Over> {
         // Byte classes: every byte some glob names gets its own class; all
         // other bytes share class 0 (when fewer than 256 are named).
         let mut named = [false; 256];
         for (g, _) in globs {
             for t in g {
-                if let GlobTok::Byte(b) = t {
-                    named[*b as usize] = true;
+                if let Tok::Byte(b) = t.tok() {
+                    named[b as usize] = true;
                 }
             }
         }
@@ -127,14 +168,31 @@ impl Dfa {
         }
         let stride = reps.len();
 
+        let tok = |g: u32, p: u32| globs[g as usize].0.get(p as usize).map(|t| t.tok());
+        // Positions on a fork or jump are left out of the sets: they step on
+        // no byte, and keeping them would tell equal states apart.
         let closure = |set: &mut Vec<NState>| {
             let mut k = 0;
+            let mut jumps = false;
             while k < set.len() {
                 let (g, p) = set[k];
-                if globs[g as usize].0.get(p as usize) == Some(&GlobTok::Star) {
-                    set.push((g, p + 1));
+                match tok(g, p) {
+                    Some(Tok::Star) => set.push((g, p + 1)),
+                    Some(Tok::Fork(n)) => {
+                        set.push((g, p + 1));
+                        set.push((g, p + n));
+                        jumps = true;
+                    }
+                    Some(Tok::Jump(n)) => {
+                        set.push((g, p + n));
+                        jumps = true;
+                    }
+                    _ => {}
                 }
                 k += 1;
+            }
+            if jumps {
+                set.retain(|&(g, p)| !matches!(tok(g, p), Some(Tok::Fork(_) | Tok::Jump(_))));
             }
             set.sort_unstable();
             set.dedup();
@@ -191,12 +249,11 @@ impl Dfa {
             stars.clear();
             let set = sets[s].clone();
             for &(g, p) in set.iter() {
-                match globs[g as usize].0.get(p as usize) {
-                    Some(GlobTok::Byte(b)) => {
-                        buckets[classes[*b as usize] as usize].push((g, p + 1))
-                    }
-                    Some(GlobTok::Star) => stars.push((g, p)),
-                    None => {}
+                match tok(g, p) {
+                    Some(Tok::Byte(b)) => buckets[classes[b as usize] as usize].push((g, p + 1)),
+                    Some(Tok::Star) => stars.push((g, p)),
+                    // Jumps never stay in a set (`closure`).
+                    Some(Tok::Fork(_) | Tok::Jump(_)) | None => {}
                 }
             }
             let row = trans.len();
@@ -241,6 +298,7 @@ impl Dfa {
         }
         field_at.push(fields.len() as u32);
         excl_at.push(excls.len() as u32);
+        let (classes, stride, trans) = merge_classes(classes, stride, trans);
         Ok(Dfa {
             classes,
             stride,
@@ -251,22 +309,6 @@ impl Dfa {
             excls,
             start: 1,
         })
-    }
-
-    /// For automata over case-folded text: makes `A`-`Z` step like `a`-`z`,
-    /// so that an ASCII value can be run as it is, without folding it into a
-    /// copy first (a tenth of an `equals-ignore-case` match, callgrind).
-    /// Folded text never holds an upper-case ASCII letter (Unicode's
-    /// lower-case mappings produce none), so on folded input nothing changes.
-    pub(crate) fn alias_ascii_upper(&mut self) {
-        for up in b'A'..=b'Z' {
-            // Class 0 holds the bytes no glob names.
-            debug_assert_eq!(
-                self.classes[up as usize], 0,
-                "folded globs never name an upper-case ASCII letter"
-            );
-            self.classes[up as usize] = self.classes[up.to_ascii_lowercase() as usize];
-        }
     }
 
     #[inline]
@@ -285,40 +327,6 @@ impl Dfa {
             }
         }
         s
-    }
-
-    /// [`run`](Self::run) for a case-folded automaton over raw text:
-    /// ASCII steps as it is ([`alias_ascii_upper`](Self::alias_ascii_upper)),
-    /// and the first non-ASCII byte reached gives `None`, for the caller to
-    /// fold the text and run it again. Where the automaton dies before
-    /// that byte, folding could not have changed the answer: ASCII folds to
-    /// ASCII, byte for byte. This spares most values a separate pass to
-    /// check that they are ASCII (the automaton usually dies within a byte
-    /// or two).
-    #[inline]
-    pub(crate) fn run_ascii(&self, value: &[u8]) -> Option<u32> {
-        self.run_ascii_bytes(value.iter().copied())
-    }
-
-    /// [`run_ascii`](Self::run_ascii) backwards.
-    #[inline]
-    pub(crate) fn run_ascii_rev(&self, value: &[u8]) -> Option<u32> {
-        self.run_ascii_bytes(value.iter().rev().copied())
-    }
-
-    #[inline(always)]
-    fn run_ascii_bytes(&self, bytes: impl Iterator<Item = u8>) -> Option<u32> {
-        let mut s = self.start;
-        for b in bytes {
-            if !b.is_ascii() {
-                return None;
-            }
-            s = self.next(s, b);
-            if s == DEAD {
-                break;
-            }
-        }
-        Some(s)
     }
 
     /// Runs the value backwards (for suffix globs, stored reversed).
@@ -373,6 +381,104 @@ pub(crate) fn suffix_glob(bytes: &[u8]) -> Vec<GlobTok> {
     let mut t: Vec<GlobTok> = bytes.iter().rev().map(|&b| GlobTok::Byte(b)).collect();
     t.push(GlobTok::Star);
     t
+}
+
+/// Which case-insensitive operator a [`case_glob`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CaseForm {
+    Equals,
+    Prefix,
+    Suffix,
+}
+
+/// Tokens of a case-insensitive pattern ([`crate::pattern::case`]): for
+/// each character, its lower- or its upper-case bytes. A prefix ends with
+/// a star; a suffix does too and is reversed, characters and bytes, for
+/// [`Dfa::run_rev`].
+pub(crate) fn case_glob(s: &str, form: CaseForm) -> Vec<Tok> {
+    let reversed = form == CaseForm::Suffix;
+    let mut chars: Vec<char> = s.chars().collect();
+    if reversed {
+        chars.reverse();
+    }
+    let mut t = Vec::with_capacity(s.len() + 1);
+    let push = |t: &mut Vec<Tok>, text: &str| {
+        let bytes = text.bytes().map(Tok::Byte);
+        if reversed {
+            t.extend(bytes.rev());
+        } else {
+            t.extend(bytes);
+        }
+    };
+    for c in chars {
+        let [lower, upper] = case_forms(c);
+        if lower == upper {
+            push(&mut t, &lower);
+        } else {
+            // Fork, lower, Jump, upper: the fork skips over the lower form
+            // and its jump, the jump over the upper form.
+            t.push(Tok::Fork(lower.len() as u32 + 2));
+            push(&mut t, &lower);
+            t.push(Tok::Jump(upper.len() as u32 + 1));
+            push(&mut t, &upper);
+        }
+    }
+    if form != CaseForm::Equals {
+        t.push(Tok::Star);
+    }
+    t
+}
+
+/// Byte classes whose transitions agree in every state become one, so that
+/// rows are no wider than the automaton needs: an upper- and a lower-case
+/// letter that every case-insensitive glob accepts alike take one column,
+/// not two.
+fn merge_classes(
+    classes: [u8; 256],
+    stride: usize,
+    mut trans: Vec<u32>,
+) -> ([u8; 256], usize, Vec<u32>) {
+    use std::hash::{Hash, Hasher};
+    let states = trans.len() / stride;
+    // Columns are compared in place (a copy of each would double the
+    // table while it is built): by hash first, then entry by entry.
+    let t = &trans;
+    let column = |c: usize| (0..states).map(move |s| t[s * stride + c]);
+    let hashes: Vec<u64> = (0..stride)
+        .map(|c| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            column(c).for_each(|q| q.hash(&mut h));
+            h.finish()
+        })
+        .collect();
+    let mut kept: Vec<usize> = Vec::with_capacity(stride);
+    let mut renumber = vec![0u8; stride];
+    for c in 0..stride {
+        let same = kept
+            .iter()
+            .position(|&k| hashes[k] == hashes[c] && column(k).eq(column(c)));
+        renumber[c] = match same {
+            Some(j) => j as u8,
+            None => {
+                kept.push(c);
+                (kept.len() - 1) as u8
+            }
+        };
+    }
+    if kept.len() == stride {
+        return (classes, stride, trans);
+    }
+    // In place: entry (s, j) moves to s * kept + j, never after where it
+    // is read from (s * stride + kept[j], as kept[j] >= j).
+    let width = kept.len();
+    for s in 0..states {
+        for (j, &c) in kept.iter().enumerate() {
+            trans[s * width + j] = trans[s * stride + c];
+        }
+    }
+    trans.truncate(states * width);
+    trans.shrink_to_fit();
+    (classes.map(|c| renumber[c as usize]), width, trans)
 }
 
 /// Wildcard complexity (§2.3) of the wildcard globs of one field of a rule,
@@ -476,43 +582,60 @@ mod tests {
         parse_wildcard(s).unwrap().tokens
     }
 
-    #[test]
-    fn aliased_upper_case_runs_like_folded_text() {
-        let globs = vec![
-            (literal_glob(b"hyde", false), Action::Field(1)),
-            (literal_glob(b"zz", true), Action::Field(2)),
-            (literal_glob("straße".as_bytes(), false), Action::Field(3)),
-        ];
-        let mut d = Dfa::build(&globs, Budget::states(1000)).unwrap();
-        d.alias_ascii_upper();
-        for (value, field) in [("HyDe", 1), ("hyde", 1), ("ZZ TOP", 2), ("straße", 3)] {
-            assert_eq!(d.fields(d.run(value.as_bytes())), [field], "{value}");
-        }
-        assert!(d.fields(d.run(b"HYDEX")).is_empty());
-        assert!(
-            d.fields(d.run(b"@YDE")).is_empty(),
-            "only letters are aliased"
-        );
+    fn case_dfa(globs: &[(&str, CaseForm, u32)]) -> Dfa {
+        let globs: Vec<_> = globs
+            .iter()
+            .map(|&(s, form, f)| (case_glob(s, form), Action::Field(f)))
+            .collect();
+        Dfa::build(&globs, Budget::states(1000)).unwrap()
     }
 
-    /// Raw ASCII runs like `run`; the first non-ASCII byte the automaton
-    /// reaches asks for folding, one it never reaches does not.
+    /// Each character of the pattern accepts its lower or its upper form,
+    /// exactly, over the raw bytes of the value.
     #[test]
-    fn ascii_runs_stop_at_text_that_needs_folding() {
-        let globs = vec![(literal_glob(b"hyde", true), Action::Field(1))];
-        let mut d = Dfa::build(&globs, Budget::states(1000)).unwrap();
-        d.alias_ascii_upper();
-        assert_eq!(d.run_ascii(b"HYDE PARK"), Some(d.run(b"HYDE PARK")));
-        assert_eq!(d.fields(d.run_ascii(b"HyDe").unwrap()), [1]);
-        assert_eq!(d.run_ascii("Hydé".as_bytes()), None);
-        assert_eq!(d.run_ascii("xé".as_bytes()), Some(DEAD));
-        let rev = vec![(literal_glob(b"edyh", true), Action::Field(2))];
-        let mut d = Dfa::build(&rev, Budget::states(1000)).unwrap();
-        d.alias_ascii_upper();
-        assert_eq!(d.fields(d.run_ascii_rev(b"xHYDE").unwrap()), [2]);
-        assert_eq!(d.run_ascii_rev("éHYDE".as_bytes()), None);
-        assert_eq!(d.run_ascii_rev("éx".as_bytes()), Some(DEAD));
-        assert_eq!(d.run_ascii_rev("hydé".as_bytes()), None);
+    fn case_globs_accept_each_characters_two_forms() {
+        let d = case_dfa(&[
+            ("hyde", CaseForm::Equals, 1),
+            ("zz", CaseForm::Prefix, 2),
+            ("straße", CaseForm::Equals, 3),
+            ("ǅ", CaseForm::Equals, 4),
+        ]);
+        let on = |v: &str| d.fields(d.run(v.as_bytes())).to_vec();
+        for (value, field) in [
+            ("HyDe", 1),
+            ("hyde", 1),
+            ("ZZ TOP", 2),
+            ("zZ", 2),
+            ("straße", 3),
+            ("STRASSE", 3),
+            ("StraSSe", 3),
+            ("ǆ", 4),
+            ("Ǆ", 4),
+        ] {
+            assert_eq!(on(value), [field], "{value}");
+        }
+        for value in ["HYDEX", "@YDE", "strasse", "STRASE", "ǅ", "DŽ", "z"] {
+            assert!(on(value).is_empty(), "{value}");
+        }
+        let d = case_dfa(&[("ŉ.PNG", CaseForm::Suffix, 5)]);
+        let on = |v: &str| d.fields(d.run_rev(v.as_bytes())).to_vec();
+        assert_eq!(on("x\u{2bc}N.png"), [5]);
+        assert_eq!(on("ŉ.Png"), [5]);
+        assert!(on("\u{2bc}n.png").is_empty());
+    }
+
+    /// An upper- and a lower-case letter that step alike share a class, so
+    /// a case-insensitive automaton is no wider than a case-sensitive one.
+    #[test]
+    fn classes_that_step_alike_are_merged() {
+        let ci = case_dfa(&[("hyde", CaseForm::Equals, 1)]);
+        let cs = Dfa::build(
+            &[(literal_glob(b"hyde", false), Action::Field(1))],
+            Budget::states(100),
+        )
+        .unwrap();
+        assert_eq!(ci.stride, cs.stride);
+        assert_eq!(ci.states(), cs.states());
     }
 
     #[test]

@@ -9,10 +9,11 @@
 //! rules are merged into one [`PathMatcher`]:
 //!
 //! - string operators become globs in up to four byte DFAs (forward,
-//!   reversed for suffixes, and the same two over case-folded bytes), see
-//!   [`dfa`]; where many wildcards with literals after a `*` would blow the
-//!   forward DFA up, those wildcards are searched by their literal pieces
-//!   instead, see [`pieces`];
+//!   reversed for suffixes, and the same two for the case-insensitive
+//!   forms, whose globs accept each pattern character's lower- or
+//!   upper-case bytes), see [`dfa`]; where many wildcards with literals
+//!   after a `*` would blow the forward DFA up, those wildcards are
+//!   searched by their literal pieces instead, see [`pieces`];
 //! - numbers, and IP addresses of each family, become ordered segments, see
 //!   [`ranges`]; an event number is placed from a cheap approximation unless
 //!   it lies next to a boundary ([`approx`]);
@@ -69,7 +70,7 @@ use crate::pattern::number::{is_exact, parse_f64};
 use crate::pattern::{self, AnythingBut, Literal, Matcher, Pattern, PatternError, PatternLimits};
 
 use consistency::Entry;
-use dfa::{literal_glob, suffix_glob, Action, Budget, Dfa, Exceeded, Over};
+use dfa::{case_glob, literal_glob, suffix_glob, Action, Budget, CaseForm, Dfa, Exceeded, Over};
 use pieces::{literal_after_star, PieceScratch, Pieces};
 use prefilter::Prefilter;
 use ranges::{Bound, Item, Segments};
@@ -288,53 +289,6 @@ pub fn check_limits(p: &Pattern, limits: &Limits) -> Result<(), PatternError> {
     Ok(())
 }
 
-/// Case folding shared by patterns and events: each character is mapped to
-/// upper case and back to lower case with Unicode's full mappings, so `ß`,
-/// `SS` and `ss` fold alike, as event-ruler's "either toLowerCase or
-/// toUpperCase" does.
-pub(crate) fn fold_into(s: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    if s.is_ascii() {
-        out.extend(s.iter().map(u8::to_ascii_lowercase));
-        return;
-    }
-    let text = String::from_utf8_lossy(s);
-    let mut buf = [0u8; 4];
-    for c in text.chars() {
-        for u in c.to_uppercase() {
-            for l in u.to_lowercase() {
-                out.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
-            }
-        }
-    }
-}
-
-/// The final state of case-folded automaton `d` (backwards when `rev`)
-/// over `s`: ASCII text as it is (the automata step `A`-`Z` like `a`-`z`,
-/// `Dfa::alias_ascii_upper`), anything else folded into `buf` first.
-#[inline]
-fn run_folded(d: &Dfa, rev: bool, s: &[u8], buf: &mut Vec<u8>) -> u32 {
-    let raw = if rev {
-        d.run_ascii_rev(s)
-    } else {
-        d.run_ascii(s)
-    };
-    raw.unwrap_or_else(|| {
-        fold_into(s, buf);
-        if rev {
-            d.run_rev(buf)
-        } else {
-            d.run(buf)
-        }
-    })
-}
-
-fn fold(s: &str) -> Vec<u8> {
-    let mut v = Vec::new();
-    fold_into(s.as_bytes(), &mut v);
-    v
-}
-
 #[derive(Debug, Clone, Copy)]
 struct FieldInfo {
     subrule: u32,
@@ -395,22 +349,17 @@ impl PathMatcher {
     /// Inlined into the probe: as a call it cost the probed events 30
     /// instructions each (callgrind, `scale/10000`).
     #[inline]
-    fn string_matches(&self, s: &[u8], fold: &mut Vec<u8>, pieces: &mut PieceScratch) -> bool {
+    fn string_matches(&self, s: &[u8], pieces: &mut PieceScratch) -> bool {
         let hit = |d: &Option<Dfa>, rev: bool, v: &[u8]| {
             d.as_ref().is_some_and(|d| {
                 let q = if rev { d.run_rev(v) } else { d.run(v) };
                 !d.fields(q).is_empty()
             })
         };
-        if hit(&self.fwd, false, s) || hit(&self.rev, true, s) {
-            return true;
-        }
-        [(&self.fold_fwd, false), (&self.fold_rev, true)]
-            .into_iter()
-            .any(|(d, rev)| {
-                d.as_ref()
-                    .is_some_and(|d| !d.fields(run_folded(d, rev, s, fold)).is_empty())
-            })
+        hit(&self.fwd, false, s)
+            || hit(&self.rev, true, s)
+            || hit(&self.ci_fwd, false, s)
+            || hit(&self.ci_rev, true, s)
             || self.pieces.as_ref().is_some_and(|p| p.any_field(s, pieces))
     }
 }
@@ -422,8 +371,9 @@ struct PathMatcher {
     /// The forward wildcards that would have blown `fwd` up.
     pieces: Option<Pieces>,
     rev: Option<Dfa>,
-    fold_fwd: Option<Dfa>,
-    fold_rev: Option<Dfa>,
+    /// The case-insensitive forms, forwards and (suffixes) reversed.
+    ci_fwd: Option<Dfa>,
+    ci_rev: Option<Dfa>,
     numbers: Option<Segments<f64>>,
     /// Exact numbers a double cannot hold: compared by their text (§1.3.4).
     number_text: HashMap<Box<[u8]>, Vec<u32>>,
@@ -447,8 +397,8 @@ struct PathBuild {
     name: String,
     fwd: Vec<(Vec<pattern::GlobTok>, Action)>,
     rev: Vec<(Vec<pattern::GlobTok>, Action)>,
-    fold_fwd: Vec<(Vec<pattern::GlobTok>, Action)>,
-    fold_rev: Vec<(Vec<pattern::GlobTok>, Action)>,
+    ci_fwd: Vec<(Vec<dfa::Tok>, Action)>,
+    ci_rev: Vec<(Vec<dfa::Tok>, Action)>,
     numbers: Vec<Item<f64>>,
     v4: Vec<Item<u32>>,
     v6: Vec<Item<u128>>,
@@ -521,14 +471,27 @@ impl Spend<'_> {
         }
     }
 
-    fn dfa(
+    fn dfa<T: dfa::Token>(
         &mut self,
-        globs: &[(Vec<pattern::GlobTok>, Action)],
+        globs: &[(Vec<T>, Action)],
         budget: Budget,
     ) -> Result<Dfa, (Over, Action)> {
         let d = Dfa::build(globs, budget).map_err(|o| (o, globs[o.glob].1))?;
         *self.bytes_left = self.bytes_left.saturating_sub(d.heap_bytes());
         Ok(d)
+    }
+
+    /// Compiles one path's case-insensitive globs of one direction: no
+    /// wildcards among them, so nothing to move to [`Pieces`].
+    fn case_strings(
+        &mut self,
+        globs: &[(Vec<dfa::Tok>, Action)],
+    ) -> Result<Option<Dfa>, (Over, Action)> {
+        if globs.is_empty() {
+            return Ok(None);
+        }
+        let full = self.budget();
+        self.dfa(globs, full).map(Some)
     }
 
     /// Compiles one path's globs of one direction (see the module docs);
@@ -660,11 +623,8 @@ impl Compiler {
             let mut m = b.m;
             (m.fwd, m.pieces) = budget.strings(&b.fwd).map_err(err)?;
             (m.rev, _) = budget.strings(&b.rev).map_err(err)?;
-            (m.fold_fwd, _) = budget.strings(&b.fold_fwd).map_err(err)?;
-            (m.fold_rev, _) = budget.strings(&b.fold_rev).map_err(err)?;
-            for d in [&mut m.fold_fwd, &mut m.fold_rev].into_iter().flatten() {
-                d.alias_ascii_upper();
-            }
+            m.ci_fwd = budget.case_strings(&b.ci_fwd).map_err(err)?;
+            m.ci_rev = budget.case_strings(&b.ci_rev).map_err(err)?;
             m.numbers = (!b.numbers.is_empty()).then(|| Segments::build(&b.numbers));
             m.v4 = (!b.v4.is_empty()).then(|| Segments::build(&b.v4));
             m.v6 = (!b.v6.is_empty()).then(|| Segments::build(&b.v6));
@@ -745,10 +705,10 @@ impl Compiler {
             Matcher::Exact(Literal::False) => b.m.on_false.push(f),
             Matcher::Exact(Literal::Null) => b.m.on_null.push(f),
             Matcher::Prefix(s) => b.fwd.push((literal_glob(s.as_bytes(), true), field)),
-            Matcher::PrefixIgnoreCase(s) => b.fold_fwd.push((literal_glob(&fold(s), true), field)),
+            Matcher::PrefixIgnoreCase(s) => b.ci_fwd.push((case_glob(s, CaseForm::Prefix), field)),
             Matcher::Suffix(s) => b.rev.push((suffix_glob(s.as_bytes()), field)),
-            Matcher::SuffixIgnoreCase(s) => b.fold_rev.push((suffix_glob(&fold(s)), field)),
-            Matcher::EqualsIgnoreCase(s) => b.fold_fwd.push((literal_glob(&fold(s), false), field)),
+            Matcher::SuffixIgnoreCase(s) => b.ci_rev.push((case_glob(s, CaseForm::Suffix), field)),
+            Matcher::EqualsIgnoreCase(s) => b.ci_fwd.push((case_glob(s, CaseForm::Equals), field)),
             Matcher::Wildcard(g) => b.push_wildcard(&g.tokens, field),
             Matcher::Numeric(r) => {
                 let lo = Bound {
@@ -816,8 +776,8 @@ impl Compiler {
                         b.m.ab_string.push(id);
                     }
                     AnythingBut::EqualsIgnoreCase(ss) => {
-                        b.fold_fwd
-                            .extend(ss.iter().map(|s| (literal_glob(&fold(s), false), ex)));
+                        b.ci_fwd
+                            .extend(ss.iter().map(|s| (case_glob(s, CaseForm::Equals), ex)));
                         b.m.ab_string.push(id);
                     }
                     AnythingBut::Wildcard(gs) => {
@@ -870,7 +830,6 @@ struct State {
     mem: Vec<ArrayPos>,
     hits: Vec<u32>,
     excl: Vec<u32>,
-    fold: Vec<u8>,
     pieces: PieceScratch,
     rule_epoch: Vec<u32>,
     out: Vec<RuleId>,
@@ -902,12 +861,11 @@ impl Automaton {
     pub fn find<'c>(&self, event: &[u8], cache: &'c mut Cache) -> Result<&'c [RuleId], EventError> {
         if let Some(pf) = &self.prefilter {
             let paths = &self.paths;
-            let fold = &mut cache.state.fold;
             let pieces = &mut cache.state.pieces;
             let judge = |path: u32, text: &[u8]| {
                 paths
                     .get(path as usize)
-                    .is_none_or(|pm| pm.string_matches(text, fold, pieces))
+                    .is_none_or(|pm| pm.string_matches(text, pieces))
             };
             if !pf.may_match(event, judge) {
                 cache.state.out.clear();
@@ -1138,13 +1096,11 @@ impl Sink for MatchSink<'_> {
                 if let Some(d) = &pm.rev {
                     self.automaton_hits(d, d.run_rev(s), arrays, &mut mem);
                 }
-                if let Some(d) = &pm.fold_fwd {
-                    let q = run_folded(d, false, s, &mut self.st.fold);
-                    self.automaton_hits(d, q, arrays, &mut mem);
+                if let Some(d) = &pm.ci_fwd {
+                    self.automaton_hits(d, d.run(s), arrays, &mut mem);
                 }
-                if let Some(d) = &pm.fold_rev {
-                    let q = run_folded(d, true, s, &mut self.st.fold);
-                    self.automaton_hits(d, q, arrays, &mut mem);
+                if let Some(d) = &pm.ci_rev {
+                    self.automaton_hits(d, d.run_rev(s), arrays, &mut mem);
                 }
                 if let Some(p) = &pm.pieces {
                     // Strings-only paths have no anything-but: `excl`
@@ -1176,9 +1132,9 @@ impl Sink for MatchSink<'_> {
                     st.hits.extend_from_slice(d.fields(q));
                     st.excl.extend_from_slice(d.excluded(q));
                 }
-                for (d, rev) in [(&pm.fold_fwd, false), (&pm.fold_rev, true)] {
+                for (d, rev) in [(&pm.ci_fwd, false), (&pm.ci_rev, true)] {
                     if let Some(d) = d {
-                        let q = run_folded(d, rev, s, &mut st.fold);
+                        let q = if rev { d.run_rev(s) } else { d.run(s) };
                         st.hits.extend_from_slice(d.fields(q));
                         st.excl.extend_from_slice(d.excluded(q));
                     }
@@ -1320,13 +1276,12 @@ mod tests {
         let probe = |ev: &str| {
             let mut c = a.cache();
             let paths = &a.paths;
-            let fold = &mut c.state.fold;
             let pieces = &mut c.state.pieces;
             a.prefilter
                 .as_ref()
                 .expect("prefilter")
                 .may_match(ev.as_bytes(), |p, t| {
-                    paths[p as usize].string_matches(t, fold, pieces)
+                    paths[p as usize].string_matches(t, pieces)
                 })
         };
         assert!(probe(r#"{"p":{"BLKLOT":"x","MAPBLKLOT":"0000150"}}"#));
@@ -1339,7 +1294,8 @@ mod tests {
         assert!(!probe(r#"{"q":{"m":1}}"#));
         assert!(probe(r#"{"s":"MISSION"}"#));
         assert!(!probe(r#"{"s":"MISSIONS"}"#));
-        assert!(probe("{\"s\":\"MIS\u{17f}ION\"}"));
+        // `ſ` is neither form of `s`: the pattern is folded, never the event.
+        assert!(!probe("{\"s\":\"MIS\u{17f}ION\"}"));
         assert!(probe(r#"{"w":"aXbYc"}"#));
         assert!(!probe(r#"{"w":"aXbY"}"#));
         // an escape anywhere takes the full path

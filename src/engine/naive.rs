@@ -28,7 +28,8 @@
 //! strings compare as decoded UTF-8 bytes; numbers compare by IEEE-754 value
 //! when the pattern number and the event number both are exactly a double
 //! (`pattern::number`), else by raw text; matching is type-strict;
-//! case-insensitive forms compare `to_uppercase().to_lowercase()` foldings;
+//! case-insensitive forms accept, for each character of the pattern, its
+//! lower- or its upper-case form ([`case`]), the event never being folded;
 //! `anything-but` excludes strings only by its string forms and numbers only by
 //! its number form, and never excludes `true`, `false` or `null`.
 
@@ -38,7 +39,8 @@ use crate::pattern::json::{parse_document, Json, JsonKind};
 use crate::pattern::number::exact_value;
 use crate::pattern::wildcard::glob_matches;
 use crate::pattern::{
-    ip, AnythingBut, Field, IpRange, Literal, Matcher, Number, NumericRange, Pattern, SubPattern,
+    case, ip, AnythingBut, Field, IpRange, Literal, Matcher, Number, NumericRange, Pattern,
+    SubPattern,
 };
 
 /// Does `pattern` match `event`? Errors only when the event is not an
@@ -270,21 +272,41 @@ fn suffix(p: &str, s: &str) -> bool {
     s.as_bytes().ends_with(p.as_bytes())
 }
 
-/// Case folding used by every `*-ignore-case` form.
-fn fold(s: &str) -> String {
-    s.to_uppercase().to_lowercase()
+/// The byte offsets of `s` at which pattern `p` can end when read from
+/// offset `from` under the ignore-case rule ([`case`]): every character of
+/// `p` in turn must be followed, exactly, by its lower- or upper-case form.
+fn case_ends(p: &str, s: &str, from: usize) -> Vec<usize> {
+    let mut at = vec![from];
+    for c in p.chars() {
+        let forms = case::case_forms(c);
+        let mut next: Vec<usize> = at
+            .iter()
+            .flat_map(|&i| {
+                forms
+                    .iter()
+                    .filter(move |f| s.as_bytes()[i..].starts_with(f.as_bytes()))
+                    .map(move |f| i + f.len())
+            })
+            .collect();
+        next.sort_unstable();
+        next.dedup();
+        at = next;
+    }
+    at
 }
 
 fn equals_ignore_case(p: &str, s: &str) -> bool {
-    fold(s) == fold(p)
+    case_ends(p, s, 0).contains(&s.len())
 }
 
 fn prefix_ignore_case(p: &str, s: &str) -> bool {
-    fold(s).starts_with(&fold(p))
+    !case_ends(p, s, 0).is_empty()
 }
 
 fn suffix_ignore_case(p: &str, s: &str) -> bool {
-    fold(s).ends_with(&fold(p))
+    (0..=s.len())
+        .filter(|&k| s.is_char_boundary(k))
+        .any(|k| case_ends(p, s, k).contains(&s.len()))
 }
 
 /// Numbers only; the event number's IEEE-754 value must lie in the interval.
@@ -582,6 +604,21 @@ mod tests {
             r#"{"a":[{"suffix":{"equals-ignore-case":".png"}}]}"#,
             r#"{"a":"x.PNG"}"#,
         );
+        // The pattern is folded, the event never: `ss` is neither form of `ß`.
+        no(
+            r#"{"a":[{"equals-ignore-case":"straße"}]}"#,
+            r#"{"a":"strasse"}"#,
+        );
+        no(r#"{"a":[{"equals-ignore-case":"σ"}]}"#, r#"{"a":"ς"}"#);
+        yes(
+            r#"{"a":[{"suffix":{"equals-ignore-case":"ße"}}]}"#,
+            r#"{"a":"STRASSE"}"#,
+        );
+        yes(
+            r#"{"a":[{"prefix":{"equals-ignore-case":"ŉa"}}]}"#,
+            r#"{"a":"ʼNAx"}"#,
+        );
+        yes(r#"{"a":[{"equals-ignore-case":"🚀"}]}"#, r#"{"a":"🚀"}"#);
         // Numeric ranges.
         yes(r#"{"a":[{"numeric":[">",0,"<=",5]}]}"#, r#"{"a":5}"#);
         no(r#"{"a":[{"numeric":[">",0,"<=",5]}]}"#, r#"{"a":0}"#);

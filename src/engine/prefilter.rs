@@ -25,17 +25,13 @@
 //! only when the search found nothing) always takes the full path. Without
 //! backslashes every quote delimits a string, so the token around a true hit
 //! is found exactly (with one, hits may be misjudged, which only matters for
-//! a rejection, and that escape check overrules it). Case-insensitive
-//! literals are only necessary in ASCII events (`K`, the Kelvin sign, folds
-//! to `k`), so a non-ASCII event passes when such literals exist. A branch
-//! with no necessary literal (only `exists:false` fields) disables the
-//! prefilter.
+//! a rejection, and that escape check overrules it). A branch with no
+//! necessary literal (only `exists:false` fields) disables the prefilter.
 
 use aho_corasick::packed;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
 use memchr::{memchr, memrchr};
 
-use super::fold;
 use crate::flatten::plain_run;
 use crate::pattern::{Field, GlobTok, Literal, Matcher, Pattern};
 
@@ -398,7 +394,8 @@ fn dfa(lits: &[Vec<u8>]) -> Option<AhoCorasick> {
         .ok()
 }
 
-/// A necessary literal and whether it is to be found ignoring ASCII case.
+/// A necessary literal, and whether it is case-insensitive (then never
+/// searched for, see `value_literal`).
 type Lit = (Vec<u8>, bool);
 
 /// What one `$or` branch contributes: its chosen field's last path segment
@@ -684,9 +681,11 @@ fn quoted(pre: bool, s: &[u8], post: bool) -> Vec<u8> {
 
 fn value_literal(m: &Matcher) -> Option<Lit> {
     let cs = |v: Vec<u8>| Some((v, false));
+    // Never searched for (an event may spell each character in either of
+    // two forms, `ß` or `SS`); its length only ranks the field.
     let ci = |s: &str, pre: bool, post: bool| {
-        let f = fold(s);
-        (!f.is_empty() && plain(&f)).then(|| (quoted(pre, &f, post), true))
+        let f = s.as_bytes();
+        (!f.is_empty() && plain(f)).then(|| (quoted(pre, f, post), true))
     };
     match m {
         Matcher::Exact(Literal::String(s)) if plain(s.as_bytes()) => {

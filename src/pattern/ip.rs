@@ -37,10 +37,13 @@ pub enum Ip {
 
 /// Parse an IPv4 or IPv6 address literal. No allocation.
 ///
-/// IPv4: exactly four dot-separated decimal octets of 1-3 digits, each ≤ 255;
-/// leading zeros are decimal (`10.0.0.01` is 10.0.0.1). IPv6: the RFC 4291
-/// text forms — up to eight groups of 1-4 hex digits in either case, one
-/// `::`, an optional dotted IPv4 tail. An IPv4-mapped IPv6 address
+/// As the JDK's `InetAddress` reads a literal (its `IPAddressUtil`):
+/// IPv4 is exactly four dot-separated decimal parts, each ≤ 255, with any
+/// number of leading zeros (`10.0.0.0001` is 10.0.0.1), the whole at most
+/// [`MAX_V4_CHARS`] characters. IPv6 is the RFC 4291 text forms — up to
+/// eight groups of hex digits in either case, each group limited by its
+/// value (≤ `0xffff`), not by its digit count (`2001:00db8::1`), one `::`,
+/// an optional dotted IPv4 tail. An IPv4-mapped IPv6 address
 /// (`::ffff:a.b.c.d`, or the same in hex groups) gives [`Ip::V4`]. No
 /// whitespace, no zone ids, no brackets.
 ///
@@ -90,7 +93,15 @@ fn looks_like_v6(s: &[u8]) -> bool {
     s.contains(&b':') && s.iter().all(|&b| b == b':' || b.is_ascii_hexdigit())
 }
 
+/// The longest IPv4 literal the JDK reads (`IPAddressUtil`'s check on the
+/// text's length): leading zeros may pad the parts only up to it, so
+/// `0.0.0.0255` is an address and `010.000.000.0001` is not.
+pub const MAX_V4_CHARS: usize = 15;
+
 fn parse_v4(s: &[u8]) -> Option<u32> {
+    if s.len() > MAX_V4_CHARS {
+        return None;
+    }
     let mut addr = 0u32;
     let mut i = 0;
     for part in 0..4 {
@@ -106,10 +117,10 @@ fn parse_v4(s: &[u8]) -> Option<u32> {
             if !b.is_ascii_digit() {
                 break;
             }
-            if i - start == 3 {
+            octet = octet * 10 + u32::from(b - b'0');
+            if octet > 255 {
                 return None;
             }
-            octet = octet * 10 + u32::from(b - b'0');
             i += 1;
         }
         if i == start || octet > 255 {
@@ -180,15 +191,17 @@ fn parse_v6(s: &[u8]) -> Option<Ip> {
             groups.push(v4 as u16)?;
             break;
         }
-        if seg.is_empty() || seg.len() > 4 {
+        if seg.is_empty() {
             return None;
         }
-        let mut g = 0u16;
+        let mut g = 0u32;
         for &b in seg {
-            let d = (b as char).to_digit(16)?;
-            g = (g << 4) | d as u16;
+            g = (g << 4) | (b as char).to_digit(16)?;
+            if g > 0xffff {
+                return None;
+            }
         }
-        groups.push(g)?;
+        groups.push(g as u16)?;
         i = seg_end;
         if i == s.len() {
             break;
@@ -420,6 +433,10 @@ mod tests {
         assert_eq!(v4("10.0.0.1"), 0x0a00_0001);
         assert_eq!(v4("10.0.0.01"), 0x0a00_0001);
         assert_eq!(v4("010.000.000.001"), 0x0a00_0001);
+        // Any number of leading zeros, within 15 characters (the JDK).
+        assert_eq!(v4("10.0.0.0001"), 0x0a00_0001);
+        assert_eq!(v4("0.0.0.0255"), 255);
+        assert_eq!(v4("0000.0.0.00001"), 1);
         assert_eq!(v4("255.255.255.255"), u32::MAX);
         assert_eq!(v4("0.0.0.0"), 0);
         for bad in [
@@ -429,7 +446,9 @@ mod tests {
             "10.0.0",
             "10.0.0.0.1",
             "10..0.1",
-            "10.0.0.0001",
+            "010.000.000.0001",
+            "0.0.0.0256",
+            "10.0.0.00000000000000000000001",
             "10.0.0.-1",
             "",
             "a.b.c.d",
@@ -457,6 +476,10 @@ mod tests {
             0x0011_2233_4455_6677_8899_aabb_ccdd_eeff
         );
         assert_eq!(v6("1:2:3:4:5:6:7::"), v6("1:2:3:4:5:6:7:0"));
+        // A group is limited by its value, not its digits (the JDK).
+        assert_eq!(v6("2001:00db8::1"), v6("2001:db8::1"));
+        assert_eq!(v6("0000000000ffff::"), 0xffff << 112);
+        assert_eq!(v6("::1.2.3.0004"), 0x0102_0304);
         assert_eq!(v6("::2:3:4:5:6:7:8"), v6("0:2:3:4:5:6:7:8"));
         // IPv4-compatible (not mapped) stays IPv6.
         assert_eq!(v6("::1.2.3.4"), 0x0102_0304);
@@ -471,6 +494,9 @@ mod tests {
             ":1::",
             "1::2:",
             "12345::",
+            "10000::",
+            "000010000::",
+            "::1.2.3.0000000000004",
             "g::",
             "::1.2.3",
             "::1.2.3.4:5",

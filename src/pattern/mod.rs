@@ -9,6 +9,7 @@
 //! [`PatternError`] whose [`reason`](PatternError::reason) is the exact text
 //! EventBridge puts after `Event pattern is not valid. Reason: `.
 
+pub mod case;
 pub mod ip;
 pub(crate) mod json;
 pub mod number;
