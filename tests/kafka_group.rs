@@ -147,7 +147,7 @@ sources:
 rules:
   - name: slow
     event_pattern: {{"source": ["load"]}}
-    targets: [{{id: held, kind: http, url: "{}", timeout_seconds: 60}}]
+    targets: [{{id: held, kind: http, url: "{}", timeout_seconds: 60, max_concurrency: 1}}]
 kafka:
   consumer: {{fetch.wait.max.ms: "10", statistics.interval.ms: "200"}}
 limits: {{max_in_flight_events: 50}}
@@ -176,7 +176,7 @@ admin: {{listen: "127.0.0.1:0"}}
         received <= 50.0 + 1024.0,
         "intake stopped: {received} received of 600"
     );
-    assert_eq!(held.count(), 1, "one request at a time, held");
+    assert_eq!(held.count(), 1, "one request at a time (max_concurrency 1), held");
 
     held.release();
     wait_until("all 600 delivered", Duration::from_secs(60), || {
