@@ -176,7 +176,11 @@ admin: {{listen: "127.0.0.1:0"}}
         received <= 50.0 + 1024.0,
         "intake stopped: {received} received of 600"
     );
-    assert_eq!(held.count(), 1, "one request at a time (max_concurrency 1), held");
+    assert_eq!(
+        held.count(),
+        1,
+        "one request at a time (max_concurrency 1), held"
+    );
 
     held.release();
     wait_until("all 600 delivered", Duration::from_secs(60), || {
