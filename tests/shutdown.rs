@@ -56,7 +56,8 @@ fn logged(stderr: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// An http source and one http target (`url`), with the given dead-letter
+/// An http source and one http target (`url`) sending one request at a
+/// time (so that a slow target is slow), with the given dead-letter
 /// destination (a YAML flow map, or none).
 fn http_config(port: u16, url: &str, dead_letter: Option<&Path>) -> String {
     let (dl_ref, dl_def) = match dead_letter {
@@ -77,7 +78,7 @@ rules:
   - name: orders
     event_pattern: {{"source": ["shop"]}}
     targets:
-      - {{id: hook, kind: http, url: "{url}", timeout_seconds: 5{dl_ref}}}
+      - {{id: hook, kind: http, url: "{url}", timeout_seconds: 5, max_concurrency: 1{dl_ref}}}
 {dl_def}watch_config: false
 shutdown_grace_seconds: 1
 "#
@@ -197,7 +198,7 @@ rules:
   - name: orders
     event_pattern: {{"source": ["shop"]}}
     targets:
-      - {{id: hook, kind: http, url: "{url}"}}
+      - {{id: hook, kind: http, url: "{url}", max_concurrency: 1}}
 watch_config: false
 shutdown_grace_seconds: 1
 "#,

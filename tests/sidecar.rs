@@ -113,7 +113,7 @@ fn bundled_sidecar_config_serves_putevents_and_prints_every_envelope() {
         dl["error_message"]
             .as_str()
             .unwrap()
-            .starts_with("line 2: byte 1:"),
+            .starts_with("line 2: invalid event at byte 0:"),
         "{dl}"
     );
 
