@@ -289,10 +289,33 @@ impl Prepared {
     }
 }
 
+/// A request structure read from a JSON object only. serde's derive also
+/// reads a struct from an array of its members' values in declaration
+/// order (`[[null,"s",null,"t","{}"]]` would be a request with one entry);
+/// the AWS JSON protocol has no such form, so an array is a member of the
+/// wrong JSON type like any other.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData)).map(Object)
+    }
+}
+
 #[derive(Deserialize)]
 struct PutEventsRequest<'a> {
     #[serde(rename = "Entries", borrow, default)]
-    entries: Option<Vec<RequestEntry<'a>>>,
+    entries: Option<Vec<Object<RequestEntry<'a>>>>,
 }
 
 /// One `PutEventsRequestEntry`; unknown members are ignored, as AWS does.
@@ -376,11 +399,14 @@ pub fn prepare_put_events(
     now_secs: i64,
     new_id: &mut dyn FnMut() -> uuid::Uuid,
 ) -> Result<Prepared, ApiError> {
-    let req: PutEventsRequest =
+    let Object(req): Object<PutEventsRequest> =
         serde_json::from_slice(or_empty(body)).map_err(|e| serialization(&e))?;
-    let entries = req
+    let entries: Vec<RequestEntry> = req
         .entries
-        .ok_or_else(|| validation(&[must_not_be_null("entries")]))?;
+        .ok_or_else(|| validation(&[must_not_be_null("entries")]))?
+        .into_iter()
+        .map(|Object(e)| e)
+        .collect();
     // `Time` is kept raw for the over-10 message; its type is still a
     // deserialisation matter, as for every other member.
     for (i, e) in entries.iter().enumerate() {
@@ -555,7 +581,7 @@ const REQUIRED_EVENT_KEYS: [&str; 6] = ["id", "account", "source", "time", "regi
 /// `busbar test-pattern`), not only as long as a rule; it is judged before
 /// the event (§3.6.3–4).
 pub fn test_event_pattern(body: &[u8], limits: &Limits) -> Result<bool, ApiError> {
-    let req: TestEventPatternRequest =
+    let Object(req): Object<TestEventPatternRequest> =
         serde_json::from_slice(or_empty(body)).map_err(|e| serialization(&e))?;
     let mut problems = Vec::new();
     match &req.event_pattern {
@@ -1030,6 +1056,31 @@ mod tests {
         // Unknown members are ignored.
         assert!(prep(&entry(&format!(r#"{OK},"Extra":[1]"#))).is_ok());
         assert!(prep(&format!(r#"{{"EndpointId":"e","Entries":[{{{OK}}}]}}"#)).is_ok());
+    }
+
+    #[test]
+    fn requests_and_entries_are_objects_not_arrays() {
+        // serde's derive would read each of these as the struct's members in
+        // order (found by the `putevents` fuzz target).
+        for body in [
+            r#"{"Entries":[[null,"s",null,"t","{}"]]}"#,
+            r#"[[{"Source":"s","DetailType":"t","Detail":"{}"}]]"#,
+            "[]",
+        ] {
+            let e = prep(body).unwrap_err();
+            assert_eq!(
+                (e.status, e.type_name),
+                (400, "SerializationException"),
+                "{body}"
+            );
+            assert_eq!(e.message, "invalid type: sequence, expected an object");
+        }
+        let e = test_event_pattern(br#"["{}","{}"]"#, &Limits::default()).unwrap_err();
+        assert_eq!(e.type_name, "SerializationException");
+        // Objects still borrow and still name a wrong member's type.
+        assert!(prep(&entry(OK)).is_ok());
+        let e = prep(r#"{"Entries":[{"Source":1}]}"#).unwrap_err();
+        assert_eq!(e.message, "invalid type: integer `1`, expected a string");
     }
 
     #[test]
