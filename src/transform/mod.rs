@@ -37,7 +37,9 @@
 //!   placeholder with a same-length stand-in (`0` as a value, `x`s inside a
 //!   string), so the reported offset is the template's own.
 //! - **Invalid JSON after substitution** (§4.2.5: an object or array placed
-//!   inside a string literal of a JSON-shaped template) is a
+//!   inside a string literal of a JSON-shaped template, or a value
+//!   placeholder that touches other text, as in `-<n>`, given anything but
+//!   a number that fits) is a
 //!   [`RenderError::InvalidJsonAfterTransform`] with the byte offset in the
 //!   rendered text; AWS drops such events silently, busbar dead-letters
 //!   them. Objects and arrays inside a string literal are written as their

@@ -88,6 +88,10 @@ pub struct InputTemplate {
     paths: Box<[JsonPath]>,
     /// JSON-shaped: the first non-blank char is `{` or `[`.
     json: bool,
+    /// A JSON-shaped template with a value placeholder that touches other
+    /// text (`-<n>`, `1<n>`): JSON for some values only, so every result is
+    /// checked.
+    recheck_always: bool,
 }
 
 fn is_key_char(b: u8) -> bool {
@@ -197,7 +201,12 @@ impl InputTemplate {
         // The template with every placeholder replaced by text of the same
         // length that any value could stand for: `0` as a JSON value, `x`s
         // inside a string. If this is not JSON, no event can make it JSON.
+        // `strict` has `[]` instead of `0`: a value that cannot merge with
+        // the text around it, as a number can (`-<n>` is JSON when `n` is
+        // 5, not when it is `"x"` or -5). If only `probe` is JSON, some
+        // values break the template and each result must be checked.
         let mut probe = Vec::with_capacity(if json { b.len() } else { 0 });
+        let mut strict = Vec::with_capacity(if json { b.len() } else { 0 });
         let mut segments = Vec::new();
         let mut in_str = false;
         let mut lit = 0;
@@ -258,12 +267,17 @@ impl InputTemplate {
                         segments.push(Segment::Value { source, mode });
                         if json {
                             probe.extend_from_slice(&b[lit..i]);
+                            strict.extend_from_slice(&b[lit..i]);
                             let len = end + 1 - i;
                             if in_str {
                                 probe.resize(probe.len() + len, b'x');
+                                strict.resize(strict.len() + len, b'x');
                             } else {
+                                // A placeholder is at least 3 bytes (`<a>`).
                                 probe.push(b'0');
                                 probe.resize(probe.len() + len - 1, b' ');
+                                strict.extend_from_slice(b"[]");
+                                strict.resize(strict.len() + len - 2, b' ');
                             }
                         }
                         i = end + 1;
@@ -278,6 +292,7 @@ impl InputTemplate {
         if lit < b.len() {
             segments.push(Segment::Text(lit..b.len()));
         }
+        let mut recheck_always = false;
         if json {
             probe.extend_from_slice(&b[lit.min(b.len())..]);
             if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&probe) {
@@ -288,12 +303,15 @@ impl InputTemplate {
                     ShapeErrorKind::TemplateNotJson { offset, reason },
                 ));
             }
+            strict.extend_from_slice(&b[lit.min(b.len())..]);
+            recheck_always = serde_json::from_slice::<serde::de::IgnoredAny>(&strict).is_err();
         }
         Ok(InputTemplate {
             text: template.into(),
             segments: segments.into(),
             paths: paths.into(),
             json,
+            recheck_always,
         })
     }
 
@@ -304,10 +322,11 @@ impl InputTemplate {
         out: &mut Vec<u8>,
     ) -> Result<(), RenderError> {
         out.clear();
-        // Only a JSON text written inside a string literal can break a
-        // template that passed the compile-time probe, so only then is the
-        // result parsed again.
-        let mut recheck = false;
+        // Only a JSON text written inside a string literal, or a value
+        // placeholder that touches other text, can break a template that
+        // passed the compile-time probe, so only then is the result parsed
+        // again.
+        let mut recheck = self.recheck_always;
         let text = self.text.as_bytes();
         for segment in self.segments.iter() {
             match *segment {

@@ -362,6 +362,33 @@ fn s4_2_5_array_without_strings_inside_a_string_stays_json() {
     );
 }
 
+#[test]
+fn s4_2_5_a_value_placeholder_touching_a_number_is_checked() {
+    // `-<n>` and `1<n>` are JSON for some values only: accepted when the
+    // target is built, and each result is checked (found by the `transform`
+    // fuzz target: `-<payload>` rendered `-{"acc_id":…}` and delivered it).
+    for template in [
+        r#"{"d": -<payload>}"#,
+        r#"{"d": 1<payload>}"#,
+        r#"[-<valid>]"#,
+        r#"[1.<userId>]"#,
+    ] {
+        let e = transform_with(&paths(false), template).unwrap_err();
+        assert_eq!(e.code(), "INVALID_JSON_AFTER_TRANSFORM", "{template}");
+    }
+    let p = vec![("n".to_string(), "$.detail.n".to_string())];
+    let s = Shaper::transformer("t1", &p, r#"{"a": -<n>, "b": 1<n>}"#).unwrap();
+    assert_eq!(
+        shape(&s, r#"{"detail": {"n": 5}}"#).unwrap(),
+        r#"{"a": -5, "b": 15}"#
+    );
+    let e = shape(&s, r#"{"detail": {"n": -5}}"#).unwrap_err();
+    assert_eq!(e.code(), "INVALID_JSON_AFTER_TRANSFORM");
+    // A missing value renders `""`, which no number takes either.
+    let e = transform_with(&paths(false), r#"{"d": -<instance>}"#).unwrap_err();
+    assert_eq!(e.code(), "INVALID_JSON_AFTER_TRANSFORM");
+}
+
 // §4.2.6 extracted values are not escaped; template escapes stay.
 
 #[test]
