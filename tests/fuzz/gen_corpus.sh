@@ -5,10 +5,20 @@
 #   pattern: every `P ` line, one file each.
 #   match:   every `P ` line followed by `\n` and each of its `Y `/`N ` events.
 #   envelope: every `Y `/`N ` event alone (each becomes an envelope's detail).
+#   transform: every `Y `/`N ` event as the event line, with a paths map and a
+#              JSON-shaped template that reach into `detail`.
+#   putevents: every `Y `/`N ` event as the `Detail` of a one-entry request.
 set -euo pipefail
 fuzz="$(cd "$(dirname "$0")" && pwd)"
 data="$fuzz/../data"
-mkdir -p "$fuzz/corpus/pattern" "$fuzz/corpus/match" "$fuzz/corpus/envelope"
+targets=(pattern match envelope transform putevents)
+for target in "${targets[@]}"; do mkdir -p "$fuzz/corpus/$target"; done
+
+# A JSON string literal's contents (the events hold no control characters).
+json_escape() {
+  local s="${1//\\/\\\\}"
+  printf '%s' "${s//\"/\\\"}"
+}
 
 put() { # dir, content (written byte for byte, no trailing newline)
   local name
@@ -27,15 +37,19 @@ for f in "$data"/*.txt; do
       "Y "* | "N "*)
         [[ -n "$pattern" ]] && put "$fuzz/corpus/match" "$pattern"$'\n'"${line:2}"
         put "$fuzz/corpus/envelope" "${line:2}"
+        put "$fuzz/corpus/transform" "${line:2}"$'\na=$.detail.a\nd=$.detail\n\n{"a": <a>, "s": "<a>", "d": <d>}'
+        put "$fuzz/corpus/putevents" \
+          '{"Entries":[{"Source":"s","DetailType":"t","Detail":"'"$(json_escape "${line:2}")"'"}]}'
         ;;
     esac
   done <"$f"
 done
 
-for target in pattern match envelope; do
+for target in "${targets[@]}"; do
   if [[ -d "$fuzz/seeds/$target" ]]; then
     cp "$fuzz/seeds/$target"/* "$fuzz/corpus/$target/"
   fi
 done
-echo "pattern: $(ls "$fuzz/corpus/pattern" | wc -l) files, match: $(ls "$fuzz/corpus/match" | wc -l) files," \
-  "envelope: $(ls "$fuzz/corpus/envelope" | wc -l) files"
+for target in "${targets[@]}"; do
+  echo "$target: $(ls "$fuzz/corpus/$target" | wc -l) files"
+done
