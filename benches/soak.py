@@ -496,12 +496,34 @@ def proc_stats(pid):
         return None
 
 
+def machine_cpu():
+    """The machine's CPU time so far from /proc/stat: (busy without nice, nice, idle + iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = v
+    return user + system + irq + softirq + steal, nice, idle + iowait
+
+
+def cpu_pressure():
+    """The kernel's CPU pressure (PSI): % of the last 10 s in which some runnable task waited for
+    a CPU; '' where the kernel does not expose it."""
+    try:
+        with open("/proc/pressure/cpu") as f:
+            return float(re.search(r"avg10=([0-9.]+)", f.readline()).group(1))
+    except (OSError, AttributeError):
+        return ""
+
+
 def cmd_sample(args):
     stop = [False]
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
     header = ["window", "t_s", "events_in", "events_out", "busbar_p99_ms", "busbar_p50_ms",
               "rss_kib", "fds", "in_flight", "cpu_pct", "load1", "broker_rss_kib",
-              "broker_cpu_pct", "backpressure", "failures", "dead_letters", "dropped"]
+              "broker_cpu_pct", "backpressure", "failures", "dead_letters", "dropped",
+              "machine_busy_pct", "machine_nice_pct", "machine_idle_pct", "cpu_pressure_pct"]
+    # Where the machine's CPU went: busy (not niced: busbar, the load generators, other
+    # builds), niced (background jobs that yield), idle; in % of all cores.
+    prev_c = machine_cpu()
     prev_m = scrape(args.metrics)
     prev_p = proc_stats(args.pid)
     prev_b = proc_stats(args.broker_pid) if args.broker_pid else None
@@ -523,6 +545,7 @@ def cmd_sample(args):
             print("soak: sample: busbar is gone", file=sys.stderr)
             break
         b = proc_stats(args.broker_pid) if args.broker_pid else None
+        c = machine_cpu()
         pb, cb = buckets(prev_m), buckets(m)
         d = lambda name: int(total(m, name) - total(prev_m, name))
         with open("/proc/loadavg") as f:
@@ -536,8 +559,9 @@ def cmd_sample(args):
             b[0] if b else "", round((b[2] - prev_b[2]) / args.window * 100, 1) if b and prev_b else "",
             d("busbar_backpressure_total"), d("busbar_delivery_failures_total"),
             d("busbar_dead_letters_total"), d("busbar_dropped_total"),
-        ])
-        prev_m, prev_p, prev_b = m, p, b
+        ] + [round(100 * (x - y) / max(sum(c) - sum(prev_c), 1), 1) for x, y in zip(c, prev_c)]
+          + [cpu_pressure()])
+        prev_m, prev_p, prev_b, prev_c = m, p, b, c
         w += 1
 
 
@@ -620,6 +644,9 @@ def cmd_summary(args):
             ("e2e_p99_ms", "p99 ms (end to end, reader)", 1), ("cpu_pct", "busbar CPU %", 1),
             ("generator_cpu_pct", "generator CPU %", 1), ("reader_cpu_pct", "reader CPU %", 1),
             ("broker_cpu_pct", "broker CPU %", 1), ("load1", "load average (1 min)", 1),
+            ("machine_busy_pct", "machine CPU busy, not niced (% of all cores)", 1),
+            ("machine_nice_pct", "machine CPU niced (% of all cores)", 1),
+            ("cpu_pressure_pct", "CPU pressure, some (PSI avg10, %)", 1),
             ("broker_rss_kib", "broker RSS MiB", 1 / 1024)]
     span_min = f"{args.first_last / 60:g} min"
     print(f"\n| {args.label} | first {span_min} (median) | last {span_min} (median) "
@@ -653,9 +680,19 @@ def cmd_summary(args):
     if args.rate > 0 and kept < 0.98 * args.rate:
         print(f"WARNING: the load generator did not keep the rate: {kept:,.0f}/s of "
               f"{args.rate:,.0f}/s (windows after the first)")
+    if any(r["reader_received"] != "" for r in load_rows):
+        # A reader starved of CPU falls behind; its end-to-end figures then include that wait.
+        lag = outs - sum(int(r["reader_received"] or 0) for r in load_rows)
+        print(f"reader behind busbar's deliveries at the end of the load: {lag:,} events"
+              + (" (its end-to-end latency is then mostly its own backlog)" if lag > 2 * args.rate * args.window else ""))
     loads = [num(r["load1"]) for r in load_rows]
     print(f"load average (1 min) during the load: min {min(loads):.2f}, median {median(loads):.2f}, "
           f"max {max(loads):.2f} on {os.cpu_count()} cores")
+    idle = [num(r.get("machine_idle_pct")) for r in load_rows]
+    if any(v is not None for v in idle):
+        print(f"machine CPU idle during the load: median {median(idle):.1f}% "
+              f"(busy, not niced: median {median(num(r.get('machine_busy_pct')) for r in load_rows):.1f}%; "
+              f"niced: {median(num(r.get('machine_nice_pct')) for r in load_rows):.1f}%)")
 
     # Growth verdict over the windows after the first 5 minutes (warm-up: allocator arenas,
     # librdkafka buffers and the page cache fill there).

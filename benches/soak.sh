@@ -240,8 +240,12 @@ print(json.dumps(out))' "$d"/gen*.json >"$d/sent.json.tmp"
   mv "$d/sent.json.tmp" "$d/sent.json"
   log "$label: load done: sent $(cat "$d/sent.json")"
   if [ -n "$reader" ]; then
-    wait "$reader" || true
-    [ -s "$d/reader.json" ] || { log "$label: the reader failed:"; tail "$d/reader.log" >&2; }
+    local rrc=0
+    wait "$reader" || rrc=$?
+    if [ ! -s "$d/reader.json" ]; then
+      log "$label: the reader failed: exit $rrc$( ((rrc > 128)) && echo " (signal $((rrc - 128)))")"
+      tail "$d/reader.log" >&2
+    fi
     log "$label: reader: $(cat "$d/reader.json")"
   fi
   # Let the sampler see the drained state (in flight 0) before it stops.
