@@ -42,14 +42,6 @@ fn file_ids(path: &Path) -> Vec<String> {
         .collect()
 }
 
-fn wait_until(within: Duration, what: &str, mut ok: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !ok() {
-        assert!(t.elapsed() < within, "not within {within:?}: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// HTTP ingest, one rule with a failing http target `hook` (timeout 1 s)
 /// and a file target `copy`; an in-flight budget of 100 events.
 fn config(port: u16, url: &str, out: &Path, dlq: &Path, backlog: usize) -> String {
@@ -138,7 +130,7 @@ fn a_target_that_never_answers_stops_no_other_target_and_catches_up() {
         "{:?}, {throttled} throttled",
         t.elapsed()
     );
-    wait_until(Duration::from_secs(30), "copy received every id", || {
+    support::wait_until(Duration::from_secs(30), "copy received every id", || {
         file_ids(&out).len() >= 1_000
     });
     let copied = file_ids(&out);
@@ -148,7 +140,7 @@ fn a_target_that_never_answers_stops_no_other_target_and_catches_up() {
     );
     assert_eq!(copied.len(), 1_000, "once each");
     // Every hook delivery waits in the backlog (the one being tried aside).
-    wait_until(Duration::from_secs(10), "backlog holds the rest", || {
+    support::wait_until(Duration::from_secs(10), "backlog holds the rest", || {
         backlog(&busbar) >= 999.0
     });
     let m = busbar.metrics();
@@ -165,7 +157,7 @@ fn a_target_that_never_answers_stops_no_other_target_and_catches_up() {
             r#"busbar_deliveries_total{rule="orders",target="hook"}"#,
         )
     };
-    wait_until(Duration::from_secs(60), "every id delivered", || {
+    support::wait_until(Duration::from_secs(60), "every id delivered", || {
         delivered() == Some(1_000.0)
     });
     assert_eq!(backlog(&busbar), 0.0);
@@ -199,7 +191,7 @@ fn a_failing_backlog_is_dead_lettered_at_shutdown_and_a_full_one_throttles() {
         "backlog 300 + in-flight 100 (+ one request's slack): {}",
         accepted.len()
     );
-    wait_until(
+    support::wait_until(
         Duration::from_secs(30),
         "copy received the accepted ids",
         || file_ids(&out).len() >= accepted.len(),
@@ -268,7 +260,7 @@ shutdown_grace_seconds: 1
     let mut busbar = Busbar::start(&dir, &config(&held.url("/x")), support::free_port(), &[]);
     busbar.wait_ready(Duration::from_secs(30));
     let want: BTreeSet<String> = (0..300).map(|i| format!("ev-{i}")).collect();
-    wait_until(Duration::from_secs(60), "copy received all 300", || {
+    support::wait_until(Duration::from_secs(60), "copy received all 300", || {
         file_ids(&out).into_iter().collect::<BTreeSet<_>>() == want
     });
     // Nothing is committed past the first record `hook` has not taken.

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_server::{Reply, Server};
 use serde_json::json;
@@ -74,14 +74,6 @@ fn received(server: &Server) -> (BTreeSet<String>, usize) {
     (ids, r.len())
 }
 
-fn wait_until(within: Duration, what: &str, mut ok: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !ok() {
-        assert!(t.elapsed() < within, "not within {within:?}: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn kill_9_under_putevents_load_loses_no_acknowledged_event() {
     let dir = support::temp_dir("spool-kill9");
@@ -118,7 +110,7 @@ fn kill_9_under_putevents_load_loses_no_acknowledged_event() {
             })
         })
         .collect();
-    wait_until(Duration::from_secs(30), "2,000 events acknowledged", || {
+    support::wait_until(Duration::from_secs(30), "2,000 events acknowledged", || {
         acked.lock().unwrap().len() >= 2_000
     });
     busbar.signal("KILL");
@@ -143,7 +135,7 @@ fn kill_9_under_putevents_load_loses_no_acknowledged_event() {
     let cfg = config(port, &fast.url("/hook"), &spool, "");
     let mut busbar = Busbar::start(&second, &cfg, support::free_port(), &[]);
     busbar.wait_ready(Duration::from_secs(15));
-    wait_until(
+    support::wait_until(
         Duration::from_secs(60),
         "every acknowledged id delivered",
         || {
@@ -219,7 +211,7 @@ fn sigterm_leaves_undelivered_events_in_the_spool_for_the_next_process() {
     let cfg = config(port, &fast.url("/hook"), &spool, "");
     let mut busbar = Busbar::start(&second, &cfg, support::free_port(), &[]);
     busbar.wait_ready(Duration::from_secs(15));
-    wait_until(Duration::from_secs(30), "all 50 delivered", || {
+    support::wait_until(Duration::from_secs(30), "all 50 delivered", || {
         received(&fast).0.len() == 50
     });
     assert_eq!(received(&fast).1, 50, "once each");
@@ -264,10 +256,10 @@ fn a_full_spool_throttles_with_its_reason_until_space_comes_back() {
 
     // The endpoint answers: the spool empties and takes events again.
     server.release();
-    wait_until(Duration::from_secs(60), "spooled events delivered", || {
+    support::wait_until(Duration::from_secs(60), "spooled events delivered", || {
         received(&server).0.len() >= acked.len()
     });
-    wait_until(Duration::from_secs(30), "space back", || {
+    support::wait_until(Duration::from_secs(30), "space back", || {
         put(&ingest, &["late".to_string()], 10_000).unwrap().0
     });
     let (got, _) = received(&server);

@@ -152,6 +152,15 @@ impl Drop for Busbar {
     }
 }
 
+/// Poll `ok` every 50 ms until it holds; panics naming `what` after `within`.
+pub fn wait_until(within: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !ok() {
+        assert!(t.elapsed() < within, "not within {within:?}: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The value of one sample in a Prometheus exposition, by its full series
 /// text (`name{labels}` with labels in the order Prometheus prints them).
 pub fn sample(metrics: &str, series: &str) -> Option<f64> {
