@@ -73,14 +73,26 @@ fn wait_reloads(b: &support::Busbar, result: &str, n: f64) {
     }
 }
 
-fn wait_lines(dir: &std::path::Path, file: &str, n: usize) -> Vec<String> {
+fn wait_lines(b: &support::Busbar, file: &str, n: usize) -> Vec<String> {
     let t = Instant::now();
     loop {
-        let l = lines(dir, file);
+        let l = lines(&b.dir, file);
         if l.len() >= n {
             return l;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "{file}: {l:?}");
+        if t.elapsed() > Duration::from_secs(20) {
+            // Everything that tells where the event went instead.
+            let mut files = String::new();
+            for e in std::fs::read_dir(&b.dir).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                files.push_str(&format!("--- {}\n{text}\n", e.path().display()));
+            }
+            panic!(
+                "{file}: {l:?}\n{files}\nmetrics:\n{}\nstderr:\n{}",
+                b.metrics(),
+                b.stderr()
+            );
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -93,7 +105,7 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
     let mut b = support::Busbar::start(&dir, &v1, support::free_port(), &[]);
     b.wait_ready(Duration::from_secs(20));
     send(http, "a", 1);
-    assert_eq!(wait_lines(&dir, "one.ndjson", 1), vec!["a-1"]);
+    assert_eq!(wait_lines(&b, "one.ndjson", 1), vec!["a-1"]);
 
     // A new file: r1 goes, r2 comes (file watch; mtime granularity needs a moment).
     std::thread::sleep(Duration::from_millis(1100));
@@ -106,7 +118,7 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
     );
     send(http, "a", 2);
     send(http, "b", 1);
-    assert_eq!(wait_lines(&dir, "two.ndjson", 1), vec!["b-1"]);
+    assert_eq!(wait_lines(&b, "two.ndjson", 1), vec!["b-1"]);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(lines(&dir, "one.ndjson"), vec!["a-1"], "r1 is gone");
 
@@ -126,7 +138,7 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
         b.stderr()
     );
     send(http, "b", 2);
-    assert_eq!(wait_lines(&dir, "two.ndjson", 2), vec!["b-1", "b-2"]);
+    assert_eq!(wait_lines(&b, "two.ndjson", 2), vec!["b-1", "b-2"]);
 
     // SIGHUP (with the watch off it is the only trigger; here both are on).
     let v3 = config(
@@ -139,8 +151,8 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
     wait_reloads(&b, "ok", 2.0);
     send(http, "a", 3);
     send(http, "b", 3);
-    assert_eq!(wait_lines(&dir, "three.ndjson", 1), vec!["a-3"]);
-    assert_eq!(wait_lines(&dir, "two.ndjson", 3), vec!["b-1", "b-2", "b-3"]);
+    assert_eq!(wait_lines(&b, "three.ndjson", 1), vec!["a-3"]);
+    assert_eq!(wait_lines(&b, "two.ndjson", 3), vec!["b-1", "b-2", "b-3"]);
     assert_eq!(
         support::sample(&b.metrics(), "busbar_rules_loaded"),
         Some(2.0)
@@ -228,7 +240,7 @@ fn a_reload_over_the_compilation_budget_keeps_the_old_rules() {
     let mut b = support::Busbar::start(&dir, &v1, support::free_port(), &[]);
     b.wait_ready(Duration::from_secs(20));
     send(http, "a", 1);
-    assert_eq!(wait_lines(&dir, "one.ndjson", 1), vec!["a-1"]);
+    assert_eq!(wait_lines(&b, "one.ndjson", 1), vec!["a-1"]);
 
     let mut rules = rule("r2", "b", "two.ndjson");
     for i in 0..2000 {
@@ -254,7 +266,7 @@ fn a_reload_over_the_compilation_budget_keeps_the_old_rules() {
     assert!(matches!(ok, None | Some(0.0)), "{ok:?}");
     send(http, "a", 2);
     send(http, "b", 1);
-    assert_eq!(wait_lines(&dir, "one.ndjson", 2), vec!["a-1", "a-2"]);
+    assert_eq!(wait_lines(&b, "one.ndjson", 2), vec!["a-1", "a-2"]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(lines(&dir, "two.ndjson").is_empty(), "r2 never loaded");
     assert!(b.stop().success(), "{}", b.stderr());
