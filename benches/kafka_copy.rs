@@ -3,7 +3,7 @@
 //! a group and producing every record to another topic, unchanged (key,
 //! value, headers), with no parsing and no matching. The producer has
 //! busbar's settings (`linger.ms=5`, `compression.type=lz4`,
-//! `enable.idempotence=true`, see `src/target/kafka.rs`); the consumer reads
+//! `enable.idempotence=true`, see `src/targets/kafka.rs`); the consumer reads
 //! in a group from the earliest offset with `fetch.wait.max.ms=10` (tansu
 //! holds every fetch that long) and busbar's assignment strategy.
 //!

@@ -17,14 +17,18 @@
 //! - [`transform`]: a target's `Input` / `InputPath` / `InputTransformer`,
 //!   compiled once into a [`transform::Shaper`] that renders each event's
 //!   body into a reused buffer.
+//! - [`handoff`]: what passes between sources, the pipeline and the
+//!   targets (batches, routed events, acknowledgements and the accounting
+//!   behind at-least-once). Sources and targets import it, never the
+//!   pipeline, so dependencies run one way: pipeline → targets → handoff.
 //! - [`pipeline`]: workers that normalise, match and shape batches, and the
 //!   dispatcher that keeps each lane's order towards the targets.
-//! - [`source`]: stdin, HTTP ingest ([`ingest`] holds the PutEvents
+//! - [`sources`]: stdin, HTTP ingest ([`ingest`] holds the PutEvents
 //!   protocol) and Kafka consumer groups ([`offsets`] decides what may be
 //!   committed).
-//! - [`target`]: Kafka, stdout/file and HTTP(S) targets with retry policy
-//!   and dead-letter destinations; `target::tls` reads an `https://`
-//!   target's certificates into its rustls client, and `target::auth`
+//! - [`targets`]: Kafka, stdout/file and HTTP(S) targets with retry policy
+//!   and dead-letter destinations; `targets::tls` reads an `https://`
+//!   target's certificates into its rustls client, and `targets::auth`
 //!   holds the connections (auth headers, OAuth tokens, invocation
 //!   parameters) HTTP targets send with.
 //! - [`spool`]: the write-ahead spool, accepted events on local disk
@@ -47,13 +51,14 @@ pub mod config;
 pub mod engine;
 pub mod envelope;
 pub mod flatten;
+pub mod handoff;
 pub mod ingest;
 pub mod metrics;
 pub mod offsets;
 pub mod pattern;
 pub mod pipeline;
 pub mod service;
-pub mod source;
+pub mod sources;
 pub mod spool;
-pub mod target;
+pub mod targets;
 pub mod transform;

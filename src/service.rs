@@ -24,8 +24,8 @@ use crate::engine::Limits;
 use crate::ingest::putevents::PutEventsLimits;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Ledger, LedgerCounts, Plan, Routes, SharedRoutes};
-use crate::source::{self, Intake};
-use crate::target::{self, Producer};
+use crate::sources::{self, Intake};
+use crate::targets::{self, Producer};
 
 /// Options from the command line.
 pub struct Options {
@@ -103,7 +103,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         None
     };
     if let Some(p) = &producer {
-        p.supervise(target::Supervision {
+        p.supervise(targets::Supervision {
             stall: Duration::from_secs(config.kafka.producer_stall_seconds),
             ready: ready.clone(),
             recovering: metrics.kafka_producer_recovering.clone(),
@@ -111,8 +111,8 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         })
         .map_err(RunError)?;
     }
-    let (abort_switch, abort) = target::Abort::new();
-    let mut ctx = target::Context::new(
+    let (abort_switch, abort) = targets::Abort::new();
+    let mut ctx = targets::Context::new(
         metrics.clone(),
         producer.clone(),
         ready.clone(),
@@ -186,7 +186,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                 tokio::spawn(async move {
                     let records = left.len();
                     let events =
-                        source::durable::replay(spool, left, intake, http_sources, fallback).await;
+                        sources::durable::replay(spool, left, intake, http_sources, fallback).await;
                     tracing::info!(
                         records,
                         events,
@@ -214,7 +214,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                 std::thread::Builder::new()
                     .name("busbar-stdin".into())
                     .spawn(move || {
-                        let r = source::stdin::run(i, std::io::stdin(), intake, max, rt)
+                        let r = sources::stdin::run(i, std::io::stdin(), intake, max, rt)
                             .map(|_| ())
                             .map_err(|e| format!("stdin: {e}"));
                         let _ = ended.send(r);
@@ -229,7 +229,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                 body_timeout_seconds,
                 idle_timeout_seconds,
             } => {
-                let l = source::http::bind(listen).await.map_err(|e| {
+                let l = sources::http::bind(listen).await.map_err(|e| {
                     RunError(format!("sources[{i}] ({}).listen `{listen}`: {e}", s.id))
                 })?;
                 let http_sources = config
@@ -237,15 +237,15 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                     .iter()
                     .filter(|s| matches!(s.kind, SourceKind::Http { .. }))
                     .count();
-                let max_connections = source::http::connection_cap(*max_connections, http_sources);
+                let max_connections = sources::http::connection_cap(*max_connections, http_sources);
                 tracing::info!(source = %s.id, addr = %listen, max_connections, "http ingest listening (PutEvents on POST /, NDJSON on POST /events)");
-                let settings = source::http::Settings {
+                let settings = sources::http::Settings {
                     source: i,
                     name: format!("sources[{i}] ({})", s.id),
                     max_request_bytes: *max_request_bytes,
                     max_event_bytes: config.limits.max_event_bytes,
                     // Ranges checked by `Config::check`.
-                    connections: source::http::ConnLimits {
+                    connections: sources::http::ConnLimits {
                         max_connections,
                         header_timeout: Duration::from_secs_f64(*header_timeout_seconds),
                         body_timeout: Duration::from_secs_f64(*body_timeout_seconds),
@@ -265,11 +265,11 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                         wildcard_complexity: config.limits.wildcard_complexity,
                         ..Limits::default()
                     },
-                    metrics: source::http::HttpMetrics::new(&metrics, &s.id),
+                    metrics: sources::http::HttpMetrics::new(&metrics, &s.id),
                     id: s.id.clone(),
                     spool: spool.clone(),
                 };
-                tokio::spawn(source::http::serve(l, settings, intake.clone()));
+                tokio::spawn(sources::http::serve(l, settings, intake.clone()));
             }
             SourceKind::Kafka {
                 topics,
@@ -277,7 +277,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                 start,
                 settings,
             } => {
-                let k = source::kafka::Settings {
+                let k = sources::kafka::Settings {
                     source: i,
                     id: Arc::from(s.id.as_str()),
                     topics: topics.clone(),
@@ -298,7 +298,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                 let intake = intake.clone();
                 let ended = ended_tx.clone();
                 tokio::spawn(async move {
-                    let r = source::kafka::run(k, intake).await;
+                    let r = sources::kafka::run(k, intake).await;
                     let _ = ended.send(r);
                 });
             }
@@ -425,7 +425,7 @@ async fn drain(
     ledger: &Ledger,
     signals: &mut Signals,
     grace: Duration,
-    abort: &target::AbortSwitch,
+    abort: &targets::AbortSwitch,
 ) -> Option<tokio::time::Instant> {
     let deadline = if end_of_input {
         // No grace cut-off: wait for every event, unless a signal comes.
@@ -529,7 +529,7 @@ const DEAD_LETTER_WINDOW: Duration = Duration::from_secs(5);
 /// The grace period is over with deliveries outstanding: targets hand them
 /// to their dead-letter destinations with `SHUTDOWN` (see
 /// [`target::Abort`]), which get a short window to write them.
-async fn give_up_in_flight(ledger: &Ledger, abort: &target::AbortSwitch) {
+async fn give_up_in_flight(ledger: &Ledger, abort: &targets::AbortSwitch) {
     let c = ledger.counts();
     tracing::warn!(
         events = c.outstanding(),
@@ -556,7 +556,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn new(counts: LedgerCounts, abort: &target::AbortCounts) -> Self {
+    fn new(counts: LedgerCounts, abort: &targets::AbortCounts) -> Self {
         let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Acquire);
         Report {
             counts,
@@ -609,7 +609,7 @@ impl Report {
 
 fn reload_once(
     compiled: Result<Plan, String>,
-    ctx: &target::Context,
+    ctx: &targets::Context,
     routes: &SharedRoutes,
     metrics: &Metrics,
     running: &Config,

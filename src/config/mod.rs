@@ -144,7 +144,7 @@ pub enum SourceKind {
         #[serde(default = "default_max_request_bytes")]
         max_request_bytes: usize,
         /// Most connections open at once; default: derived from the
-        /// process's open-file limit (`source::http::connection_cap`).
+        /// process's open-file limit (`sources::http::connection_cap`).
         #[serde(default)]
         max_connections: Option<usize>,
         /// From a connection's start, or the first byte of a later
@@ -336,7 +336,7 @@ pub enum TargetKind {
         ordering: HttpOrdering,
         /// Path, query and header parameters, literal or from the event.
         #[serde(default)]
-        http_parameters: Option<Box<crate::target::params::HttpParametersConfig>>,
+        http_parameters: Option<Box<crate::targets::params::HttpParametersConfig>>,
         /// How an `https://` URL's server is trusted, and how busbar shows
         /// itself to it; absent: the platform's root store.
         #[serde(default)]
@@ -1388,7 +1388,7 @@ impl Config {
                         );
                     }
                 }
-                if let Err(e) = crate::target::params::HttpParams::compile(
+                if let Err(e) = crate::targets::params::HttpParams::compile(
                     &t.id,
                     url,
                     http_parameters.as_deref(),

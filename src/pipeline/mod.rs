@@ -18,7 +18,6 @@
 //! each batch is routed with the `Routes` it started on, so in-flight events
 //! finish on the rules they started with.
 
-pub mod batch;
 mod plan;
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,7 +26,7 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 
-pub use batch::{
+pub use crate::handoff::{
     AckAt, Batch, EnvelopeMeta, EventRef, KafkaOrigin, Ledger, LedgerCounts, RawEvent, Routed,
     SourceAck, Tally,
 };
@@ -35,7 +34,7 @@ pub use plan::{Plan, RouteRule, Routes, SourceSlot, TargetSlot};
 
 use crate::engine::Cache;
 use crate::envelope::{self, RawDefaults};
-use crate::target::{DeadLetter, Delivery, Stage, TargetBatch};
+use crate::targets::{DeadLetter, Delivery, Stage, TargetBatch};
 
 /// What a worker hands the dispatcher for one batch.
 pub struct RoutedBatch {
@@ -151,7 +150,7 @@ struct Scratch {
     matches: Vec<crate::engine::RuleId>,
     /// Envelope buffers of this worker's routed batches, back once the
     /// batches are delivered.
-    pool: Arc<batch::BufPool>,
+    pool: Arc<crate::handoff::BufPool>,
 }
 
 /// Normalise, match and shape one batch.

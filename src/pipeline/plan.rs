@@ -15,7 +15,7 @@ use crate::config::{
 use crate::engine::{Automaton, RuleSetBuilder};
 use crate::envelope::Bus;
 use crate::metrics::Metrics;
-use crate::target::{self, DeadLetter, DeadLetterSender, TargetBatch, TargetSender};
+use crate::targets::{self, DeadLetter, DeadLetterSender, TargetBatch, TargetSender};
 use crate::transform::{RenderContext, Shaper};
 
 /// How a Kafka target picks each message's key.
@@ -31,7 +31,7 @@ pub struct PlanTarget {
     pub shaper: Shaper,
     pub key: KeyRule,
     /// An `https://` target's TLS settings, files read.
-    pub tls: Option<target::tls::Tls>,
+    pub tls: Option<targets::tls::Tls>,
 }
 
 pub struct PlanRule {
@@ -65,7 +65,7 @@ impl Plan {
         let mut disabled_check = RuleSetBuilder::new(limits);
         let mut rules = Vec::new();
         let mut disabled = 0;
-        let mut tls_loader = target::tls::Loader::new();
+        let mut tls_loader = targets::tls::Loader::new();
         for (i, r) in config.rules.iter().enumerate() {
             let at = format!("rules[{i}] ({})", r.name);
             let enabled = r.state == RuleState::Enabled;
@@ -255,14 +255,14 @@ pub struct Routes {
     dl_registry: HashMap<String, DeadLetterSender>,
     /// Connections by name, with the settings and secrets they were built
     /// from: one that did not change keeps its OAuth token over a reload.
-    conn_registry: HashMap<String, (ConnectionConfig, Arc<target::auth::Connection>)>,
+    conn_registry: HashMap<String, (ConnectionConfig, Arc<targets::auth::Connection>)>,
 }
 
 impl Routes {
     /// Start (or reuse from `prev`) every target and dead-letter task of `plan`.
     pub fn start(
         plan: Plan,
-        ctx: &target::Context,
+        ctx: &targets::Context,
         prev: Option<&Routes>,
     ) -> Result<Routes, String> {
         let m: &Metrics = &ctx.metrics;
@@ -274,7 +274,7 @@ impl Routes {
             let fp = format!("{name}|{d:?}");
             let sender = match prev.and_then(|p| p.dl_registry.get(&fp)) {
                 Some(s) => s.clone(),
-                None => target::dead_letter::spawn(name, d, ctx)?,
+                None => targets::dead_letter::spawn(name, d, ctx)?,
             };
             dl_registry.insert(fp, sender.clone());
             dl_index.insert(name.clone(), dead_letters.len());
@@ -288,7 +288,7 @@ impl Routes {
                 .map(|(_, conn)| conn.clone());
             let conn = match reused {
                 Some(conn) => conn,
-                None => target::connection(name, c, ctx)?,
+                None => targets::connection(name, c, ctx)?,
             };
             conn_registry.insert(name.clone(), (c.clone(), conn));
         }
@@ -321,7 +321,7 @@ impl Routes {
                     c.dead_letter
                         .as_ref()
                         .and_then(|d| config.dead_letters.get(d)),
-                    t.tls.as_ref().map(target::tls::Tls::fingerprint),
+                    t.tls.as_ref().map(targets::tls::Tls::fingerprint),
                     connection.as_ref().map(Arc::as_ptr),
                 );
                 let dead_letter = c
@@ -331,7 +331,7 @@ impl Routes {
                 let sender = match prev.and_then(|p| p.registry.get(&fp)) {
                     Some(s) => s.clone(),
                     None => {
-                        let info = target::TargetInfo::new(
+                        let info = targets::TargetInfo::new(
                             r.name.clone(),
                             r.arn.clone(),
                             Arc::from(c.id.as_str()),
@@ -340,7 +340,7 @@ impl Routes {
                             m,
                             ctx.abort.clone(),
                         );
-                        target::spawn(&c.kind, t.tls.as_ref(), info, ctx, connection)?
+                        targets::spawn(&c.kind, t.tls.as_ref(), info, ctx, connection)?
                     }
                 };
                 registry.insert(fp, sender.clone());
@@ -411,7 +411,7 @@ impl Routes {
     /// Hand a dead letter to destination `d`, or count it as dropped when
     /// none is configured (`usize::MAX`).
     pub fn dead_letter(&self, d: usize, dl: DeadLetter) {
-        crate::target::dead_letter::hand_over(self.dead_letters.get(d), dl, &self.dropped);
+        crate::targets::dead_letter::hand_over(self.dead_letters.get(d), dl, &self.dropped);
     }
 }
 

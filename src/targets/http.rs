@@ -35,7 +35,7 @@ use super::retry::{
 };
 use super::tls::{self, Tls};
 use super::{AttemptError, Delivery, Failed, TargetBatch, TargetInfo};
-use crate::pipeline::EventRef;
+use crate::handoff::EventRef;
 
 pub type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 

@@ -9,8 +9,8 @@ use std::io::{ErrorKind, Read};
 use std::sync::Arc;
 
 use super::Intake;
-use crate::pipeline::batch::BufPool;
-use crate::pipeline::{Batch, RawEvent};
+use crate::handoff::BufPool;
+use crate::handoff::{Batch, RawEvent};
 
 /// Largest single read. Reads grow to it while batches fill up and stay
 /// small for a trickle, so that a batch of one line does not hold a large

@@ -67,8 +67,8 @@ use tokio::sync::mpsc;
 use super::Intake;
 use crate::admin::Readiness;
 use crate::config::StartPosition;
+use crate::handoff::{AckAt, Batch, KafkaOrigin, RawEvent, SourceAck};
 use crate::offsets::OffsetTracker;
-use crate::pipeline::{AckAt, Batch, KafkaOrigin, RawEvent, SourceAck};
 
 type Key = (Arc<str>, i32);
 

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use prometheus::{IntCounter, IntGauge};
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use crate::pipeline::batch::Permits;
-use crate::pipeline::{Batch, Ledger};
+use crate::handoff::Permits;
+use crate::handoff::{Batch, Ledger};
 
 /// The door into the pipeline, shared by every source.
 #[derive(Clone)]

@@ -45,7 +45,7 @@ use super::stream::{LineWriter, Place};
 use super::{Context, Producer};
 use crate::admin::Readiness;
 use crate::config::DeadLetterConfig;
-use crate::pipeline::EventRef;
+use crate::handoff::EventRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Intake;
-use crate::pipeline::{AckAt, Batch, SourceAck};
+use crate::handoff::{AckAt, Batch, SourceAck};
 use crate::spool::{RecordId, Spool};
 
 const VERSION: u8 = 1;

@@ -6,7 +6,7 @@
 //! target's [`RetryPolicy`](retry::RetryPolicy), and hands an event it gives
 //! up on to the target's dead-letter destination, or counts it as dropped
 //! when none is configured. Every finished delivery counts its event down
-//! ([`EventRef::done`](crate::pipeline::EventRef::done)), which is what lets
+//! ([`EventRef::done`](crate::handoff::EventRef::done)), which is what lets
 //! the Kafka source commit.
 //!
 //! A slow target does not grow memory: its queue holds batches that still
@@ -32,8 +32,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::admin::Readiness;
 use crate::config::{RetryConfig, TargetKind};
+use crate::handoff::{EventRef, Routed};
 use crate::metrics::Metrics;
-use crate::pipeline::{EventRef, Routed};
 use retry::{Decision, DeliveryErrorCode, RetryPolicy};
 
 pub use dead_letter::{DeadLetter, DeadLetterSender, Stage};

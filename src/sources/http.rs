@@ -55,9 +55,9 @@ use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 use super::{durable, Intake};
 use crate::engine::Limits;
 use crate::envelope::Bus;
+use crate::handoff::Batch;
 use crate::ingest::putevents::{self, ApiError, EntryOutcome, Operation, PutEventsLimits};
 use crate::metrics::Metrics;
-use crate::pipeline::Batch;
 use crate::spool::{AppendError, Spool};
 
 pub struct Settings {
