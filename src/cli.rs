@@ -277,10 +277,31 @@ pub struct GenArgs {
     count: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Print this benchmark rule set (exact, prefix, ..., complex_arrays, or
-    /// exact-N for N distinct exact rules) instead of events.
+    /// Print this benchmark rule set (exact, prefix, ..., complex_arrays,
+    /// exact-N for N distinct exact rules, or absent-N for N exact rules
+    /// whose values never occur) instead of events.
     #[arg(long)]
     rules: Option<String>,
+    /// How to write the events: compact, python (`", "` and `": "`), spaced
+    /// (spaces inside brackets too, as the public citylots file), escaped
+    /// (some characters as `\uXXXX`), shuffled (keys in random order). The
+    /// same events in every one.
+    #[arg(long, default_value = "compact", value_parser = parse_format)]
+    format: busbar::bench::Format,
+}
+
+fn parse_format(name: &str) -> Result<busbar::bench::Format, String> {
+    busbar::bench::Format::ndjson()
+        .iter()
+        .copied()
+        .find(|f| f.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = busbar::bench::Format::ndjson()
+                .iter()
+                .map(|f| f.name())
+                .collect();
+            format!("one of {}", names.join(", "))
+        })
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -782,7 +803,7 @@ fn gen(a: GenArgs) -> Result<ExitCode, Failure> {
                         .map(|k| k.name())
                         .collect();
                     fail(format!(
-                        "unknown rule set `{kind}`; one of: {}, exact-N",
+                        "unknown rule set `{kind}`; one of: {}, exact-N, absent-N",
                         names.join(", ")
                     ))
                 })?
@@ -800,7 +821,7 @@ fn gen(a: GenArgs) -> Result<ExitCode, Failure> {
         io::stdout().lock().write_all(out.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let data = busbar::bench::citylots(a.count, a.seed);
+    let data = busbar::bench::citylots_formatted(a.count, a.seed, a.format);
     let mut out = io::stdout().lock();
     out.write_all(&data)?;
     out.flush()?;
