@@ -835,6 +835,8 @@ struct State {
     out: Vec<RuleId>,
     dp_entries: Vec<Entry>,
     dp_pool: Vec<Vec<(u64, u64)>>,
+    /// The prefilter's copy of an event with its escapes decoded.
+    decoded: Vec<u8>,
 }
 
 impl Automaton {
@@ -867,12 +869,21 @@ impl Automaton {
                     .get(path as usize)
                     .is_none_or(|pm| pm.string_matches(text, pieces))
             };
-            if !pf.may_match(event, judge) {
+            if !pf.may_match(event, judge, &mut cache.state.decoded) {
                 cache.state.out.clear();
                 return Ok(&cache.state.out);
             }
         }
         self.find_checked(event, cache)
+    }
+
+    /// How many bytes of whole lines at the start of `lines` (events one
+    /// per line, each ended by `\n`) [`find`](Self::find) would answer "no
+    /// match" for without parsing: a reader of NDJSON may pass over them
+    /// (counting their newlines) instead of calling `find` per line. 0 when
+    /// the rule set has no literals to search a buffer for.
+    pub fn skip_lines(&self, lines: &[u8]) -> usize {
+        self.prefilter.as_ref().map_or(0, |pf| pf.skip_lines(lines))
     }
 
     /// Like [`find`](Self::find), but every event is fully validated.
@@ -1277,12 +1288,11 @@ mod tests {
             let mut c = a.cache();
             let paths = &a.paths;
             let pieces = &mut c.state.pieces;
-            a.prefilter
-                .as_ref()
-                .expect("prefilter")
-                .may_match(ev.as_bytes(), |p, t| {
-                    paths[p as usize].string_matches(t, pieces)
-                })
+            a.prefilter.as_ref().expect("prefilter").may_match(
+                ev.as_bytes(),
+                |p, t| paths[p as usize].string_matches(t, pieces),
+                &mut Vec::new(),
+            )
         };
         assert!(probe(r#"{"p":{"BLKLOT":"x","MAPBLKLOT":"0000150"}}"#));
         assert!(probe(r#"{"p.MAPBLKLOT" : ["zz"]}"#));
@@ -1298,8 +1308,21 @@ mod tests {
         assert!(!probe("{\"s\":\"MIS\u{17f}ION\"}"));
         assert!(probe(r#"{"w":"aXbYc"}"#));
         assert!(!probe(r#"{"w":"aXbY"}"#));
-        // an escape anywhere takes the full path
-        assert!(probe(r#"{"w":"a\u0058"}"#));
+        // Escapes: decoded where they hide nothing the search needs, passed
+        // on to the full path where they might.
+        assert!(probe(r#"{"s":"M\u0049SSION"}"#));
+        assert!(probe(r#"{"\u0073":"MISSION"}"#));
+        assert!(!probe(r#"{"s":"M\u0049SSIONS"}"#));
+        assert!(!probe(r#"{"t":"M\u0049SSION","s":"\/"}"#));
+        assert!(!probe(r#"{"p":{"MAPBLKLOT":"000\u00310\/"}}"#));
+        assert!(probe(r#"{"p":{"MAPBLKL\u004fT":"0000150"}}"#));
+        assert!(probe(r#"{"w":"a\ud83d\ude80bc"}"#));
+        assert!(!probe(r#"{"w":"a\ud83d\ude80b"}"#));
+        assert!(probe(r#"{"x":"\n","s":"MISSIONS"}"#));
+        assert!(probe(r#"{"x":"\u0022","s":"MISSIONS"}"#));
+        assert!(probe(r#"{"x":"\ud83d","s":"MISSIONS"}"#));
+        // Decoded, `aX` cannot match `a*b*c`.
+        assert!(!probe(r#"{"w":"a\u0058"}"#));
         for ev in [
             r#"{"p":{"MAPBLKLOT":"0000150"}}"#,
             r#"{"s":"mIsSiOn","w":"abc"}"#,
