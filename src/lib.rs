@@ -9,8 +9,8 @@
 //!   that tests use as an oracle.
 //! - [`flatten`]: event bytes → the (path, value) leaves the automaton asks
 //!   for, skipping every field no rule mentions.
-//! - [`config`]: the YAML service configuration, environment overrides,
-//!   secret values (`{file: …}`, `{env: …}`) and the checks `busbar
+//! - [`config`]: the YAML service configuration, `${VAR}` expansion of its
+//!   text, environment overrides, secret values (`{file: …}`, `{env: …}`) and the checks `busbar
 //!   validate` reports all at once.
 //! - [`envelope`]: every event inside busbar is an EventBridge envelope;
 //!   lines that are not become the `detail` of one.

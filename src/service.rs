@@ -47,13 +47,14 @@ impl std::fmt::Display for RunError {
 /// Load, apply the environment and compile a configuration file.
 pub fn compile(path: &Path, env: &EnvOverrides) -> Result<Plan, String> {
     let config = Config::load(path, env).map_err(|e| e.to_string())?;
+    let redactor = config.origin.redactor.clone();
     let mut env_problems = env.problems();
     match Plan::compile(config) {
         Ok(p) if env_problems.is_empty() => Ok(p),
-        Ok(_) => Err(join(&env_problems)),
+        Ok(_) => Err(redactor.redact(&join(&env_problems))),
         Err(mut problems) => {
             problems.append(&mut env_problems);
-            Err(join(&problems))
+            Err(redactor.redact(&join(&problems)))
         }
     }
 }

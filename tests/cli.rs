@@ -382,3 +382,68 @@ fn test_pattern_takes_4096_characters_and_rules_keep_the_2048_quota() {
         "{err}"
     );
 }
+
+fn validate_with_env(config: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["validate", "--config", config.to_str().unwrap()])
+        .envs(env.iter().copied())
+        .env_remove("BUSBAR_TEST_UNSET")
+        .output()
+        .expect("busbar runs")
+}
+
+#[test]
+fn validate_expands_variables_reports_unset_ones_and_never_prints_values() {
+    let good = temp(
+        "expand-ok.yaml",
+        "bus: {name: \"${BUS_NAME:-default}\"}\n\
+         kafka:\n  settings: {sasl.password: \"${BUSBAR_TEST_PASSWORD}\", client.id: a$$b}\n\
+         sources: [{id: in, kind: stdin}]\n\
+         rules:\n  - name: r\n    event_pattern: '{\"source\": [\"${BUSBAR_TEST_SOURCE}\"]}'\n\
+         \x20   targets: [{id: out, kind: stdout, input_path: $.detail}]\n",
+    );
+    let out = validate_with_env(
+        &good,
+        &[
+            ("BUSBAR_TEST_PASSWORD", "pa ss#word"),
+            ("BUSBAR_TEST_SOURCE", "orders"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Unset without a default: every one named, with its line and column.
+    let out = validate_with_env(&good, &[("BUSBAR_TEST_SOURCE", "orders")]);
+    assert_eq!(out.status.code(), Some(78));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "config: `{}:3:30`: the environment variable `BUSBAR_TEST_PASSWORD` is not set \
+             (`${{BUSBAR_TEST_PASSWORD:-default}}` gives a default)",
+            good.display()
+        )
+    );
+
+    // A value that is wrong is reported by its reference, not its text,
+    // in both stages (parsing and checking).
+    let secret = "hunter2-very-secret";
+    let checked = temp(
+        "expand-check.yaml",
+        "bus: {account: \"${BUSBAR_TEST_ACCOUNT}\"}\nsources: [{id: in, kind: stdin}]\n",
+    );
+    let out = validate_with_env(&checked, &[("BUSBAR_TEST_ACCOUNT", secret)]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        err.contains("`bus.account`: `${BUSBAR_TEST_ACCOUNT}` is not a 12-digit AWS account id"),
+        "{err}"
+    );
+    let parsed = temp(
+        "expand-parse.yaml",
+        "workers: ${BUSBAR_TEST_WORKERS}\nsources: [{id: in, kind: stdin}]\n",
+    );
+    let out = validate_with_env(&parsed, &[("BUSBAR_TEST_WORKERS", secret)]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(err.contains("${BUSBAR_TEST_WORKERS}"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}

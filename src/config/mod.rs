@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 pub mod connection;
 mod env;
+pub mod expand;
 pub mod secret;
 pub use connection::ConnectionConfig;
 pub use env::{apply_env, EnvOverrides};
@@ -64,6 +65,20 @@ pub struct Config {
     /// The write-ahead spool; absent, there is none.
     #[serde(default)]
     pub spool: Option<SpoolConfig>,
+    /// Not a setting: what [`Config::load`] learnt reading the file.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// What reading the file found besides the settings.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// CRC-32 of the file's text as written (before `${VAR}` expansion, so
+    /// that the figure reveals nothing of the environment's values): the
+    /// `busbar_config_hash` gauge, to tell which replicas run which file.
+    pub crc32: u32,
+    /// The values `${VAR}` references took, to keep them out of messages.
+    pub redactor: expand::Redactor,
 }
 
 fn default_grace() -> u64 {
@@ -899,12 +914,28 @@ impl Config {
         })
     }
 
-    /// Read, parse and apply the environment overrides.
+    /// Read, expand `${VAR}` references, parse and apply the environment
+    /// overrides. Problems never quote a value taken from the environment.
     pub fn load(path: &std::path::Path, env: &EnvOverrides) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::one(&file, format!("cannot read the file: {e}")))?;
-        let mut config = Config::from_yaml(&text, &file)?;
+        let (expanded, redactor) = expand::expand(&text, &file, |name| std::env::var(name).ok())
+            .map_err(|problems| ConfigError { problems })?;
+        let mut config = Config::from_yaml(&expanded, &file).map_err(|e| ConfigError {
+            problems: e
+                .problems
+                .iter()
+                .map(|p| Problem {
+                    at: redactor.redact(&p.at),
+                    message: redactor.redact(&p.message),
+                })
+                .collect(),
+        })?;
+        config.origin = Origin {
+            crc32: crc32fast::hash(text.as_bytes()),
+            redactor,
+        };
         apply_env(&mut config, env);
         Ok(config)
     }
