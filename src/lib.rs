@@ -35,6 +35,7 @@
 //!   (checksummed segment files, group-committed fsync) until delivered.
 //! - [`metrics`] defines every metric; [`admin`] serves them with the
 //!   health probes; [`service`] is the `busbar run` lifecycle.
+//! - [`version`]: the build's version, git revision, target and features.
 //! - [`bench`]: the deterministic citylots-like data set and the rule sets
 //!   the benchmarks use.
 //! - `cli` (binary only): the `busbar` subcommands; `cli::tally` keeps
@@ -62,3 +63,4 @@ pub mod sources;
 pub mod spool;
 pub mod targets;
 pub mod transform;
+pub mod version;

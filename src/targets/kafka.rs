@@ -109,6 +109,15 @@ pub enum Trouble {
 }
 
 impl Trouble {
+    /// Every reason, for exporting each at zero from the start.
+    pub const ALL: [Trouble; 5] = [
+        Trouble::Fatal,
+        Trouble::UnknownProducerId,
+        Trouble::Fenced,
+        Trouble::OutOfOrderSequence,
+        Trouble::Stalled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trouble::Fatal => "fatal",
