@@ -18,6 +18,7 @@ fn main() {
     println!("cargo:rustc-env=BUSBAR_TARGET={target}");
     let mut features: Vec<String> = std::env::vars()
         .filter_map(|(k, _)| k.strip_prefix("CARGO_FEATURE_").map(str::to_string))
+        .filter(|f| f != "DEFAULT")
         .map(|f| f.to_ascii_lowercase().replace('_', "-"))
         .collect();
     features.sort();

@@ -818,6 +818,23 @@ impl Target {
 mod tests {
     use super::*;
 
+    /// What config/README.md promises of the librdkafka build, whichever
+    /// OpenSSL it links (vendored by default).
+    #[test]
+    fn librdkafka_is_built_with_tls_sasl_and_zstd() {
+        let native = rdkafka::ClientConfig::new().create_native_config().unwrap();
+        let features = native.get("builtin.features").unwrap();
+        for f in [
+            "ssl",
+            "sasl_plain",
+            "sasl_scram",
+            "sasl_oauthbearer",
+            "zstd",
+        ] {
+            assert!(features.split(',').any(|x| x == f), "{f}: {features}");
+        }
+    }
+
     #[test]
     fn producer_state_errors_are_the_clients_not_the_records() {
         let e = |code| KafkaError::MessageProduction(code);
