@@ -795,14 +795,14 @@ fn strict<'de, D, T>(
     d: D,
     common: &[&str],
     kinds: &[(&str, &[&str])],
-    de: impl FnOnce(serde_yaml_ng::Value) -> Result<T, serde_yaml_ng::Error>,
+    de: impl FnOnce(yaml_serde::Value) -> Result<T, yaml_serde::Error>,
 ) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
     use serde::de::Error;
-    let v = serde_yaml_ng::Value::deserialize(d)?;
-    if let serde_yaml_ng::Value::Mapping(m) = &v {
+    let v = yaml_serde::Value::deserialize(d)?;
+    if let yaml_serde::Value::Mapping(m) = &v {
         let kind = m.get("kind").and_then(|k| k.as_str());
         let own: &[&str] = kinds
             .iter()
@@ -905,7 +905,7 @@ impl Config {
     /// Stage one: YAML → structs; unknown keys, wrong types and missing
     /// required keys are errors (serde reports the first, with its line).
     pub fn from_yaml(text: &str, file: &str) -> Result<Config, ConfigError> {
-        serde_yaml_ng::from_str(text).map_err(|e| {
+        yaml_serde::from_str(text).map_err(|e| {
             let at = e
                 .location()
                 .map(|l| format!("{file}:{}:{}", l.line(), l.column()))
