@@ -400,17 +400,9 @@ where
     }
 }
 
-/// Jitter source: cheap, not cryptographic.
+/// Jitter source: cheap, not cryptographic (fastrand's per-thread wyrand).
 fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
+    fastrand::u64(..)
 }
 
 /// Shared clients and handles targets are started with.
