@@ -313,6 +313,10 @@ pub enum TargetKind {
         /// key, when the event came from Kafka), or a JSONPath into the envelope.
         #[serde(default)]
         key: KafkaKey,
+        /// `eventbridge` (the shaped body as the value), or `cloudevents`
+        /// (binary mode: `ce_*` headers, the event's data as the value).
+        #[serde(default)]
+        format: TargetFormat,
     },
     Stdout,
     File {
@@ -344,7 +348,28 @@ pub enum TargetKind {
         /// Auth and invocation parameters (a name in `connections`).
         #[serde(default)]
         connection: Option<String>,
+        /// `eventbridge` (the shaped body), `cloudevents` (structured
+        /// mode) or `cloudevents-binary`.
+        #[serde(default)]
+        format: TargetFormat,
     },
+}
+
+/// How an `http` or `kafka` target writes each event: as EventBridge
+/// delivers it (the envelope, or what `input*` shaped from it), or as a
+/// CloudEvent (`targets::cloudevents` says how attributes are mapped).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetFormat {
+    #[default]
+    Eventbridge,
+    /// HTTP: structured mode (`application/cloudevents+json`). Kafka:
+    /// binary mode, the one mode the Kafka binding requires of every
+    /// receiver.
+    Cloudevents,
+    /// Binary mode: the data as the body, attributes as `ce-*` headers
+    /// (HTTP) or `ce_*` headers (Kafka).
+    CloudeventsBinary,
 }
 
 /// Which deliveries of an `http` target must go one after another.
@@ -854,7 +879,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                 "dead_letter",
             ],
             &[
-                ("kafka", &["topic", "key"]),
+                ("kafka", &["topic", "key", "format"]),
                 ("stdout", &[]),
                 ("file", &["path"]),
                 (
@@ -870,6 +895,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                         "http_parameters",
                         "tls",
                         "connection",
+                        "format",
                     ],
                 ),
             ],
@@ -1379,7 +1405,20 @@ impl Config {
                 http_parameters,
                 tls,
                 connection,
+                format,
             } => {
+                if *format != TargetFormat::Eventbridge {
+                    if let Some(k) = headers
+                        .keys()
+                        .find(|k| k.eq_ignore_ascii_case("content-type"))
+                    {
+                        push(
+                            format!("{at}.headers.{k}"),
+                            "is set by the CloudEvents format (`format`); remove one of them"
+                                .into(),
+                        );
+                    }
+                }
                 if let Some(c) = connection {
                     if !self.connections.contains_key(c) {
                         push(

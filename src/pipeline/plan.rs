@@ -312,7 +312,7 @@ impl Routes {
                 // the same file name is a change) and which connection
                 // object it holds.
                 let fp = format!(
-                    "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                    "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
                     r.name,
                     c.id,
                     c.kind,
@@ -323,6 +323,8 @@ impl Routes {
                         .and_then(|d| config.dead_letters.get(d)),
                     t.tls.as_ref().map(targets::tls::Tls::fingerprint),
                     connection.as_ref().map(Arc::as_ptr),
+                    // A CloudEvents target labels text data differently.
+                    t.shaper.is_text(),
                 );
                 let dead_letter = c
                     .dead_letter
@@ -340,7 +342,14 @@ impl Routes {
                             m,
                             ctx.abort.clone(),
                         );
-                        targets::spawn(&c.kind, t.tls.as_ref(), info, ctx, connection)?
+                        targets::spawn(
+                            &c.kind,
+                            t.tls.as_ref(),
+                            info,
+                            ctx,
+                            connection,
+                            t.shaper.is_text(),
+                        )?
                     }
                 };
                 registry.insert(fp, sender.clone());

@@ -15,6 +15,7 @@
 //! backlog of copies instead (see `http`), so that it stops nobody else.
 
 pub mod auth;
+pub mod cloudevents;
 pub mod dead_letter;
 mod http;
 mod kafka;
@@ -450,13 +451,15 @@ pub fn connection(
 
 /// Start the task of one target (or attach it to its shared sink), with
 /// the connection its configuration names. `tls`: what an `https://`
-/// target's client is built with (`pipeline::Plan` loads it).
+/// target's client is built with (`pipeline::Plan` loads it); `text`:
+/// its shaper renders text, not JSON (`transform::Shaper::is_text`).
 pub fn spawn(
     kind: &TargetKind,
     tls: Option<&tls::Tls>,
     info: Arc<TargetInfo>,
     ctx: &Context,
     connection: Option<Arc<auth::Connection>>,
+    text: bool,
 ) -> Result<TargetSender, String> {
     let tx = match kind {
         TargetKind::Stdout => Tx::Sink(ctx.sinks.get(None)?),
@@ -476,6 +479,7 @@ pub fn spawn(
             http_parameters,
             tls: _,
             connection: _,
+            format,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
             // Its own client, so its own bounded pool and TLS settings.
@@ -493,6 +497,8 @@ pub fn spawn(
                     params: params::HttpParams::compile(&info.id, url, http_parameters.as_deref())
                         .map_err(|e| format!("target `{}`: {e}", info.id))?,
                     connection,
+                    format: *format,
+                    text,
                     backlog_gauges: (
                         ctx.metrics
                             .target_backlog_events
@@ -509,14 +515,16 @@ pub fn spawn(
             )?;
             Tx::Own(tx)
         }
-        TargetKind::Kafka { topic, .. } => {
+        TargetKind::Kafka { topic, format, .. } => {
             let producer = ctx
                 .producer
                 .clone()
                 .ok_or_else(|| "kafka target without a Kafka producer".to_string())?;
             let (tx, rx) = mpsc::unbounded_channel();
+            let cloud = (*format != crate::config::TargetFormat::Eventbridge).then_some(text);
             kafka::spawn(
                 topic.clone(),
+                cloud,
                 producer,
                 rx,
                 info.clone(),
