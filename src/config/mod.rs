@@ -1452,7 +1452,7 @@ impl Config {
                     ),
                 }
                 if let Some(tls) = tls {
-                    check_tls(tls, scheme.as_deref(), &format!("{at}.tls"), push);
+                    check_tls(tls, scheme.as_deref(), &format!("{at}.tls"), "url", push);
                 }
                 if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
                     push(
@@ -1530,12 +1530,13 @@ fn check_tls(
     tls: &TlsConfig,
     scheme: Option<&str>,
     at: &str,
+    url_key: &str,
     push: &mut impl FnMut(String, String),
 ) {
     if scheme == Some("http") {
         push(
             at.to_string(),
-            "applies to https:// URLs only, and this target's `url` is http://".into(),
+            format!("applies to https:// URLs only, and `{url_key}` is http://"),
         );
     }
     match (&tls.client_cert_file, &tls.client_key_file) {
@@ -1791,7 +1792,7 @@ rules:
                 "config: `rules[0] (r).targets[1] (key-only).tls.client_cert_file`: is missing: \
                  `client_key_file` needs the certificate that goes with it",
                 "config: `rules[0] (r).targets[2] (plain).tls`: applies to https:// URLs only, \
-                 and this target's `url` is http://",
+                 and `url` is http://",
                 "config: `rules[0] (r).targets[2] (plain).tls.ca_file`: must not be empty",
             ]
         );

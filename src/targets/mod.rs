@@ -435,17 +435,19 @@ impl Context {
     }
 }
 
-/// A connection for the `http` targets that name it; its token endpoint
-/// is reached with their client.
+/// What every request busbar sends says it is.
+pub const USER_AGENT: &str = concat!("busbar/", env!("CARGO_PKG_VERSION"));
+
+/// A connection for the `http` targets that name it. Its OAuth token
+/// endpoint gets a client of its own, with a few idle connections: with
+/// `tls` (an `https://` endpoint: the connection's `tls:`, files read by
+/// `pipeline::Plan`, or the platform's roots) or plain http.
 pub fn connection(
     name: &str,
     c: &crate::config::ConnectionConfig,
-    ctx: &Context,
+    tls: Option<&tls::Tls>,
 ) -> Result<Arc<auth::Connection>, String> {
-    let _ = ctx;
-    // The token endpoint is plain http for now (`validate` says so): a
-    // client without TLS settings of its own, a few idle connections.
-    let client = http::client(None, 4)?;
+    let client = http::client(tls, 4).map_err(|e| format!("connection `{name}`: {e}"))?;
     auth::Connection::new(name, c, Arc::new(client)).map(Arc::new)
 }
 
