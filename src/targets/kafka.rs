@@ -4,7 +4,9 @@
 //! A delivery counts as done only when the broker has acknowledged it
 //! (librdkafka's delivery report), which is what lets the source commit
 //! past it. Records keep the consumed record's headers and add
-//! `busbar-rule` and `busbar-event-id`. A full local producer queue waits
+//! `busbar-rule` and `busbar-event-id`; the trace context is the event's
+//! own, checked, and `format: cloudevents` adds the binding's `ce_*`
+//! headers with the event's data as the value. A full local producer queue waits
 //! (backpressure) instead of failing. Failures after librdkafka's own
 //! retries (`message.timeout.ms`) go through the target's retry policy.
 //!

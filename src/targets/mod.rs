@@ -9,6 +9,10 @@
 //! ([`EventRef::done`](crate::handoff::EventRef::done)), which is what lets
 //! the Kafka source commit.
 //!
+//! HTTP and Kafka targets send an event as EventBridge does, or as a
+//! CloudEvent ([`cloudevents`]), and forward the W3C trace context the
+//! event came with ([`Trace`](crate::handoff::Trace)).
+//!
 //! A slow target does not grow memory: its queue holds batches that still
 //! hold their in-flight permits, so the sources stop taking input instead.
 //! An HTTP target whose endpoint fails moves its deliveries into a bounded
