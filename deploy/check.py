@@ -22,7 +22,8 @@ Structural tests (what no schema says):
 - busbar's HTTP ingest in the sidecar is on loopback only: the config's `listen`, the
   BUSBAR_HTTP_ADDR env override, and no port of the container for it;
 - the PrometheusRule's groups are the rules promtool tests (they are extracted from it);
-- every scaler's maximum stays at or under the partitions the base documents.
+- every scaler's maximum stays at or under the partitions the base documents;
+- every namespaced object has a namespace.
 """
 
 import argparse
@@ -234,6 +235,19 @@ def check_sidecar_loopback(docs):
     ok("sidecar ingest", f"loopback only: {', '.join(s.get('listen', '') for s in sources)}")
 
 
+def check_namespaces(docs):
+    """Every namespaced object names its namespace: one without lands wherever kubectl's
+    context points, away from the objects it refers to (a scaler away from its Deployment)."""
+    cluster_scoped = {"Namespace"}
+    bare = [f"{name}: {o['kind']}/{o['metadata']['name']}" for name, objs in docs.items()
+            for o in objs if o["kind"] not in cluster_scoped and not o["metadata"].get("namespace")]
+    if bare:
+        fail("namespaces", "objects without a namespace: " + "; ".join(bare))
+    spaces = sorted({o["metadata"]["namespace"] for objs in docs.values() for o in objs
+                     if o["kind"] not in cluster_scoped})
+    ok("namespaces", f"every namespaced object has one: {', '.join(spaces)}")
+
+
 def check_scalers(docs):
     seen = []
     for name, objs in docs.items():
@@ -287,6 +301,7 @@ def cmd_static(args):
     check_kubernetes_validate(docs, work)
     check_crds(docs, work)
     check_busbar_validate(docs, args.busbar, work)
+    check_namespaces(docs)
     check_sasl_derived(docs)
     check_sidecar_loopback(docs)
     check_scalers(docs)

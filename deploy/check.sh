@@ -14,7 +14,8 @@
 #                          CRDs' schemas from npm (deploy/check-crds.mjs)
 #   busbar validate        every busbar config in a rendered ConfigMap or Secret
 #   structure              bridge-sasl's config is the base's plus SASL settings; the sidecar's
-#                          ingest is loopback only; scalers stay within the partitions
+#                          ingest is loopback only; scalers stay within the partitions and
+#                          own the replica count; every namespaced object has a namespace
 #   promtool               check rules and test rules (deploy/prometheus/rules-test.yaml) on the
 #                          PrometheusRule's groups; check metrics on a live scrape
 #   metric names           every name the rules and the dashboard use is in a live scrape of
