@@ -11,7 +11,7 @@
 #                          skip carries its reason (checked by check.py static)
 #   kubernetes-validate    --strict, Kubernetes 1.29.0 and 1.33.0, built-in kinds
 #   CRD schemas            ServiceMonitor, PodMonitor, PrometheusRule, ScaledObject against the
-#                          CRDs' schemas from npm (deploy/check-crds.mjs)
+#                          CRDs' schemas from npm, and no undeclared field (deploy/check-crds.mjs)
 #   busbar validate        every busbar config in a rendered ConfigMap or Secret
 #   structure              bridge-sasl's config is the base's plus SASL settings; the sidecar's
 #                          ingest is loopback only; scalers stay within the partitions and
