@@ -388,13 +388,13 @@ def post_events(port, lines):
     return r.status, r.read().decode()
 
 
-def wait_for(what, cond, timeout=30):
+def wait_for(what, cond, detail=lambda: "", timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
             return
         time.sleep(0.2)
-    fail("live scrape", f"timed out waiting for {what}")
+    fail("live scrape", f"timed out waiting for {what} {detail()}".strip())
 
 
 def sample_names(scrape):
@@ -520,12 +520,15 @@ def cmd_live(args):
             wanted += [("busbar_events_received_total", {"source": "kafka"}, True),
                        ("busbar_consumer_lag", {"topic": topic}, False)]
 
+        missing = []
+
         def all_there():
             s = http_get(admin_port, "/metrics")[1]
-            values = [metric_value(s, n, **lab) for n, lab, _ in wanted]
-            return all(v is not None and (v > 0 or not positive)
-                       for v, (_, _, positive) in zip(values, wanted))
-        wait_for("every metric family to show its first event", all_there)
+            missing[:] = [f"{n}{lab or ''}" for n, lab, positive in wanted
+                          if (v := metric_value(s, n, **lab)) is None or (positive and v <= 0)]
+            return not missing
+        wait_for("every metric family to show its first event", all_there,
+                 lambda: f"(still missing: {', '.join(missing)})")
         scrape = http_get(admin_port, "/metrics")[1]
     finally:
         proc.send_signal(signal.SIGTERM)
