@@ -92,7 +92,11 @@ ensure_promtool() {
     if ! apt-cache show prometheus >/dev/null 2>&1; then
         apt-get update -qq
     fi
-    (cd "$tmp" && apt-get download -q prometheus 2>/dev/null)
+    # stderr: apt's warning that root downloads unsandboxed; a failure is reported below.
+    (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null) || {
+        say "apt-get download prometheus failed (is Debian's archive reachable?)"
+        exit 1
+    }
     dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
     mkdir -p "$TOOLS/promtool"
     mv "$tmp/usr/bin/promtool" "$PROMTOOL"
@@ -113,7 +117,8 @@ if [ -z "${BUSBAR:-}" ]; then
 fi
 
 OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+# shellcheck disable=SC2016 # expanded when the trap runs: checkov may still be running
+trap 'kill ${checkov_pid:-} 2>/dev/null || true; rm -rf "$OUT"' EXIT
 # After the trap: broker.sh chains its own (stopping a broker it started) after it.
 [ -n "${KAFKA_BOOTSTRAP:-}" ] || source .ci/broker.sh
 "$BIN/python" deploy/check.py render --out "$OUT/rendered"
