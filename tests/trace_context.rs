@@ -3,7 +3,8 @@
 //! HTTP ingest request's headers on `/events` and PutEvents, a PutEvents
 //! entry's `TraceHeader`, W3C or X-Ray, and a Kafka record's headers)
 //! reaches `http` targets as headers and `kafka` targets as record
-//! headers. A malformed one is not forwarded, and its event still is.
+//! headers. A malformed one is not forwarded, and its event still is. A
+//! CloudEvents kafka target replaces the consumed `ce_*` headers.
 
 #[path = "support/http_server.rs"]
 mod http_server;
@@ -146,7 +147,8 @@ fn kafka_record_trace_headers_reach_http_and_kafka_targets() {
     let dir = support::temp_dir("trace_kafka");
     let prefix = format!("trace-{}", std::process::id());
     let (input, output) = (format!("{prefix}.in"), format!("{prefix}.out"));
-    support::kafka::create(&bootstrap, 1, &[&input, &output]);
+    let ce = format!("{prefix}.ce");
+    support::kafka::create(&bootstrap, 1, &[&input, &output, &ce]);
     let server = Server::start(|_| Reply::Status(200, vec![]));
     let config = format!(
         r#"
@@ -160,6 +162,7 @@ rules:
     targets:
       - {{id: hook, kind: http, url: "{url}"}}
       - {{id: out, kind: kafka, topic: {output}}}
+      - {{id: ce, kind: kafka, topic: {ce}, format: cloudevents}}
 watch_config: false
 shutdown_grace_seconds: 2
 "#,
@@ -171,7 +174,7 @@ shutdown_grace_seconds: 2
         &bootstrap,
         &input,
         &format!("{}\n{}\n", line(0), line(1)),
-        &[&tp, "tracestate=k=v", "other=kept"],
+        &[&tp, "tracestate=k=v", "other=kept", "ce_subject=stale"],
     );
     let bad = format!("traceparent={MALFORMED}");
     support::kafka::produce(
@@ -212,5 +215,24 @@ shutdown_grace_seconds: 2
             assert_eq!(h["other"], "kept", "other headers still pass: {h}");
         }
     }
+    // As CloudEvents: the consumed `ce_*` headers give way to the event's
+    // (which has no resources, so no subject), and the trace context is an
+    // attribute as well as a header.
+    let records = support::kafka::consume(&bootstrap, &ce, 4, 30);
+    assert_eq!(records.len(), 4, "{records:?}");
+    for r in &records {
+        let h = &r["headers"];
+        assert_eq!(h["ce_type"], "Order", "{h}");
+        assert!(h.get("ce_subject").is_none(), "{h}");
+        let traced = h["ce_traceparent"].as_str() == Some(TP_REQUEST);
+        assert_eq!(h["traceparent"].as_str() == Some(TP_REQUEST), traced, "{h}");
+    }
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["headers"]["ce_traceparent"] == TP_REQUEST)
+            .count(),
+        2
+    );
     busbar.stop();
 }
