@@ -325,6 +325,11 @@ pub struct HttpBinary {
 }
 
 impl HttpBinary {
+    /// Bytes the header values take.
+    pub fn header_bytes(&self) -> usize {
+        self.at.iter().map(|(s, e)| (e - s) as usize).sum()
+    }
+
     /// Adds each header to `h`.
     pub fn apply(&self, h: &mut HeaderMap) {
         for (i, attr) in ATTRS.iter().enumerate() {

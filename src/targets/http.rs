@@ -261,6 +261,7 @@ impl Item {
         if self.weight == 0 {
             self.event = self.event.detach();
             self.weight = self.body.len()
+                + self.from_event.weight()
                 + self.key.as_ref().map_or(0, |k| k.len())
                 + self.event.routed.weight();
         }
@@ -277,6 +278,19 @@ struct FromEvent {
 }
 
 impl FromEvent {
+    /// Bytes held besides the body.
+    fn weight(&self) -> usize {
+        let ce = self
+            .ce
+            .as_ref()
+            .map_or(0, cloudevents::HttpBinary::header_bytes);
+        let trace = self
+            .trace
+            .as_ref()
+            .map_or(0, |(p, s)| p.len() + s.as_ref().map_or(0, HeaderValue::len));
+        ce + trace
+    }
+
     fn apply(&self, h: &mut hyper::HeaderMap) {
         if let Some(ce) = &self.ce {
             ce.apply(h);
