@@ -1773,6 +1773,50 @@ kafka:
     }
 
     #[test]
+    fn formats_parse_per_kind_and_cloudevents_own_the_content_type() {
+        let text = r#"
+sources: [{id: in, kind: stdin}]
+rules:
+  - name: r
+    event_pattern: '{}'
+    targets:
+      - {id: s, kind: http, url: 'http://h/', format: cloudevents}
+      - {id: b, kind: http, url: 'http://h/', format: cloudevents-binary, headers: {Content-Type: text/xml}}
+      - {id: k, kind: kafka, topic: t, format: cloudevents}
+      - {id: e, kind: http, url: 'http://h/'}
+"#;
+        let c = Config::from_yaml(text, "t.yaml").unwrap();
+        let formats: Vec<TargetFormat> = c.rules[0]
+            .targets
+            .iter()
+            .map(|t| match &t.kind {
+                TargetKind::Http { format, .. } | TargetKind::Kafka { format, .. } => *format,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            formats,
+            [
+                TargetFormat::Cloudevents,
+                TargetFormat::CloudeventsBinary,
+                TargetFormat::Cloudevents,
+                TargetFormat::Eventbridge,
+            ]
+        );
+        let all: Vec<String> = c.check().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            all,
+            [
+                "config: `rules[0] (r).targets[1] (b).headers.Content-Type`: is set by the \
+              CloudEvents format (`format`); remove one of them"
+            ]
+        );
+        let bad = text.replace("format: cloudevents}", "format: xml}");
+        let e = Config::from_yaml(&bad, "t.yaml").unwrap_err().to_string();
+        assert!(e.contains("unknown variant `xml`"), "{e}");
+    }
+
+    #[test]
     fn https_urls_are_accepted_and_tls_keys_are_checked_for_shape() {
         let text = r#"
 sources: [{id: in, kind: stdin}]
