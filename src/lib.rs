@@ -30,7 +30,8 @@
 //!   and dead-letter destinations; `targets::tls` reads an `https://`
 //!   target's certificates into its rustls client, and `targets::auth`
 //!   holds the connections (auth headers, OAuth tokens, invocation
-//!   parameters) HTTP targets send with.
+//!   parameters) HTTP targets send with; `targets::cloudevents` writes an
+//!   event as a CloudEvent for `format: cloudevents`.
 //! - [`spool`]: the write-ahead spool, accepted events on local disk
 //!   (checksummed segment files, group-committed fsync) until delivered.
 //! - [`metrics`] defines every metric; [`admin`] serves them with the

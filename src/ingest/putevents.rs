@@ -236,7 +236,12 @@ impl Default for PutEventsLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryOutcome {
     /// Valid and addressed to this bus: `envelope` goes to the pipeline.
-    Accepted { envelope: Vec<u8>, id: String },
+    Accepted {
+        envelope: Vec<u8>,
+        id: String,
+        /// The entry's `TraceHeader`, as given.
+        trace: Option<String>,
+    },
     /// Valid but addressed to another bus: AWS answers with an EventId and
     /// drops the event (§3.2.5), so does busbar; the caller counts it.
     Dropped { id: String },
@@ -548,7 +553,11 @@ fn prepare_entry(
     envelope.extend_from_slice(b"],\"detail\":");
     envelope.extend_from_slice(detail);
     envelope.push(b'}');
-    EntryOutcome::Accepted { envelope, id }
+    EntryOutcome::Accepted {
+        envelope,
+        id,
+        trace: e.trace_header.as_deref().map(str::to_owned),
+    }
 }
 
 /// Validation only: the empty trie asks for no leaves.
@@ -716,7 +725,7 @@ mod tests {
 
     fn accepted(fields: &str) -> String {
         match one(fields) {
-            EntryOutcome::Accepted { envelope, id } => {
+            EntryOutcome::Accepted { envelope, id, .. } => {
                 let s = String::from_utf8(envelope).unwrap();
                 assert!(s.contains(&format!(r#""id":"{id}""#)));
                 s

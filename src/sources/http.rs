@@ -55,10 +55,33 @@ use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 use super::{durable, Intake};
 use crate::engine::Limits;
 use crate::envelope::Bus;
-use crate::handoff::Batch;
+use crate::handoff::{Batch, Trace};
 use crate::ingest::putevents::{self, ApiError, EntryOutcome, Operation, PutEventsLimits};
 use crate::metrics::Metrics;
 use crate::spool::{AppendError, Spool};
+
+/// A request's `traceparent` and `tracestate` headers, as sent.
+struct RequestTrace {
+    parent: Option<HeaderValue>,
+    state: Option<HeaderValue>,
+}
+
+impl RequestTrace {
+    fn of(h: &hyper::HeaderMap) -> RequestTrace {
+        RequestTrace {
+            parent: h.get("traceparent").cloned(),
+            state: h.get("tracestate").cloned(),
+        }
+    }
+
+    fn checked(&self, source: &str) -> Option<Trace<'_>> {
+        super::checked_trace(
+            self.parent.as_ref().map(HeaderValue::as_bytes),
+            self.state.as_ref().map(HeaderValue::as_bytes),
+            source,
+        )
+    }
+}
 
 pub struct Settings {
     pub source: usize,
@@ -703,6 +726,7 @@ impl Conn {
             .headers()
             .get("x-amz-target")
             .map(|v| v.as_bytes().to_vec());
+        let trace = RequestTrace::of(req.headers());
         let read = Limited::new(req.into_body(), self.s.max_request_bytes).collect();
         let body = match tokio::time::timeout(self.s.connections.body_timeout, read).await {
             Ok(Ok(b)) => b.to_bytes(),
@@ -750,7 +774,7 @@ impl Conn {
         };
         match (method, path.as_str()) {
             (Method::POST, "/") => match putevents::operation(target.as_deref()) {
-                Ok(Operation::PutEvents) => ("PutEvents", self.put_events(&body).await),
+                Ok(Operation::PutEvents) => ("PutEvents", self.put_events(&body, &trace).await),
                 Ok(Operation::TestEventPattern) => (
                     "TestEventPattern",
                     match putevents::test_event_pattern(&body, &self.s.engine_limits) {
@@ -770,7 +794,7 @@ impl Conn {
                 ),
                 Err(e) => ("other", api_error(&e)),
             },
-            (Method::POST, "/events") => ("events", self.ndjson(&body).await),
+            (Method::POST, "/events") => ("events", self.ndjson(&body, &trace).await),
             (_, "/events") | (_, "/") => (
                 "other",
                 reply(
@@ -838,7 +862,7 @@ impl Conn {
         }
     }
 
-    async fn put_events(&self, body: &[u8]) -> Response<Full<Bytes>> {
+    async fn put_events(&self, body: &[u8], trace: &RequestTrace) -> Response<Full<Bytes>> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -855,9 +879,38 @@ impl Conn {
         };
         let mut b = Batch::new(self.s.source);
         b.built = true;
+        // Kept once for every entry that has no `TraceHeader` of its own.
+        let request = trace
+            .checked(&self.s.name)
+            .map(|t| (b.keep(t.parent), t.state.map(|s| b.keep(s))));
+        let mut xray = [0u8; 55];
         for (i, e) in prepared.entries.iter().enumerate() {
-            if let EntryOutcome::Accepted { envelope, .. } = e {
+            if let EntryOutcome::Accepted {
+                envelope,
+                trace: own,
+                ..
+            } = e
+            {
                 b.push(envelope, i as u64);
+                let event = b.len() - 1;
+                // The entry's own `TraceHeader` (W3C, or X-Ray converted)
+                // before the request's headers.
+                let own = own.as_deref().map(str::as_bytes).and_then(|h| {
+                    if Trace::valid_parent(h) {
+                        Some(h)
+                    } else if Trace::parent_from_xray(h, &mut xray) {
+                        Some(&xray[..])
+                    } else {
+                        tracing::debug!(source = %self.s.name, "malformed TraceHeader not forwarded");
+                        None
+                    }
+                });
+                if let Some(parent) = own {
+                    let parent = b.keep(parent);
+                    b.trace_event(event, parent, None);
+                } else if let Some((parent, state)) = &request {
+                    b.trace_event(event, parent.clone(), state.clone());
+                }
             }
         }
         if !b.is_empty() {
@@ -884,7 +937,7 @@ impl Conn {
         reply(StatusCode::OK, AMZ_JSON, prepared.response_body())
     }
 
-    async fn ndjson(&self, body: &[u8]) -> Response<Full<Bytes>> {
+    async fn ndjson(&self, body: &[u8], trace: &RequestTrace) -> Response<Full<Bytes>> {
         let mut b = Batch::new(self.s.source);
         for (n, line) in body.split(|c| *c == b'\n').enumerate() {
             let line = &line[..super::line_event_len(line, self.s.max_event_bytes)];
@@ -892,6 +945,7 @@ impl Conn {
                 b.push(line, n as u64 + 1);
             }
         }
+        super::trace_from(&mut b, 0, trace.checked(&self.s.name));
         let count = b.len();
         let (max_events, max_bytes) = self.intake.budget();
         if count > max_events || b.weight() > max_bytes {

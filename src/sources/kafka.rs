@@ -950,8 +950,14 @@ fn add(
         s..b.buf.len() as u32
     });
     let h0 = b.headers.len() as u32;
+    let (mut parent, mut state) = (None, None);
     if let Some(hs) = m.headers() {
         for h in hs.iter() {
+            if h.key.eq_ignore_ascii_case("traceparent") {
+                parent = h.value;
+            } else if h.key.eq_ignore_ascii_case("tracestate") {
+                state = h.value;
+            }
             let ns = b.buf.len() as u32;
             b.buf.extend_from_slice(h.key.as_bytes());
             let name = ns..b.buf.len() as u32;
@@ -975,6 +981,19 @@ fn add(
             headers: h0..h1,
         }),
     });
+    // The headers' bytes are in `buf` already: the trace refers to them.
+    if let Some(t) = super::checked_trace(parent, state, m.topic()) {
+        let find = |v: &[u8]| {
+            b.headers[h0 as usize..h1 as usize]
+                .iter()
+                .filter_map(|(_, r)| r.clone())
+                .find(|r| b.bytes(r) == v)
+        };
+        let (p, s) = (find(t.parent), t.state.and_then(find));
+        if let Some(p) = p {
+            b.trace_event(b.events.len() - 1, p, s);
+        }
+    }
     added
 }
 

@@ -29,12 +29,14 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use prometheus::IntGauge;
 
+use super::cloudevents;
 use super::params::{HttpParams, Rendered};
 use super::retry::{
     parse_retry_after, Decision, DeliveryErrorCode, ExhaustedCondition, RateLimiter,
 };
 use super::tls::{self, Tls};
 use super::{AttemptError, Delivery, Failed, TargetBatch, TargetInfo};
+use crate::config::TargetFormat;
 use crate::handoff::EventRef;
 
 pub type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -91,6 +93,10 @@ pub struct Settings {
     pub params: Option<HttpParams>,
     /// The connection named by `connection:` (auth and parameters).
     pub connection: Option<Arc<super::auth::Connection>>,
+    /// `format`: EventBridge's body, or a CloudEvent.
+    pub format: TargetFormat,
+    /// The target's shaper renders text (CloudEvents label it so).
+    pub text: bool,
 }
 
 struct Prepared {
@@ -100,6 +106,8 @@ struct Prepared {
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
     connection: Option<Arc<super::auth::Connection>>,
+    format: TargetFormat,
+    text: bool,
 }
 
 pub fn spawn(
@@ -124,10 +132,13 @@ pub fn spawn(
         headers.push((name, value));
     }
     if !has_type {
-        headers.push((
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        ));
+        let t = match s.format {
+            TargetFormat::Eventbridge => "application/json; charset=utf-8",
+            TargetFormat::Cloudevents => cloudevents::STRUCTURED,
+            TargetFormat::CloudeventsBinary if s.text => cloudevents::TEXT,
+            TargetFormat::CloudeventsBinary => cloudevents::JSON,
+        };
+        headers.push((CONTENT_TYPE, HeaderValue::from_static(t)));
     }
     if !has_agent {
         headers.push((
@@ -146,6 +157,8 @@ pub fn spawn(
         headers,
         timeout: s.timeout,
         connection: s.connection,
+        format: s.format,
+        text: s.text,
     });
     let backlog = Backlog::new(s.backlog, s.backlog_gauges);
     tokio::spawn(
@@ -179,6 +192,9 @@ struct Item {
     key: Option<Bytes>,
     /// The URL and headers made from `http_parameters`, when there are any.
     request: Option<Arc<Rendered>>,
+    /// Headers from the event itself: CloudEvents binary-mode attributes
+    /// and the trace context it came with.
+    from_event: FromEvent,
     accepted_at: Instant,
     attempts: u32,
     /// Bytes held as a copy; 0 while it refers to its batch.
@@ -203,9 +219,35 @@ impl Item {
                 }
             },
         };
+        let trace = event.trace();
+        let (body, ce) = match p.format {
+            TargetFormat::Eventbridge => (Bytes::copy_from_slice(tb.payload(d)), None),
+            f => {
+                let shaped = d.payload.as_ref().map(|_| tb.payload(d));
+                cloudevents::http_body(f, event.envelope(), shaped, p.text, trace).map_err(
+                    |message| Failed {
+                        code: cloudevents::UNMAPPABLE,
+                        message,
+                        exhausted: None,
+                        attempts: 0,
+                    },
+                )?
+            }
+        };
+        let from_event = FromEvent {
+            ce,
+            trace: trace.and_then(|t| {
+                let parent = HeaderValue::from_bytes(t.parent).ok()?;
+                Some((
+                    parent,
+                    t.state.and_then(|s| HeaderValue::from_bytes(s).ok()),
+                ))
+            }),
+        };
         Ok(Item {
             event,
-            body: Bytes::copy_from_slice(tb.payload(d)),
+            from_event,
+            body,
             key: tb.key(d).map(Bytes::copy_from_slice),
             request,
             accepted_at: tb.routed.batch.accepted_at,
@@ -219,12 +261,51 @@ impl Item {
         if self.weight == 0 {
             self.event = self.event.detach();
             self.weight = self.body.len()
+                + self.from_event.weight()
                 + self.key.as_ref().map_or(0, |k| k.len())
                 + self.event.routed.weight();
         }
         self
     }
 }
+
+/// The headers a delivery takes from its event.
+#[derive(Debug, Clone, Default)]
+struct FromEvent {
+    ce: Option<cloudevents::HttpBinary>,
+    /// `traceparent` and `tracestate`.
+    trace: Option<(HeaderValue, Option<HeaderValue>)>,
+}
+
+impl FromEvent {
+    /// Bytes held besides the body.
+    fn weight(&self) -> usize {
+        let ce = self
+            .ce
+            .as_ref()
+            .map_or(0, cloudevents::HttpBinary::header_bytes);
+        let trace = self
+            .trace
+            .as_ref()
+            .map_or(0, |(p, s)| p.len() + s.as_ref().map_or(0, HeaderValue::len));
+        ce + trace
+    }
+
+    fn apply(&self, h: &mut hyper::HeaderMap) {
+        if let Some(ce) = &self.ce {
+            ce.apply(h);
+        }
+        if let Some((parent, state)) = &self.trace {
+            h.insert(TRACEPARENT, parent.clone());
+            if let Some(s) = state {
+                h.insert(TRACESTATE, s.clone());
+            }
+        }
+    }
+}
+
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// The deliveries of a target whose endpoint keeps failing. While it is not
 /// empty the target is *failing*: new deliveries join it at the back
@@ -414,13 +495,14 @@ impl Task {
         let wait = self.limiter.as_mut().map(|l| l.delay(Instant::now()));
         let (client, p, body) = (self.client.clone(), self.p.clone(), it.body.clone());
         let request = it.request.clone();
+        let from_event = it.from_event.clone();
         let id = self
             .in_flight
             .spawn(async move {
                 if let Some(w) = wait.filter(|w| !w.is_zero()) {
                     tokio::time::sleep(w).await;
                 }
-                attempt(&client, &p, request.as_deref(), body).await
+                attempt(&client, &p, request.as_deref(), &from_event, body).await
             })
             .id();
         self.flying.insert(id, it);
@@ -600,24 +682,26 @@ async fn attempt(
     client: &Client,
     p: &Prepared,
     request: Option<&Rendered>,
+    from_event: &FromEvent,
     body: Bytes,
 ) -> Result<(), AttemptError> {
     let Some(conn) = &p.connection else {
-        return send(client, p, request, body, None).await;
+        return send(client, p, request, from_event, body, None).await;
     };
     let auth = conn.authorize().await?;
-    let sent = send(client, p, request, body.clone(), Some(&auth)).await;
+    let sent = send(client, p, request, from_event, body.clone(), Some(&auth)).await;
     if !conn.refused(&auth) {
         return sent;
     }
     let auth = conn.authorize().await?;
-    send(client, p, request, body, Some(&auth)).await
+    send(client, p, request, from_event, body, Some(&auth)).await
 }
 
 async fn send(
     client: &Client,
     p: &Prepared,
     request: Option<&Rendered>,
+    from_event: &FromEvent,
     body: Bytes,
     auth: Option<&super::auth::Authorized>,
 ) -> Result<(), AttemptError> {
@@ -633,8 +717,11 @@ async fn send(
     for (k, v) in request.map_or(&[][..], |r| &r.headers[..]) {
         req = req.header(k, v);
     }
-    if let (Some(a), Some(h)) = (auth, req.headers_mut()) {
-        a.headers(h);
+    if let Some(h) = req.headers_mut() {
+        from_event.apply(h);
+        if let Some(a) = auth {
+            a.headers(h);
+        }
     }
     let req = req.body(Full::new(body)).map_err(|e| AttemptError {
         code: DeliveryErrorCode::ClientError,

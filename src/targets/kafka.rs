@@ -4,7 +4,9 @@
 //! A delivery counts as done only when the broker has acknowledged it
 //! (librdkafka's delivery report), which is what lets the source commit
 //! past it. Records keep the consumed record's headers and add
-//! `busbar-rule` and `busbar-event-id`. A full local producer queue waits
+//! `busbar-rule` and `busbar-event-id`; the trace context is the event's
+//! own, checked, and `format: cloudevents` adds the binding's `ce_*`
+//! headers with the event's data as the value. A full local producer queue waits
 //! (backpressure) instead of failing. Failures after librdkafka's own
 //! retries (`message.timeout.ms`) go through the target's retry policy.
 //!
@@ -61,7 +63,7 @@ use rdkafka::ClientContext;
 use tokio::sync::{mpsc, watch};
 
 use super::retry::{Decision, DeliveryErrorCode};
-use super::{random_u64, Abort, Delivery, Failed, TargetBatch, TargetInfo};
+use super::{cloudevents, random_u64, Abort, Delivery, Failed, TargetBatch, TargetInfo};
 use crate::admin::Readiness;
 
 /// One librdkafka producer client, with busbar's context.
@@ -500,19 +502,54 @@ pub fn error_code(e: &KafkaError) -> DeliveryErrorCode {
     }
 }
 
+/// The record of delivery `d`. `cloud`: the target writes CloudEvents
+/// (binary mode), `Some(text)` with whether its shaper renders text.
+///
+/// The consumed record's headers are kept, except the trace context (the
+/// event's own, checked, goes instead: a malformed `traceparent` is not
+/// passed on) and, for CloudEvents, its `ce_*` and `content-type` headers,
+/// which would contradict this event's.
 fn record<'a>(
     topic: &'a str,
     tb: &'a TargetBatch,
     d: &Delivery,
     rule: &str,
+    cloud: Option<bool>,
 ) -> FutureRecord<'a, [u8], [u8]> {
     let i = d.index as usize;
+    // `send_loop` dead-letters events that cannot be CloudEvents before
+    // they get here; one that still cannot goes as it is.
+    let ce = cloud.and_then(|text| {
+        let a = cloudevents::Attributes::read(tb.routed.envelope(i)).ok()?;
+        let shaped = d.payload.as_ref().map(|_| tb.payload(d));
+        Some((a, cloudevents::data(&a, shaped, text)))
+    });
+    let trace = tb.routed.trace(i);
     let mut headers = OwnedHeaders::new();
     for (name, value) in tb.routed.kafka_headers(i) {
+        let replaced = name.eq_ignore_ascii_case(b"traceparent")
+            || name.eq_ignore_ascii_case(b"tracestate")
+            || (ce.is_some()
+                && (name.starts_with(b"ce_") || name.eq_ignore_ascii_case(b"content-type")));
+        if replaced {
+            continue;
+        }
         headers = headers.insert(Header {
             key: &String::from_utf8_lossy(name),
             value,
         });
+    }
+    if let Some(t) = trace {
+        headers = headers.insert(Header {
+            key: "traceparent",
+            value: Some(t.parent),
+        });
+        if let Some(s) = t.state {
+            headers = headers.insert(Header {
+                key: "tracestate",
+                value: Some(s),
+            });
+        }
     }
     headers = headers
         .insert(Header {
@@ -523,9 +560,27 @@ fn record<'a>(
             key: "busbar-event-id",
             value: Some(tb.routed.id(i)),
         });
-    let mut r = FutureRecord::to(topic)
-        .payload(tb.payload(d))
-        .headers(headers);
+    let payload = match ce {
+        Some((a, data)) => {
+            // `insert` takes the headers by value.
+            let mut slot = Some(headers);
+            a.kafka_headers(trace, |key, v| {
+                slot = slot.take().map(|h| {
+                    h.insert(Header {
+                        key,
+                        value: Some(v),
+                    })
+                });
+            });
+            headers = slot.unwrap_or_default().insert(Header {
+                key: "content-type",
+                value: Some(data.content_type().as_bytes()),
+            });
+            data.bytes()
+        }
+        None => tb.payload(d),
+    };
+    let mut r = FutureRecord::to(topic).payload(payload).headers(headers);
     if let Some(k) = tb.key(d) {
         r = r.key(k);
     }
@@ -572,6 +627,8 @@ impl Sent {
 /// One Kafka target: the task that sends and the task that awaits.
 struct Target {
     topic: String,
+    /// CloudEvents binary mode, with whether the shaper renders text.
+    cloud: Option<bool>,
     producer: Producer,
     info: Arc<TargetInfo>,
     latency: Histogram,
@@ -583,6 +640,7 @@ struct Target {
 
 pub fn spawn(
     topic: String,
+    cloud: Option<bool>,
     producer: Producer,
     rx: mpsc::UnboundedReceiver<TargetBatch>,
     info: Arc<TargetInfo>,
@@ -590,6 +648,7 @@ pub fn spawn(
 ) {
     let t = Arc::new(Target {
         topic,
+        cloud,
         producer,
         info,
         latency,
@@ -615,6 +674,9 @@ impl Target {
             let mut sent = Vec::with_capacity(tb.items.len());
             let mut client = self.producer.client();
             for item in 0..tb.items.len() {
+                if self.unmappable(&tb, item) {
+                    continue;
+                }
                 let p = Pending {
                     tb: tb.clone(),
                     item,
@@ -629,13 +691,43 @@ impl Target {
         }
     }
 
+    /// For a CloudEvents target: an event that cannot be one is given up
+    /// (`cloudevents::UNMAPPABLE`) instead of sent.
+    fn unmappable(&self, tb: &TargetBatch, item: usize) -> bool {
+        if self.cloud.is_none() {
+            return false;
+        }
+        let d = &tb.items[item];
+        let Err(message) = cloudevents::Attributes::read(tb.routed.envelope(d.index as usize))
+        else {
+            return false;
+        };
+        self.info.failed(cloudevents::UNMAPPABLE);
+        self.info.give_up(
+            tb.event(d),
+            Failed {
+                code: cloudevents::UNMAPPABLE,
+                message,
+                exhausted: None,
+                attempts: 0,
+            },
+        );
+        true
+    }
+
     /// Hand one record to `client`, the current client as of the batch
     /// (looked up again while the queue is full: the client may be stuck
     /// and replaced).
     async fn send(&self, mut p: Pending, client: &mut (u64, Arc<Client>)) -> Sent {
         let (generation, client) = client;
         let tb = p.tb.clone();
-        let mut rec = record(&self.topic, &tb, &tb.items[p.item], &self.info.rule);
+        let mut rec = record(
+            &self.topic,
+            &tb,
+            &tb.items[p.item],
+            &self.info.rule,
+            self.cloud,
+        );
         let report = loop {
             if self.info.abort.is_set() {
                 break Err(KafkaError::Canceled);

@@ -9,12 +9,17 @@
 //! ([`EventRef::done`](crate::handoff::EventRef::done)), which is what lets
 //! the Kafka source commit.
 //!
+//! HTTP and Kafka targets send an event as EventBridge does, or as a
+//! CloudEvent ([`cloudevents`]), and forward the W3C trace context the
+//! event came with ([`Trace`](crate::handoff::Trace)).
+//!
 //! A slow target does not grow memory: its queue holds batches that still
 //! hold their in-flight permits, so the sources stop taking input instead.
 //! An HTTP target whose endpoint fails moves its deliveries into a bounded
 //! backlog of copies instead (see `http`), so that it stops nobody else.
 
 pub mod auth;
+pub mod cloudevents;
 pub mod dead_letter;
 mod http;
 mod kafka;
@@ -434,29 +439,33 @@ impl Context {
     }
 }
 
-/// A connection for the `http` targets that name it; its token endpoint
-/// is reached with their client.
+/// What every request busbar sends says it is.
+pub const USER_AGENT: &str = concat!("busbar/", env!("CARGO_PKG_VERSION"));
+
+/// A connection for the `http` targets that name it. Its OAuth token
+/// endpoint gets a client of its own, with a few idle connections: with
+/// `tls` (an `https://` endpoint: the connection's `tls:`, files read by
+/// `pipeline::Plan`, or the platform's roots) or plain http.
 pub fn connection(
     name: &str,
     c: &crate::config::ConnectionConfig,
-    ctx: &Context,
+    tls: Option<&tls::Tls>,
 ) -> Result<Arc<auth::Connection>, String> {
-    let _ = ctx;
-    // The token endpoint is plain http for now (`validate` says so): a
-    // client without TLS settings of its own, a few idle connections.
-    let client = http::client(None, 4)?;
+    let client = http::client(tls, 4).map_err(|e| format!("connection `{name}`: {e}"))?;
     auth::Connection::new(name, c, Arc::new(client)).map(Arc::new)
 }
 
 /// Start the task of one target (or attach it to its shared sink), with
 /// the connection its configuration names. `tls`: what an `https://`
-/// target's client is built with (`pipeline::Plan` loads it).
+/// target's client is built with (`pipeline::Plan` loads it); `text`:
+/// its shaper renders text, not JSON (`transform::Shaper::is_text`).
 pub fn spawn(
     kind: &TargetKind,
     tls: Option<&tls::Tls>,
     info: Arc<TargetInfo>,
     ctx: &Context,
     connection: Option<Arc<auth::Connection>>,
+    text: bool,
 ) -> Result<TargetSender, String> {
     let tx = match kind {
         TargetKind::Stdout => Tx::Sink(ctx.sinks.get(None)?),
@@ -476,6 +485,7 @@ pub fn spawn(
             http_parameters,
             tls: _,
             connection: _,
+            format,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
             // Its own client, so its own bounded pool and TLS settings.
@@ -493,6 +503,8 @@ pub fn spawn(
                     params: params::HttpParams::compile(&info.id, url, http_parameters.as_deref())
                         .map_err(|e| format!("target `{}`: {e}", info.id))?,
                     connection,
+                    format: *format,
+                    text,
                     backlog_gauges: (
                         ctx.metrics
                             .target_backlog_events
@@ -509,14 +521,16 @@ pub fn spawn(
             )?;
             Tx::Own(tx)
         }
-        TargetKind::Kafka { topic, .. } => {
+        TargetKind::Kafka { topic, format, .. } => {
             let producer = ctx
                 .producer
                 .clone()
                 .ok_or_else(|| "kafka target without a Kafka producer".to_string())?;
             let (tx, rx) = mpsc::unbounded_channel();
+            let cloud = (*format != crate::config::TargetFormat::Eventbridge).then_some(text);
             kafka::spawn(
                 topic.clone(),
+                cloud,
                 producer,
                 rx,
                 info.clone(),

@@ -667,7 +667,7 @@ pub fn check_putevents(body: &[u8]) {
     }
 
     for (i, e) in entries.iter().enumerate() {
-        let EntryOutcome::Accepted { envelope, id } = e else {
+        let EntryOutcome::Accepted { envelope, id, .. } = e else {
             continue;
         };
         let mut out = Vec::new();
