@@ -33,6 +33,8 @@
 //!   parameters) HTTP targets send with.
 //! - [`spool`]: the write-ahead spool, accepted events on local disk
 //!   (checksummed segment files, group-committed fsync) until delivered.
+//! - [`throttle`]: the first line, then one per interval, for conditions
+//!   that repeat (a failing target, a broker that stays down).
 //! - [`metrics`] defines every metric; [`admin`] serves them with the
 //!   health probes; [`service`] is the `busbar run` lifecycle.
 //! - [`bench`]: the deterministic citylots-like data set and the rule sets
@@ -61,4 +63,5 @@ pub mod service;
 pub mod sources;
 pub mod spool;
 pub mod targets;
+pub mod throttle;
 pub mod transform;

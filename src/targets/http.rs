@@ -382,7 +382,7 @@ impl Task {
             match Item::of(tb, d, &self.p) {
                 Ok(it) => self.ready.push_back(it),
                 Err(f) => {
-                    self.info.failed(f.code);
+                    self.info.failed(f.code, &f.message);
                     self.info.give_up(tb.event(d), f);
                 }
             }
@@ -524,7 +524,7 @@ impl Task {
 
     fn delivered(&self, event: &EventRef, accepted: Instant) {
         self.latency.observe(accepted.elapsed().as_secs_f64());
-        self.info.deliveries.inc();
+        self.info.delivered(1);
         event.done();
     }
 
@@ -535,7 +535,7 @@ impl Task {
         attempts: u32,
         accepted: Instant,
     ) -> Result<Duration, Failed> {
-        self.info.failed(e.code.as_str());
+        self.info.failed(e.code.as_str(), &e.message);
         let give_up = |exhausted: Option<ExhaustedCondition>, e: AttemptError| Failed {
             code: e.code.as_str(),
             message: e.message,
@@ -664,7 +664,7 @@ async fn send(
             }
             return Err(AttemptError {
                 code: DeliveryErrorCode::ConnectionFailure,
-                message: format!("request failed: {e}"),
+                message: super::cause::describe(&e, &super::cause::host_port(&p.uri)),
                 retry_after: None,
             });
         }

@@ -689,7 +689,7 @@ impl Target {
         self.producer.delivered(p.generation);
         self.latency
             .observe(tb.routed.batch.accepted_at.elapsed().as_secs_f64());
-        self.info.deliveries.inc();
+        self.info.delivered(1);
         tb.event(&tb.items[p.item]).done();
     }
 
@@ -707,7 +707,7 @@ impl Target {
                     self.shut_down(&p);
                     continue;
                 }
-                self.info.failed(error_code(&e).as_str());
+                self.info.failed(error_code(&e).as_str(), &e.to_string());
                 self.producer.failed(p.generation, &e);
                 if Trouble::of(&e).is_some() || purged(&e) {
                     stuck = stuck.max(Some(p.generation));

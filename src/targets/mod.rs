@@ -15,6 +15,7 @@
 //! backlog of copies instead (see `http`), so that it stops nobody else.
 
 pub mod auth;
+pub mod cause;
 pub mod dead_letter;
 mod http;
 mod kafka;
@@ -204,16 +205,24 @@ pub struct TargetInfo {
     pub deliveries: IntCounter,
     pub retries: IntCounter,
     pub abort: Abort,
+    /// Where deliveries go, as logs show it: a URL without credentials or
+    /// query, `topic T`, `stdout`, a file's path.
+    pub endpoint: Arc<str>,
+    /// Failure lines: the first at once, then one per interval, and one
+    /// when a delivery goes through again.
+    log: crate::throttle::Throttle,
     failures: IntCounterVec,
     dropped: IntCounterVec,
     latency: prometheus::HistogramVec,
 }
 
 impl TargetInfo {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rule: Arc<str>,
         rule_arn: Arc<str>,
         id: Arc<str>,
+        endpoint: Arc<str>,
         retry: RetryConfig,
         dead_letter: Option<DeadLetterSender>,
         m: &Metrics,
@@ -221,6 +230,8 @@ impl TargetInfo {
     ) -> Arc<TargetInfo> {
         Arc::new(TargetInfo {
             abort,
+            endpoint,
+            log: crate::throttle::Throttle::default(),
             deliveries: m.deliveries.with_label_values(&[&rule, &id]),
             retries: m.delivery_retries.with_label_values(&[&rule, &id]),
             failures: m.delivery_failures.clone(),
@@ -242,10 +253,32 @@ impl TargetInfo {
         self.latency.with_label_values(&[kind])
     }
 
-    fn failed(&self, code: &str) {
+    /// A failed attempt: counted, and logged at warn when the target
+    /// starts failing, then at most once per interval with the number of
+    /// failures not logged (a target that is down fails every event).
+    fn failed(&self, code: &str, message: &str) {
         self.failures
             .with_label_values(&[&self.rule, &self.id, code])
             .inc();
+        use crate::throttle::Say;
+        match self.log.occurred(Instant::now()) {
+            Say::First => tracing::warn!(rule = %self.rule, target = %self.id,
+                endpoint = %self.endpoint, code, cause = message, "delivery failed"),
+            Say::Again { suppressed } => tracing::warn!(rule = %self.rule, target = %self.id,
+                endpoint = %self.endpoint, code, cause = message, failures_not_logged = suppressed,
+                "deliveries still failing"),
+            Say::Quiet => {}
+        }
+    }
+
+    /// `n` deliveries went through: one line if the target was failing.
+    /// One atomic load otherwise.
+    fn delivered(&self, n: u64) {
+        self.deliveries.inc_by(n);
+        if let Some(failures) = self.log.cleared() {
+            tracing::warn!(rule = %self.rule, target = %self.id, endpoint = %self.endpoint,
+                failures, "target recovered: deliveries go through again");
+        }
     }
 
     /// The event could not be delivered: dead-letter it, or drop and count.
@@ -352,7 +385,7 @@ where
             },
             _ = info.abort.wait() => return Err(info.aborted(attempts)),
         };
-        info.failed(e.code.as_str());
+        info.failed(e.code.as_str(), &e.message);
         if !e.code.retryable() {
             return Err(Failed {
                 code: e.code.as_str(),
@@ -367,8 +400,6 @@ where
         {
             Decision::RetryIn(d) => {
                 info.retries.inc();
-                tracing::debug!(rule = %info.rule, target = %info.id, code = e.code.as_str(),
-                    message = %e.message, wait_ms = d.as_millis() as u64, "delivery failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(d) => {}
                     _ = info.abort.wait() => return Err(info.aborted(attempts)),

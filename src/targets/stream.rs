@@ -441,7 +441,9 @@ fn deliver(
             latency.observe(secs);
             tb.event(d).done();
         }
-        info.deliveries.inc_by(now_out as u64);
+        if now_out > 0 {
+            info.delivered(now_out as u64);
+        }
         delivered += now_out;
         let Err(ShortWrite { error, .. }) = result else {
             return;
@@ -454,8 +456,8 @@ fn deliver(
             // A full disk may recover; retrying is what the policy is for.
             _ => DeliveryErrorCode::ServerError,
         };
-        info.failed(code.as_str());
         let message = format!("write failed: {error}");
+        info.failed(code.as_str(), &message);
         let exhausted = if !code.retryable() {
             None
         } else {

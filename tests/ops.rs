@@ -1,0 +1,153 @@
+//! What busbar tells its operators about itself, checked on a running
+//! process: delivery failures in the log (first line, then quiet, then a
+//! recovery line) with the address and cause in the log and the dead
+//! letter.
+
+#[path = "support/http_server.rs"]
+mod http_server;
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use http_server::{Reply, Server};
+use serde_json::{json, Value};
+use support::Busbar;
+
+/// A busbar with an `http` source and the given rules (YAML list items),
+/// a `file` dead letter `dlq` in `dir/dlq.ndjson`; returns it and the
+/// ingest address.
+fn start(dir: &Path, rules: &str, extra: &str) -> (Busbar, String) {
+    let port = support::free_port();
+    let config = format!(
+        r#"
+bus: {{name: default, account: "123456789012", region: eu-west-1}}
+sources:
+  - {{id: api, kind: http, listen: "127.0.0.1:{port}", source: shop, detail_type: Order}}
+rules:
+{rules}
+dead_letters:
+  dlq: {{kind: file, path: "{dlq}"}}
+watch_config: false
+shutdown_grace_seconds: 2
+{extra}
+"#,
+        dlq = dir.join("dlq.ndjson").display()
+    );
+    let mut busbar = Busbar::start(dir, &config, support::free_port(), &[]);
+    busbar.wait_ready(Duration::from_secs(15));
+    (busbar, format!("127.0.0.1:{port}"))
+}
+
+fn send(ingest: &str, lines: &[String]) {
+    let body = lines.join("\n");
+    let (status, resp) =
+        support::http(ingest, "POST", "/events", &[], body.as_bytes()).expect("ingest");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+}
+
+fn dead_letters(b: &Busbar, n: usize) -> Vec<Value> {
+    let path = b.dir.join("dlq.ndjson");
+    let mut out = Vec::new();
+    support::wait_until(Duration::from_secs(20), "dead letters written", || {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        out = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("dead letter is JSON"))
+            .collect();
+        out.len() >= n
+    });
+    out
+}
+
+fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.contains(needle)).collect()
+}
+
+#[test]
+fn a_refused_connection_is_logged_once_naming_target_endpoint_and_cause() {
+    let dir = support::temp_dir("ops-refused");
+    // Nothing listens on this port.
+    let closed = support::free_port();
+    let rules = format!(
+        r#"
+  - name: to-nowhere
+    event_pattern: {{"source": ["shop"]}}
+    targets:
+      - id: nowhere
+        kind: http
+        url: "http://user:secret@127.0.0.1:{closed}/hook?token=t"
+        retry: {{maximum_retry_attempts: 2}}
+        dead_letter: dlq
+"#
+    );
+    let (b, ingest) = start(&dir, &rules, "");
+    let events: Vec<String> = (0..20)
+        .map(|i| json!({"source": "shop", "detail-type": "Order", "detail": {"n": i}}).to_string())
+        .collect();
+    send(&ingest, &events);
+    let dl = dead_letters(&b, 20);
+    let cause = format!("connection refused to 127.0.0.1:{closed}");
+    for d in &dl {
+        assert_eq!(d["error_code"], "CONNECTION_FAILURE", "{d}");
+        assert_eq!(d["error_message"], cause.as_str(), "{d}");
+    }
+    let err = b.stderr();
+    let failed = lines_with(&err, "delivery failed");
+    assert_eq!(failed.len(), 1, "one line for 60 failed attempts:\n{err}");
+    let line = failed[0];
+    assert!(line.contains("WARN"), "{line}");
+    for part in [
+        "rule=to-nowhere",
+        "target=nowhere",
+        &format!("endpoint=http://127.0.0.1:{closed}/hook"),
+        &cause,
+    ] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+    assert!(!err.contains("secret") && !err.contains("token=t"), "{err}");
+}
+
+#[test]
+fn a_target_that_recovers_says_so_once() {
+    let dir = support::temp_dir("ops-recovers");
+    let flaky = Server::start(|n| {
+        if n < 2 {
+            Reply::Status(503, vec![])
+        } else {
+            Reply::Status(200, vec![])
+        }
+    });
+    let rules = format!(
+        r#"
+  - name: to-flaky
+    event_pattern: {{"source": ["shop"]}}
+    targets:
+      - {{id: flaky, kind: http, url: "{url}", dead_letter: dlq}}
+"#,
+        url = flaky.url("/in")
+    );
+    let (b, ingest) = start(&dir, &rules, "");
+    send(
+        &ingest,
+        &[json!({"source": "shop", "detail-type": "Order", "detail": {}}).to_string()],
+    );
+    support::wait_until(Duration::from_secs(20), "the target recovered", || {
+        b.stderr().contains("target recovered")
+    });
+    send(
+        &ingest,
+        &[json!({"source": "shop", "detail-type": "Order", "detail": {}}).to_string()],
+    );
+    flaky.wait_for(4, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(200));
+    let err = b.stderr();
+    assert_eq!(lines_with(&err, "delivery failed").len(), 1, "{err}");
+    let back = lines_with(&err, "target recovered");
+    assert_eq!(back.len(), 1, "{err}");
+    assert!(
+        back[0].contains("target=flaky") && back[0].contains("failures=2"),
+        "{}",
+        back[0]
+    );
+}
