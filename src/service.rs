@@ -124,6 +124,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     );
     let routes = Routes::start(plan, &ctx, None).map_err(RunError)?;
     let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));
+    let stdout_closed = ctx.sinks.stdout_closed();
 
     let admin_listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
@@ -359,6 +360,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     let mut signals = Signals::new()?;
     let stop = tokio::select! {
         name = signals.next() => Stop::Signal(name),
+        _ = stdout_closed => Stop::OutputClosed,
         s = sources_end(&mut ended_rx, all_finite, config.sources.len()) => s,
     };
 
@@ -372,6 +374,10 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     let failure = match stop {
         Stop::Signal(name) => {
             tracing::info!(signal = name, grace_seconds = grace.as_secs(), "draining");
+            None
+        }
+        Stop::OutputClosed => {
+            tracing::info!(grace_seconds = grace.as_secs(), "stdout's reader is gone (broken pipe): stopping as on SIGTERM; events not written go to the target's dead letter or are counted as dropped");
             None
         }
         Stop::EndOfInput => {
@@ -455,6 +461,8 @@ enum Stop {
     Signal(&'static str),
     /// Every source ended (stdin at EOF).
     EndOfInput,
+    /// A `stdout` target's reader is gone (`busbar run ... | head`).
+    OutputClosed,
     SourceFailed(String),
 }
 

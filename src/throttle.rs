@@ -53,11 +53,15 @@ pub enum Say {
 }
 
 impl Throttle {
-    pub fn new(every: Duration) -> Self {
+    pub const fn new(every: Duration) -> Self {
         Throttle {
             every,
             active: AtomicBool::new(false),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                last: None,
+                suppressed: 0,
+                total: 0,
+            }),
         }
     }
 

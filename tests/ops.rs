@@ -151,3 +151,90 @@ fn a_target_that_recovers_says_so_once() {
         back[0]
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_run_quietly_and_accounts_for_every_event() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let dir = support::temp_dir("ops-epipe");
+    let dlq = dir.join("dlq.ndjson");
+    let config = format!(
+        r#"
+sources:
+  - {{id: in, kind: stdin}}
+rules:
+  - name: all
+    event_pattern: {{"source": [{{"prefix": ""}}]}}
+    targets:
+      - {{id: out, kind: stdout, dead_letter: dlq}}
+dead_letters:
+  dlq: {{kind: file, path: "{}"}}
+watch_config: false
+admin: {{listen: "127.0.0.1:0"}}
+"#,
+        dlq.display()
+    );
+    let path = dir.join("busbar.yaml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 0..20_000 {
+            let line = format!("{{\"n\":{i}}}\n");
+            if input.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    // `| head -1`: one line, then the reader goes.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("\"n\":0"), "{first}");
+    drop(out);
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "run did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = writer.join();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("WARN") && !err.contains("ERROR"), "{err}");
+    assert!(err.lines().count() < 10, "{err}");
+    assert!(err.contains("broken pipe"), "{err}");
+    // sent = delivered + dead-lettered: every accepted event finished.
+    let stopped = lines_with(&err, " stopped").join("\n");
+    let field = |name: &str| -> u64 {
+        let at = stopped.find(&format!("{name}=")).expect(name) + name.len() + 1;
+        stopped[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (accepted, finished) = (field("accepted"), field("finished"));
+    assert_eq!(accepted, finished, "{err}");
+    let dead = std::fs::read_to_string(&dlq).unwrap_or_default();
+    let dead: Vec<Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!dead.is_empty() && (dead.len() as u64) < accepted, "{err}");
+    assert!(
+        dead.iter().all(|d| d["error_code"] == "NO_RESOURCE"),
+        "{dead:?}"
+    );
+}

@@ -257,9 +257,7 @@ impl TargetInfo {
     /// starts failing, then at most once per interval with the number of
     /// failures not logged (a target that is down fails every event).
     fn failed(&self, code: &str, message: &str) {
-        self.failures
-            .with_label_values(&[&self.rule, &self.id, code])
-            .inc();
+        self.count_failure(code);
         use crate::throttle::Say;
         match self.log.occurred(Instant::now()) {
             Say::First => tracing::warn!(rule = %self.rule, target = %self.id,
@@ -269,6 +267,13 @@ impl TargetInfo {
                 "deliveries still failing"),
             Say::Quiet => {}
         }
+    }
+
+    /// A failed attempt counted, not logged.
+    fn count_failure(&self, code: &str) {
+        self.failures
+            .with_label_values(&[&self.rule, &self.id, code])
+            .inc();
     }
 
     /// `n` deliveries went through: one line if the target was failing.
