@@ -257,6 +257,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                         account: config.bus.account.clone(),
                         region: config.bus.region.clone(),
                     },
+                    other_buses: config.bus.accept_other_buses.clone(),
                     put_limits: PutEventsLimits {
                         max_request_entry_bytes: config.limits.max_event_bytes,
                         max_detail_depth: config.limits.max_event_depth,

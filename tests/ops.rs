@@ -238,3 +238,101 @@ admin: {{listen: "127.0.0.1:0"}}
         "{dead:?}"
     );
 }
+
+/// PutEvents with `EventBusName` over the HTTP ingest endpoint.
+fn put_events(ingest: &str, bus: &str, n: usize) -> Value {
+    let entries: Vec<Value> = (0..n)
+        .map(|i| json!({"Source": "shop", "DetailType": "Order", "Detail": format!("{{\"n\":{i}}}"), "EventBusName": bus}))
+        .collect();
+    let body = json!({ "Entries": entries }).to_string();
+    let (status, resp) = support::http(
+        ingest,
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", "AWSEvents.PutEvents"),
+            ("Content-Type", "application/x-amz-json-1.1"),
+        ],
+        body.as_bytes(),
+    )
+    .expect("PutEvents");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+    serde_json::from_slice(&resp).unwrap()
+}
+
+#[test]
+fn entries_for_another_bus_are_named_in_one_warning_or_taken_when_configured() {
+    let dir = support::temp_dir("ops-other-bus");
+    let out = dir.join("out.ndjson");
+    let rules = format!(
+        r#"
+  - name: all
+    event_pattern: {{"source": ["shop"]}}
+    targets:
+      - {{id: out, kind: file, path: "{}"}}
+"#,
+        out.display()
+    );
+    let (b, ingest) = start(&dir, &rules, "");
+    for _ in 0..3 {
+        put_events(&ingest, "payments", 5);
+    }
+    support::wait_until(Duration::from_secs(5), "dropped counted", || {
+        support::sample(
+            &b.metrics(),
+            "busbar_dropped_total{reason=\"OTHER_EVENT_BUS\",rule=\"\",stage=\"source\",target=\"api\"}",
+        ) == Some(15.0)
+    });
+    let err = b.stderr();
+    let warned = lines_with(&err, "another event bus");
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(
+        warned[0].contains("event_bus=payments") && warned[0].contains("bus.accept_other_buses")
+    );
+    assert!(!out.exists() || std::fs::read_to_string(&out).unwrap().is_empty());
+    drop(b);
+
+    let dir = support::temp_dir("ops-other-bus-accepted");
+    let out = dir.join("out.ndjson");
+    let rules = format!(
+        r#"
+  - name: all
+    event_pattern: {{"source": ["shop"]}}
+    targets:
+      - {{id: out, kind: file, path: "{}"}}
+"#,
+        out.display()
+    );
+    // The same, with the bus accepted.
+    let port = support::free_port();
+    let text = format!(
+        r#"
+bus: {{name: default, account: "123456789012", region: eu-west-1, accept_other_buses: [payments]}}
+sources:
+  - {{id: api, kind: http, listen: "127.0.0.1:{port}"}}
+rules:
+{rules}
+watch_config: false
+"#
+    );
+    let mut b = Busbar::start(&dir, &text, support::free_port(), &[]);
+    b.wait_ready(Duration::from_secs(15));
+    let ingest = format!("127.0.0.1:{port}");
+    put_events(&ingest, "payments", 4);
+    put_events(
+        &ingest,
+        "arn:aws:events:eu-west-1:123456789012:event-bus/payments",
+        1,
+    );
+    put_events(&ingest, "refunds", 2);
+    support::wait_until(Duration::from_secs(10), "5 events delivered", || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 5
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 5);
+    assert_eq!(lines_with(&b.stderr(), "event_bus=refunds").len(), 1);
+}

@@ -69,6 +69,8 @@ pub struct Settings {
     pub max_event_bytes: usize,
     pub connections: ConnLimits,
     pub bus: Bus,
+    /// `bus.accept_other_buses`.
+    pub other_buses: crate::config::OtherBuses,
     pub put_limits: PutEventsLimits,
     pub engine_limits: Limits,
     pub metrics: HttpMetrics,
@@ -97,6 +99,8 @@ pub struct HttpMetrics {
     accept_errors: IntCounter,
     rejected: IntCounterVec,
     source_id: String,
+    /// Entries for another bus: one warning, then one per interval.
+    other_bus_log: crate::throttle::Throttle,
 }
 
 impl HttpMetrics {
@@ -115,6 +119,7 @@ impl HttpMetrics {
             accept_errors: m.http_accept_errors.with_label_values(&[source_id]),
             rejected: m.put_events_rejected.clone(),
             source_id: source_id.to_string(),
+            other_bus_log: crate::throttle::Throttle::default(),
         }
     }
 }
@@ -843,9 +848,11 @@ impl Conn {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let prepared = match putevents::prepare_put_events(
+        let other = |bus: &str| self.s.other_buses.accepts(bus);
+        let prepared = match putevents::prepare_put_events_for(
             body,
             &self.s.bus,
+            &other,
             &self.s.put_limits,
             now,
             &mut uuid::Uuid::new_v4,
@@ -874,7 +881,10 @@ impl Conn {
         for e in &prepared.entries {
             match e {
                 EntryOutcome::Accepted { .. } => {}
-                EntryOutcome::Dropped { .. } => m.dropped.inc(),
+                EntryOutcome::Dropped { bus, .. } => {
+                    m.dropped.inc();
+                    self.other_bus_dropped(bus);
+                }
                 EntryOutcome::Failed { code, .. } => m
                     .rejected
                     .with_label_values(&[m.source_id.as_str(), code])
@@ -882,6 +892,24 @@ impl Conn {
             }
         }
         reply(StatusCode::OK, AMZ_JSON, prepared.response_body())
+    }
+
+    /// AWS drops such entries without a word, and users do not find out
+    /// why their events vanish: say so, naming the bus and the setting.
+    fn other_bus_dropped(&self, bus: &str) {
+        use crate::throttle::Say;
+        let m = &self.s.metrics;
+        match m.other_bus_log.occurred(std::time::Instant::now()) {
+            Say::First => {
+                tracing::warn!(source = %self.s.name, event_bus = %bus, this_bus = %self.s.bus.name,
+                "PutEvents entry for another event bus dropped, as AWS drops it; set bus.accept_other_buses to take it (counted in busbar_dropped_total{{reason=\"OTHER_EVENT_BUS\"}})")
+            }
+            Say::Again { suppressed } => {
+                tracing::warn!(source = %self.s.name, event_bus = %bus, this_bus = %self.s.bus.name,
+                drops_not_logged = suppressed, "PutEvents entries for another event bus still dropped (bus.accept_other_buses)")
+            }
+            Say::Quiet => {}
+        }
     }
 
     async fn ndjson(&self, body: &[u8]) -> Response<Full<Bytes>> {
