@@ -25,7 +25,8 @@
 //!   dispatcher that keeps each lane's order towards the targets.
 //! - [`sources`]: stdin, HTTP ingest ([`ingest`] holds the PutEvents
 //!   protocol) and Kafka consumer groups ([`offsets`] decides what may be
-//!   committed).
+//!   committed). [`kafka_log`] turns librdkafka's log and error callbacks
+//!   into one line per change of the broker connection's state.
 //! - [`targets`]: Kafka, stdout/file and HTTP(S) targets with retry policy
 //!   and dead-letter destinations; `targets::tls` reads an `https://`
 //!   target's certificates into its rustls client, and `targets::auth`
@@ -55,6 +56,7 @@ pub mod envelope;
 pub mod flatten;
 pub mod handoff;
 pub mod ingest;
+pub mod kafka_log;
 pub mod metrics;
 pub mod offsets;
 pub mod pattern;

@@ -336,3 +336,31 @@ watch_config: false
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 5);
     assert_eq!(lines_with(&b.stderr(), "event_bus=refunds").len(), 1);
 }
+
+#[test]
+fn a_bridge_without_a_broker_logs_a_line_per_change_not_per_attempt() {
+    let dir = support::temp_dir("ops-no-broker");
+    let config =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/bridge.yaml"))
+            .unwrap();
+    let closed = support::free_port();
+    let brokers = format!("127.0.0.1:{closed}");
+    let b = Busbar::start(
+        &dir,
+        &config,
+        support::free_port(),
+        &[("BUSBAR_BROKERS", brokers.as_str())],
+    );
+    // Before: 490 lines in 7 s (librdkafka's FAIL line, its error callback
+    // twice, "all brokers down", the consumer's own line, per attempt).
+    std::thread::sleep(Duration::from_secs(7));
+    let err = b.stderr();
+    let lines = err.lines().count();
+    assert!(lines <= 8, "{lines} lines:\n{err}");
+    let unreachable = lines_with(&err, "kafka brokers unreachable");
+    assert!(
+        (1..=4).contains(&unreachable.len()),
+        "one per client and kind:\n{err}"
+    );
+    assert!(unreachable.iter().all(|l| l.contains(&brokers)), "{err}");
+}

@@ -154,6 +154,8 @@ struct Health {
     delivered: AtomicU64,
     /// The first trouble reported about a generation, with its detail.
     trouble: Mutex<Option<(u64, Trouble, String)>>,
+    /// librdkafka's logs and errors about the brokers, one line per change.
+    broker_log: crate::kafka_log::BrokerLog,
 }
 
 impl Health {
@@ -191,12 +193,16 @@ pub struct ClientHealth {
 }
 
 impl ClientContext for ClientHealth {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.health.broker_log.log(level, fac, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
             self.health
                 .report(self.generation, Trouble::Fatal, reason.to_string());
         } else {
-            tracing::warn!(error = %error, reason, "kafka producer");
+            self.health.broker_log.error(&error, reason);
         }
     }
 }
@@ -240,6 +246,7 @@ impl Producer {
             progress_ms: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             trouble: Mutex::new(None),
+            broker_log: crate::kafka_log::BrokerLog::new("kafka producer"),
         });
         let client = create(&c, &health, 1)?;
         Ok(Producer {
@@ -300,6 +307,7 @@ impl Producer {
         let h = &self.shared.health;
         h.progress_ms.store(h.now_ms(), Ordering::Relaxed);
         h.delivered.fetch_max(generation, Ordering::Relaxed);
+        h.broker_log.ok();
     }
 
     /// A record sent on `generation` failed: tell the supervisor when the
@@ -332,10 +340,15 @@ impl Producer {
 
     /// Whether the producer has reached a broker (readiness).
     pub fn connected(&self) -> bool {
-        self.inner()
+        let ok = self
+            .inner()
             .client()
             .fetch_metadata(None, Duration::from_secs(2))
-            .is_ok()
+            .is_ok();
+        if ok {
+            self.shared.health.broker_log.ok();
+        }
+        ok
     }
 
     /// Start the supervisor thread, which replaces a stuck client (see the
