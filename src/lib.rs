@@ -36,6 +36,9 @@
 //!   (checksummed segment files, group-committed fsync) until delivered.
 //! - [`throttle`]: the first line, then one per interval, for conditions
 //!   that repeat (a failing target, a broker that stays down).
+//! - [`inspect`]: the loaded rules and targets as the admin listener's
+//!   `GET /rules` and the EventBridge read-only calls describe them;
+//!   [`tap`] copies the events a rule matches to `busbar tap` clients.
 //! - [`metrics`] defines every metric; [`admin`] serves them with the
 //!   health probes; [`service`] is the `busbar run` lifecycle.
 //! - [`bench`]: the deterministic citylots-like data set and the rule sets
@@ -56,6 +59,7 @@ pub mod envelope;
 pub mod flatten;
 pub mod handoff;
 pub mod ingest;
+pub mod inspect;
 pub mod kafka_log;
 pub mod metrics;
 pub mod offsets;
@@ -64,6 +68,7 @@ pub mod pipeline;
 pub mod service;
 pub mod sources;
 pub mod spool;
+pub mod tap;
 pub mod targets;
 pub mod throttle;
 pub mod transform;

@@ -364,3 +364,270 @@ fn a_bridge_without_a_broker_logs_a_line_per_change_not_per_attempt() {
     );
     assert!(unreachable.iter().all(|l| l.contains(&brokers)), "{err}");
 }
+
+/// Two rules on an http source, one of them disabled, one with a file
+/// target: what `/rules`, `busbar tap` and the EventBridge calls look at.
+fn start_two_rules(dir: &Path) -> (Busbar, String) {
+    let rules = format!(
+        r#"
+  - name: orders
+    description: every order
+    event_pattern: {{"source": ["shop"], "detail-type": ["Order"]}}
+    targets:
+      - {{id: book, kind: file, path: "{book}", input_path: $.detail, dead_letter: dlq}}
+  - name: refunds
+    event_pattern: {{"source": ["shop"], "detail-type": ["Refund"]}}
+    targets:
+      - {{id: ledger, kind: file, path: "{ledger}"}}
+  - name: paused
+    state: DISABLED
+    event_pattern: {{"source": ["shop"]}}
+    targets:
+      - {{id: never, kind: stdout}}
+"#,
+        book = dir.join("book.ndjson").display(),
+        ledger = dir.join("ledger.ndjson").display(),
+    );
+    start(dir, &rules, "")
+}
+
+fn event(kind: &str, n: u32) -> String {
+    json!({"source": "shop", "detail-type": kind, "detail": {"n": n}}).to_string()
+}
+
+fn get_rules(b: &Busbar) -> Value {
+    let (status, body) = support::http(&b.admin, "GET", "/rules", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[test]
+fn admin_rules_lists_rules_state_targets_and_counts() {
+    let dir = support::temp_dir("ops-rules");
+    let (b, ingest) = start_two_rules(&dir);
+    send(
+        &ingest,
+        &[event("Order", 1), event("Order", 2), event("Refund", 3)],
+    );
+    support::wait_until(Duration::from_secs(10), "3 deliveries", || {
+        get_rules(&b)["rules"][0]["targets"][0]["delivered"] == 2
+            && get_rules(&b)["rules"][1]["targets"][0]["delivered"] == 1
+    });
+    let v = get_rules(&b);
+    assert_eq!(v["bus"]["name"], "default");
+    let orders = &v["rules"][0];
+    assert_eq!(orders["name"], "orders");
+    assert_eq!(orders["state"], "ENABLED");
+    assert_eq!(orders["description"], "every order");
+    assert_eq!(
+        orders["arn"],
+        "arn:aws:events:eu-west-1:123456789012:rule/orders"
+    );
+    assert_eq!(
+        orders["event_pattern"],
+        json!({"source": ["shop"], "detail-type": ["Order"]})
+    );
+    assert_eq!(orders["matched"], 2);
+    assert_eq!(orders["taps"], 0);
+    let t = &orders["targets"][0];
+    assert_eq!(t["id"], "book");
+    assert_eq!(t["kind"], "file");
+    assert_eq!(t["dead_letter"], "dlq");
+    assert_eq!(
+        (&t["failed_attempts"], &t["dead_lettered"], &t["dropped"]),
+        (&json!(0), &json!(0), &json!(0))
+    );
+    assert_eq!(v["rules"][1]["matched"], 1);
+    assert_eq!(v["rules"][2]["state"], "DISABLED");
+    assert_eq!(v["rules"][2]["matched"], 0);
+}
+
+#[test]
+fn aws_tools_can_look_at_the_loaded_rules() {
+    need!(support::python(), "Python with boto3");
+    let dir = support::temp_dir("ops-aws");
+    let (b, ingest) = start_two_rules(&dir);
+    let endpoint = format!("http://{ingest}");
+    let out = support::run_client(
+        "eventbridge_client.py",
+        &["describe", "--endpoint", &endpoint, "--region", "eu-west-1"],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {stdout}\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            b.stderr()
+        )
+    });
+    let names: Vec<&str> = v["Rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["orders", "refunds", "paused"], "paged one by one");
+    assert_eq!(
+        v["Rules"][0]["EventPattern"],
+        "{\"source\":[\"shop\"],\"detail-type\":[\"Order\"]}"
+    );
+    assert_eq!(v["Rules"][2]["State"], "DISABLED");
+    assert_eq!(v["Described"]["orders"]["Description"], "every order");
+    assert_eq!(v["Described"]["orders"]["EventBusName"], "default");
+    assert_eq!(v["Targets"]["orders"][0]["Id"], "book");
+    assert_eq!(v["Targets"]["orders"][0]["InputPath"], "$.detail");
+    assert_eq!(v["Prefixed"], json!(["orders"]));
+    assert_eq!(
+        v["EventBuses"],
+        json!([{"Name": "default", "Arn": "arn:aws:events:eu-west-1:123456789012:event-bus/default"}])
+    );
+    assert_eq!(v["EventBus"]["Name"], "default");
+    assert_eq!(v["PutRule"]["Code"], "OperationDisabledException");
+    assert!(
+        v["PutRule"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("configured by file"),
+        "{v}"
+    );
+
+    // The AWS CLI, where the machine has one.
+    let aws = std::process::Command::new("aws")
+        .args([
+            "events",
+            "list-targets-by-rule",
+            "--rule",
+            "refunds",
+            "--endpoint-url",
+            &endpoint,
+            "--region",
+            "eu-west-1",
+            "--output",
+            "json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output();
+    match aws {
+        Ok(o) if o.status.success() => {
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(v["Targets"][0]["Id"], "ledger", "{v}");
+        }
+        Ok(o) => panic!(
+            "aws events list-targets-by-rule failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => eprintln!("skipped the AWS CLI part: {e}"),
+    }
+}
+
+/// `busbar tap` as a child process, its stdout piped.
+fn tap(b: &Busbar, rule: &str, limit: Option<u32>) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_busbar"));
+    cmd.args(["tap", "--rule", rule, "--admin", &b.admin]);
+    if let Some(n) = limit {
+        cmd.args(["--limit", &n.to_string()]);
+    }
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn taps_of(b: &Busbar, rule: usize) -> Value {
+    get_rules(b)["rules"][rule]["taps"].clone()
+}
+
+#[test]
+fn tap_streams_exactly_what_the_rule_matches_and_detaches() {
+    let dir = support::temp_dir("ops-tap");
+    let (b, ingest) = start_two_rules(&dir);
+    let child = tap(&b, "orders", Some(3));
+    support::wait_until(Duration::from_secs(10), "the tap attached", || {
+        taps_of(&b, 0) == 1
+    });
+    // Interleaved: 3 orders among refunds, in two requests.
+    send(
+        &ingest,
+        &[
+            event("Refund", 1),
+            event("Order", 2),
+            event("Refund", 3),
+            event("Order", 4),
+        ],
+    );
+    send(
+        &ingest,
+        &[event("Refund", 5), event("Order", 6), event("Order", 7)],
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ns: Vec<u64> = lines
+        .iter()
+        .map(|e| e["detail"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, [2, 4, 6], "the limit of 3, orders only, in order");
+    assert!(lines
+        .iter()
+        .all(|e| e["detail-type"] == "Order" && e["id"].is_string()));
+    // The server stopped copying for it.
+    support::wait_until(Duration::from_secs(5), "the tap detached", || {
+        taps_of(&b, 0) == 0
+    });
+
+    // A client that goes away without a limit is noticed too.
+    let mut child = tap(&b, "refunds", None);
+    support::wait_until(Duration::from_secs(10), "the second tap attached", || {
+        taps_of(&b, 1) == 1
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    support::wait_until(Duration::from_secs(5), "the killed tap detached", || {
+        taps_of(&b, 1) == 0
+    });
+
+    // A rule that is not loaded, or disabled, is refused with the reason.
+    let out = tap(&b, "nope", Some(1)).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no rule `nope` is loaded"));
+    let out = tap(&b, "paused", Some(1)).wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DISABLED"));
+}
+
+#[test]
+fn rules_and_list_rules_follow_a_reload() {
+    let dir = support::temp_dir("ops-reload");
+    let (b, ingest) = start_two_rules(&dir);
+    let path = dir.join("busbar.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let changed = text.replace("name: paused", "name: held");
+    std::fs::write(&path, changed).unwrap();
+    b.signal("HUP");
+    support::wait_until(Duration::from_secs(10), "the reload shows", || {
+        get_rules(&b)["rules"][2]["name"] == "held"
+    });
+    let (status, body) = support::http(
+        &ingest,
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", "AWSEvents.ListRules"),
+            ("Content-Type", "application/x-amz-json-1.1"),
+        ],
+        br#"{"NamePrefix":"he"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["Rules"][0]["Name"], "held", "{v}");
+    assert_eq!(v["Rules"].as_array().unwrap().len(), 1, "{v}");
+}

@@ -335,7 +335,7 @@ impl Routes {
                             r.name.clone(),
                             r.arn.clone(),
                             Arc::from(c.id.as_str()),
-                            Arc::from(endpoint(&c.kind).as_str()),
+                            Arc::from(targets::endpoint(&c.kind).as_str()),
                             c.retry,
                             dead_letter.map(|d| dead_letters[d].clone()),
                             m,
@@ -413,17 +413,6 @@ impl Routes {
     /// none is configured (`usize::MAX`).
     pub fn dead_letter(&self, d: usize, dl: DeadLetter) {
         crate::targets::dead_letter::hand_over(self.dead_letters.get(d), dl, &self.dropped);
-    }
-}
-
-/// Where a target delivers, as logs name it: never a URL's credentials or
-/// query (they may carry secrets).
-pub fn endpoint(kind: &TargetKind) -> String {
-    match kind {
-        TargetKind::Kafka { topic, .. } => format!("topic {topic}"),
-        TargetKind::Stdout => "stdout".to_string(),
-        TargetKind::File { path } => path.display().to_string(),
-        TargetKind::Http { url, .. } => targets::cause::redacted_url(url),
     }
 }
 

@@ -56,6 +56,7 @@ use super::{durable, Intake};
 use crate::engine::Limits;
 use crate::envelope::Bus;
 use crate::handoff::Batch;
+use crate::ingest::describe;
 use crate::ingest::putevents::{self, ApiError, EntryOutcome, Operation, PutEventsLimits};
 use crate::metrics::Metrics;
 use crate::spool::{AppendError, Spool};
@@ -71,6 +72,8 @@ pub struct Settings {
     pub bus: Bus,
     /// `bus.accept_other_buses`.
     pub other_buses: crate::config::OtherBuses,
+    /// The loaded rules, for EventBridge's read-only calls.
+    pub catalog: crate::inspect::SharedCatalog,
     pub put_limits: PutEventsLimits,
     pub engine_limits: Limits,
     pub metrics: HttpMetrics,
@@ -659,6 +662,19 @@ struct Conn {
     registry: Arc<Registry>,
 }
 
+/// The `operation` label of an EventBridge call `describe` answers: a
+/// small closed set (every write is `write`).
+fn describe_label(name: &str) -> &'static str {
+    match name {
+        "ListRules" => "ListRules",
+        "DescribeRule" => "DescribeRule",
+        "ListTargetsByRule" => "ListTargetsByRule",
+        "ListEventBuses" => "ListEventBuses",
+        "DescribeEventBus" => "DescribeEventBus",
+        _ => "write",
+    }
+}
+
 fn reply(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
@@ -763,16 +779,25 @@ impl Conn {
                         Err(e) => api_error(&e),
                     },
                 ),
-                Ok(Operation::Other(name)) => (
-                    "other",
-                    api_error(&ApiError {
-                        status: 400,
-                        type_name: "UnknownOperationException",
-                        message: format!(
-                            "busbar implements PutEvents and TestEventPattern, not {name}"
+                Ok(Operation::Other(name)) => {
+                    let catalog = crate::inspect::current(&self.s.catalog);
+                    match describe::answer(&name, &body, &catalog) {
+                        Some(Ok(b)) => (describe_label(&name), reply(StatusCode::OK, AMZ_JSON, b)),
+                        Some(Err(e)) => (describe_label(&name), api_error(&e)),
+                        None => (
+                            "other",
+                            api_error(&ApiError {
+                                status: 400,
+                                type_name: "UnknownOperationException",
+                                message: format!(
+                                    "busbar implements PutEvents, TestEventPattern, ListRules, \
+                                     DescribeRule, ListTargetsByRule, ListEventBuses and \
+                                     DescribeEventBus, not {name}"
+                                ),
+                            }),
                         ),
-                    }),
-                ),
+                    }
+                }
                 Err(e) => ("other", api_error(&e)),
             },
             (Method::POST, "/events") => ("events", self.ndjson(&body).await),

@@ -470,6 +470,17 @@ impl Context {
     }
 }
 
+/// Where a target delivers, as logs name it: never a URL's credentials or
+/// query (they may carry secrets).
+pub fn endpoint(kind: &TargetKind) -> String {
+    match kind {
+        TargetKind::Kafka { topic, .. } => format!("topic {topic}"),
+        TargetKind::Stdout => "stdout".to_string(),
+        TargetKind::File { path } => path.display().to_string(),
+        TargetKind::Http { url, .. } => cause::redacted_url(url),
+    }
+}
+
 /// A connection for the `http` targets that name it; its token endpoint
 /// is reached with their client.
 pub fn connection(
