@@ -352,6 +352,51 @@ impl hyper::body::Body for TapBody {
 mod tests {
     use super::*;
 
+    /// The next frame of a body, if one is ready.
+    fn next(body: &mut TapBody) -> Option<String> {
+        use hyper::body::Body as _;
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        match Pin::new(body).poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(f))) => {
+                Some(String::from_utf8(f.into_data().unwrap().to_vec()).unwrap())
+            }
+            Poll::Ready(None) => Some("<end>".into()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tap_stream_says_what_it_dropped_and_ends_at_its_limit() {
+        let taps = Arc::new(Taps::default());
+        let sub = taps.attach("r", 2);
+        let mut body = TapBody {
+            sub,
+            head: b"{\"rule\":\"r\",\"event\":".to_vec(),
+            left: 3,
+            reported: 0,
+            heartbeat: Box::pin(tokio::time::sleep(HEARTBEAT)),
+        };
+        for i in 0..5 {
+            taps.offer("r", Bytes::from(format!("{{\"n\":{i}}}")));
+        }
+        assert_eq!(next(&mut body).unwrap(), "{\"dropped\":3}\n");
+        assert_eq!(
+            next(&mut body).unwrap(),
+            "{\"rule\":\"r\",\"event\":{\"n\":0}}\n"
+        );
+        assert_eq!(
+            next(&mut body).unwrap(),
+            "{\"rule\":\"r\",\"event\":{\"n\":1}}\n"
+        );
+        assert_eq!(next(&mut body), None, "nothing more yet");
+        taps.offer("r", Bytes::from_static(b"{}"));
+        assert_eq!(next(&mut body).unwrap(), "{\"rule\":\"r\",\"event\":{}}\n");
+        assert_eq!(next(&mut body).unwrap(), "<end>", "the limit of 3");
+        drop(body);
+        assert!(!taps.any(), "the stream's end detaches it");
+    }
+
     #[test]
     fn readiness_needs_every_condition_and_drops_when_draining() {
         let r = Readiness::new(true, false);
