@@ -151,7 +151,8 @@ fn worker(
 /// and buffers.
 #[derive(Default)]
 struct Scratch {
-    cache: Option<(usize, Cache)>,
+    /// The automaton cache, with the [`Routes::generation`] it was built for.
+    cache: Option<(u64, Cache)>,
     envelope: Vec<u8>,
     render: Vec<u8>,
     matches: Vec<crate::engine::RuleId>,
@@ -174,7 +175,7 @@ fn route(
         Vec::new()
     };
     let mut tapped = Vec::new();
-    let key = Arc::as_ptr(&routes) as usize;
+    let key = routes.generation;
     let cache = match &mut s.cache {
         Some((k, c)) if *k == key => c,
         slot => &mut slot.insert((key, routes.automaton.cache())).1,

@@ -237,6 +237,11 @@ pub struct SourceSlot {
 
 /// The running rule set: the automaton and where each match goes.
 pub struct Routes {
+    /// Unique per `Routes` ever built in this process: what a worker's
+    /// automaton cache is keyed by. Not the address, which the allocator
+    /// hands to the next rule set once the old one is freed, so a cache
+    /// built for the old automaton would be used with the new one.
+    pub generation: u64,
     pub bus: Bus,
     /// Largest accepted event (`limits.max_event_bytes`), checked before
     /// anything parses it.
@@ -393,7 +398,9 @@ impl Routes {
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
         );
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Routes {
+            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             max_event_bytes: config.limits.max_event_bytes,
             max_event_depth: config.limits.max_event_depth,
             bus: plan.bus,
