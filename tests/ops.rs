@@ -468,9 +468,12 @@ fn aws_tools_can_look_at_the_loaded_rules() {
         .map(|r| r["Name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["orders", "refunds", "paused"], "paged one by one");
+    // JSON text, as AWS gives it.
+    let pattern: Value =
+        serde_json::from_str(v["Rules"][0]["EventPattern"].as_str().unwrap()).unwrap();
     assert_eq!(
-        v["Rules"][0]["EventPattern"],
-        "{\"source\":[\"shop\"],\"detail-type\":[\"Order\"]}"
+        pattern,
+        json!({"source": ["shop"], "detail-type": ["Order"]})
     );
     assert_eq!(v["Rules"][2]["State"], "DISABLED");
     assert_eq!(v["Described"]["orders"]["Description"], "every order");
