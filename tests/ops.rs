@@ -634,3 +634,65 @@ fn rules_and_list_rules_follow_a_reload() {
     assert_eq!(v["Rules"][0]["Name"], "held", "{v}");
     assert_eq!(v["Rules"].as_array().unwrap().len(), 1, "{v}");
 }
+
+#[test]
+fn a_broker_that_comes_back_is_logged_once_down_and_once_back() {
+    use support::kafka::{create, OwnBroker};
+    need!(
+        support::python(),
+        "python with confluent-kafka (BUSBAR_TEST_PYTHON)"
+    );
+    let tansu = need!(
+        OwnBroker::binary(),
+        "tansu binary (BUSBAR_TEST_TANSU, or ~/.cargo/bin/tansu from .ci/run)"
+    );
+    let dir = support::temp_dir("ops-broker-back");
+    let mut broker = OwnBroker::start(&tansu, &dir);
+    let bs = broker.bootstrap.clone();
+    create(&bs, 1, &["out"]);
+    let rules = r#"
+  - name: to-kafka
+    event_pattern: {"source": ["shop"]}
+    targets:
+      - {id: k, kind: kafka, topic: out, dead_letter: dlq}
+"#;
+    let (b, ingest) = start(
+        &dir,
+        rules,
+        &format!("kafka: {{brokers: \"{bs}\", producer_stall_seconds: 5}}"),
+    );
+    send(&ingest, &[event("Order", 1)]);
+    let delivered = |n: f64| {
+        support::sample(
+            &b.metrics(),
+            "busbar_deliveries_total{rule=\"to-kafka\",target=\"k\"}",
+        ) == Some(n)
+    };
+    support::wait_until(Duration::from_secs(20), "first delivery", || delivered(1.0));
+    broker.restart(Duration::from_secs(4));
+    create(&bs, 1, &["out"]);
+    send(&ingest, &[event("Order", 2)]);
+    support::wait_until(
+        Duration::from_secs(60),
+        "delivery after the restart",
+        || delivered(2.0),
+    );
+    support::wait_until(Duration::from_secs(10), "the recovery line", || {
+        b.stderr().contains("kafka brokers reachable again")
+    });
+    let err = b.stderr();
+    let down = lines_with(&err, "kafka brokers unreachable");
+    assert!(
+        (1..=3).contains(&down.len()),
+        "a line per change of kind:\n{err}"
+    );
+    assert_eq!(
+        lines_with(&err, "kafka brokers reachable again").len(),
+        1,
+        "{err}"
+    );
+    assert!(
+        lines_with(&err, "kafka brokers").len() <= 6,
+        "no line per attempt:\n{err}"
+    );
+}

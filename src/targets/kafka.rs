@@ -720,9 +720,15 @@ impl Target {
                     self.shut_down(&p);
                     continue;
                 }
-                self.info.failed(error_code(&e).as_str(), &e.to_string());
+                let clients = Trouble::of(&e).is_some() || purged(&e);
+                if clients {
+                    // The client's trouble, logged once by the supervisor.
+                    self.info.count_failure(error_code(&e).as_str());
+                } else {
+                    self.info.failed(error_code(&e).as_str(), &e.to_string());
+                }
                 self.producer.failed(p.generation, &e);
-                if Trouble::of(&e).is_some() || purged(&e) {
+                if clients {
                     stuck = stuck.max(Some(p.generation));
                     again.push((p, Some(e)));
                 } else if self.count_attempt(&mut p, e, &mut wait) {
