@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 use busbar::engine::{Automaton, Limits, RuleId, RuleSetBuilder};
 
 mod tally;
+mod tap;
 use tally::Tally;
 
 /// Exit status for bad usage or bad input (an invalid pattern, event or file).
@@ -42,6 +43,7 @@ pub enum Command {
     Filter(FilterArgs),
     TestPattern(TestPatternArgs),
     GenCitylots(GenArgs),
+    Tap(tap::TapArgs),
 }
 
 /// Run the event router: sources → rules → targets, as configured.
@@ -290,6 +292,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Filter(a) => filter(a),
         Command::TestPattern(a) => test_pattern(a),
         Command::GenCitylots(a) => gen(a),
+        Command::Tap(a) => tap::run(a),
     };
     match result {
         Ok(code) => code,

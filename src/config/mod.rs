@@ -82,6 +82,39 @@ pub struct BusConfig {
     pub account: String,
     #[serde(default = "default_region")]
     pub region: String,
+    /// PutEvents entries that name another bus: dropped (AWS's behaviour),
+    /// or accepted onto this one.
+    #[serde(default)]
+    pub accept_other_buses: OtherBuses,
+}
+
+/// `bus.accept_other_buses`: `false` (drop, with a rate-limited warning),
+/// `true` (accept every bus name), or a list of bus names to accept.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OtherBuses {
+    All(bool),
+    Named(Vec<String>),
+}
+
+impl Default for OtherBuses {
+    fn default() -> Self {
+        OtherBuses::All(false)
+    }
+}
+
+impl OtherBuses {
+    /// Whether an entry for `bus` (a name, or an event bus ARN) is taken.
+    pub fn accepts(&self, bus: &str) -> bool {
+        let name = match bus.split_once(":event-bus/") {
+            Some((arn, name)) if arn.starts_with("arn:") => name,
+            _ => bus,
+        };
+        match self {
+            OtherBuses::All(all) => *all,
+            OtherBuses::Named(names) => names.iter().any(|n| n == name),
+        }
+    }
 }
 
 fn default_bus_name() -> String {
@@ -100,6 +133,7 @@ impl Default for BusConfig {
             name: default_bus_name(),
             account: default_account(),
             region: default_region(),
+            accept_other_buses: OtherBuses::default(),
         }
     }
 }
@@ -992,6 +1026,21 @@ impl Config {
         }
         if self.bus.region.is_empty() {
             push("bus.region".into(), "must not be empty".into());
+        }
+        if let OtherBuses::Named(names) = &self.bus.accept_other_buses {
+            for (i, n) in names.iter().enumerate() {
+                if n.is_empty()
+                    || n.len() > 256
+                    || !n.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_')
+                    })
+                {
+                    push(
+                        format!("bus.accept_other_buses[{i}]"),
+                        format!("`{n}` must be 1-256 characters of [/.-_A-Za-z0-9]"),
+                    );
+                }
+            }
         }
 
         if self.sources.is_empty() {

@@ -376,6 +376,7 @@ impl Routes {
                             r.name.clone(),
                             r.arn.clone(),
                             Arc::from(c.id.as_str()),
+                            Arc::from(targets::endpoint(&c.kind).as_str()),
                             c.retry,
                             dead_letter.map(|d| dead_letters[d].clone()),
                             m,

@@ -56,6 +56,7 @@ use super::{durable, Intake};
 use crate::engine::Limits;
 use crate::envelope::Bus;
 use crate::handoff::{Batch, Trace};
+use crate::ingest::describe;
 use crate::ingest::putevents::{self, ApiError, EntryOutcome, Operation, PutEventsLimits};
 use crate::metrics::Metrics;
 use crate::spool::{AppendError, Spool};
@@ -92,6 +93,10 @@ pub struct Settings {
     pub max_event_bytes: usize,
     pub connections: ConnLimits,
     pub bus: Bus,
+    /// `bus.accept_other_buses`.
+    pub other_buses: crate::config::OtherBuses,
+    /// The loaded rules, for EventBridge's read-only calls.
+    pub catalog: crate::inspect::SharedCatalog,
     pub put_limits: PutEventsLimits,
     pub engine_limits: Limits,
     pub metrics: HttpMetrics,
@@ -120,6 +125,8 @@ pub struct HttpMetrics {
     accept_errors: IntCounter,
     rejected: IntCounterVec,
     source_id: String,
+    /// Entries for another bus: one warning, then one per interval.
+    other_bus_log: crate::throttle::Throttle,
 }
 
 impl HttpMetrics {
@@ -138,6 +145,7 @@ impl HttpMetrics {
             accept_errors: m.http_accept_errors.with_label_values(&[source_id]),
             rejected: m.put_events_rejected.clone(),
             source_id: source_id.to_string(),
+            other_bus_log: crate::throttle::Throttle::default(),
         }
     }
 }
@@ -677,6 +685,19 @@ struct Conn {
     registry: Arc<Registry>,
 }
 
+/// The `operation` label of an EventBridge call `describe` answers: a
+/// small closed set (every write is `write`).
+fn describe_label(name: &str) -> &'static str {
+    match name {
+        "ListRules" => "ListRules",
+        "DescribeRule" => "DescribeRule",
+        "ListTargetsByRule" => "ListTargetsByRule",
+        "ListEventBuses" => "ListEventBuses",
+        "DescribeEventBus" => "DescribeEventBus",
+        _ => "write",
+    }
+}
+
 fn reply(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
@@ -782,16 +803,25 @@ impl Conn {
                         Err(e) => api_error(&e),
                     },
                 ),
-                Ok(Operation::Other(name)) => (
-                    "other",
-                    api_error(&ApiError {
-                        status: 400,
-                        type_name: "UnknownOperationException",
-                        message: format!(
-                            "busbar implements PutEvents and TestEventPattern, not {name}"
+                Ok(Operation::Other(name)) => {
+                    let catalog = crate::inspect::current(&self.s.catalog);
+                    match describe::answer(&name, &body, &catalog) {
+                        Some(Ok(b)) => (describe_label(&name), reply(StatusCode::OK, AMZ_JSON, b)),
+                        Some(Err(e)) => (describe_label(&name), api_error(&e)),
+                        None => (
+                            "other",
+                            api_error(&ApiError {
+                                status: 400,
+                                type_name: "UnknownOperationException",
+                                message: format!(
+                                    "busbar implements PutEvents, TestEventPattern, ListRules, \
+                                     DescribeRule, ListTargetsByRule, ListEventBuses and \
+                                     DescribeEventBus, not {name}"
+                                ),
+                            }),
                         ),
-                    }),
-                ),
+                    }
+                }
                 Err(e) => ("other", api_error(&e)),
             },
             (Method::POST, "/events") => ("events", self.ndjson(&body, &trace).await),
@@ -867,9 +897,11 @@ impl Conn {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let prepared = match putevents::prepare_put_events(
+        let other = |bus: &str| self.s.other_buses.accepts(bus);
+        let prepared = match putevents::prepare_put_events_for(
             body,
             &self.s.bus,
+            &other,
             &self.s.put_limits,
             now,
             &mut uuid::Uuid::new_v4,
@@ -927,7 +959,10 @@ impl Conn {
         for e in &prepared.entries {
             match e {
                 EntryOutcome::Accepted { .. } => {}
-                EntryOutcome::Dropped { .. } => m.dropped.inc(),
+                EntryOutcome::Dropped { bus, .. } => {
+                    m.dropped.inc();
+                    self.other_bus_dropped(bus);
+                }
                 EntryOutcome::Failed { code, .. } => m
                     .rejected
                     .with_label_values(&[m.source_id.as_str(), code])
@@ -935,6 +970,24 @@ impl Conn {
             }
         }
         reply(StatusCode::OK, AMZ_JSON, prepared.response_body())
+    }
+
+    /// AWS drops such entries without a word, and users do not find out
+    /// why their events vanish: say so, naming the bus and the setting.
+    fn other_bus_dropped(&self, bus: &str) {
+        use crate::throttle::Say;
+        let m = &self.s.metrics;
+        match m.other_bus_log.occurred(std::time::Instant::now()) {
+            Say::First => {
+                tracing::warn!(source = %self.s.name, event_bus = %bus, this_bus = %self.s.bus.name,
+                "PutEvents entry for another event bus dropped, as AWS drops it; set bus.accept_other_buses to take it (counted in busbar_dropped_total{{reason=\"OTHER_EVENT_BUS\"}})")
+            }
+            Say::Again { suppressed } => {
+                tracing::warn!(source = %self.s.name, event_bus = %bus, this_bus = %self.s.bus.name,
+                drops_not_logged = suppressed, "PutEvents entries for another event bus still dropped (bus.accept_other_buses)")
+            }
+            Say::Quiet => {}
+        }
     }
 
     async fn ndjson(&self, body: &[u8], trace: &RequestTrace) -> Response<Full<Bytes>> {

@@ -141,10 +141,7 @@ pub fn spawn(
         headers.push((CONTENT_TYPE, HeaderValue::from_static(t)));
     }
     if !has_agent {
-        headers.push((
-            USER_AGENT,
-            HeaderValue::from_static(concat!("busbar/", env!("CARGO_PKG_VERSION"))),
-        ));
+        headers.push((USER_AGENT, HeaderValue::from_static(super::USER_AGENT)));
     }
     let limiter = match s.rate_limit_per_second {
         Some(r) => Some(RateLimiter::new(r, r.ceil().max(1.0) as u32).map_err(|e| bad(&e))?),
@@ -463,7 +460,7 @@ impl Task {
             match Item::of(tb, d, &self.p) {
                 Ok(it) => self.ready.push_back(it),
                 Err(f) => {
-                    self.info.failed(f.code);
+                    self.info.failed(f.code, &f.message);
                     self.info.give_up(tb.event(d), f);
                 }
             }
@@ -606,7 +603,7 @@ impl Task {
 
     fn delivered(&self, event: &EventRef, accepted: Instant) {
         self.latency.observe(accepted.elapsed().as_secs_f64());
-        self.info.deliveries.inc();
+        self.info.delivered(1);
         event.done();
     }
 
@@ -617,7 +614,7 @@ impl Task {
         attempts: u32,
         accepted: Instant,
     ) -> Result<Duration, Failed> {
-        self.info.failed(e.code.as_str());
+        self.info.failed(e.code.as_str(), &e.message);
         let give_up = |exhausted: Option<ExhaustedCondition>, e: AttemptError| Failed {
             code: e.code.as_str(),
             message: e.message,
@@ -742,16 +739,13 @@ async fn send(
             if let Some(tls) = tls::cause(&e) {
                 return Err(AttemptError {
                     code: DeliveryErrorCode::TlsError,
-                    message: format!(
-                        "TLS with {}: {tls}",
-                        p.uri.authority().map_or("the target", |a| a.as_str())
-                    ),
+                    message: format!("TLS with {}: {tls}", super::cause::host_port(&p.uri)),
                     retry_after: None,
                 });
             }
             return Err(AttemptError {
                 code: DeliveryErrorCode::ConnectionFailure,
-                message: format!("request failed: {e}"),
+                message: super::cause::describe(&e, &super::cause::host_port(&p.uri)),
                 retry_after: None,
             });
         }

@@ -156,6 +156,8 @@ struct Health {
     delivered: AtomicU64,
     /// The first trouble reported about a generation, with its detail.
     trouble: Mutex<Option<(u64, Trouble, String)>>,
+    /// librdkafka's logs and errors about the brokers, one line per change.
+    broker_log: crate::kafka_log::BrokerLog,
 }
 
 impl Health {
@@ -193,12 +195,16 @@ pub struct ClientHealth {
 }
 
 impl ClientContext for ClientHealth {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.health.broker_log.log(level, fac, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
             self.health
                 .report(self.generation, Trouble::Fatal, reason.to_string());
         } else {
-            tracing::warn!(error = %error, reason, "kafka producer");
+            self.health.broker_log.error(&error, reason);
         }
     }
 }
@@ -242,6 +248,7 @@ impl Producer {
             progress_ms: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             trouble: Mutex::new(None),
+            broker_log: crate::kafka_log::BrokerLog::new("kafka producer"),
         });
         let client = create(&c, &health, 1)?;
         Ok(Producer {
@@ -302,6 +309,7 @@ impl Producer {
         let h = &self.shared.health;
         h.progress_ms.store(h.now_ms(), Ordering::Relaxed);
         h.delivered.fetch_max(generation, Ordering::Relaxed);
+        h.broker_log.ok();
     }
 
     /// A record sent on `generation` failed: tell the supervisor when the
@@ -334,10 +342,15 @@ impl Producer {
 
     /// Whether the producer has reached a broker (readiness).
     pub fn connected(&self) -> bool {
-        self.inner()
+        let ok = self
+            .inner()
             .client()
             .fetch_metadata(None, Duration::from_secs(2))
-            .is_ok()
+            .is_ok();
+        if ok {
+            self.shared.health.broker_log.ok();
+        }
+        ok
     }
 
     /// Start the supervisor thread, which replaces a stuck client (see the
@@ -702,7 +715,7 @@ impl Target {
         else {
             return false;
         };
-        self.info.failed(cloudevents::UNMAPPABLE);
+        self.info.failed(cloudevents::UNMAPPABLE, &message);
         self.info.give_up(
             tb.event(d),
             Failed {
@@ -781,7 +794,7 @@ impl Target {
         self.producer.delivered(p.generation);
         self.latency
             .observe(tb.routed.batch.accepted_at.elapsed().as_secs_f64());
-        self.info.deliveries.inc();
+        self.info.delivered(1);
         tb.event(&tb.items[p.item]).done();
     }
 
@@ -799,9 +812,15 @@ impl Target {
                     self.shut_down(&p);
                     continue;
                 }
-                self.info.failed(error_code(&e).as_str());
+                let clients = Trouble::of(&e).is_some() || purged(&e);
+                if clients {
+                    // The client's trouble, logged once by the supervisor.
+                    self.info.count_failure(error_code(&e).as_str());
+                } else {
+                    self.info.failed(error_code(&e).as_str(), &e.to_string());
+                }
                 self.producer.failed(p.generation, &e);
-                if Trouble::of(&e).is_some() || purged(&e) {
+                if clients {
                     stuck = stuck.max(Some(p.generation));
                     again.push((p, Some(e)));
                 } else if self.count_attempt(&mut p, e, &mut wait) {

@@ -19,6 +19,7 @@
 //! backlog of copies instead (see `http`), so that it stops nobody else.
 
 pub mod auth;
+pub mod cause;
 pub mod cloudevents;
 pub mod dead_letter;
 mod http;
@@ -209,16 +210,24 @@ pub struct TargetInfo {
     pub deliveries: IntCounter,
     pub retries: IntCounter,
     pub abort: Abort,
+    /// Where deliveries go, as logs show it: a URL without credentials or
+    /// query, `topic T`, `stdout`, a file's path.
+    pub endpoint: Arc<str>,
+    /// Failure lines: the first at once, then one per interval, and one
+    /// when a delivery goes through again.
+    log: crate::throttle::Throttle,
     failures: IntCounterVec,
     dropped: IntCounterVec,
     latency: prometheus::HistogramVec,
 }
 
 impl TargetInfo {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rule: Arc<str>,
         rule_arn: Arc<str>,
         id: Arc<str>,
+        endpoint: Arc<str>,
         retry: RetryConfig,
         dead_letter: Option<DeadLetterSender>,
         m: &Metrics,
@@ -226,6 +235,8 @@ impl TargetInfo {
     ) -> Arc<TargetInfo> {
         Arc::new(TargetInfo {
             abort,
+            endpoint,
+            log: crate::throttle::Throttle::default(),
             deliveries: m.deliveries.with_label_values(&[&rule, &id]),
             retries: m.delivery_retries.with_label_values(&[&rule, &id]),
             failures: m.delivery_failures.clone(),
@@ -247,10 +258,37 @@ impl TargetInfo {
         self.latency.with_label_values(&[kind])
     }
 
-    fn failed(&self, code: &str) {
+    /// A failed attempt: counted, and logged at warn when the target
+    /// starts failing, then at most once per interval with the number of
+    /// failures not logged (a target that is down fails every event).
+    fn failed(&self, code: &str, message: &str) {
+        self.count_failure(code);
+        use crate::throttle::Say;
+        match self.log.occurred(Instant::now()) {
+            Say::First => tracing::warn!(rule = %self.rule, target = %self.id,
+                endpoint = %self.endpoint, code, cause = message, "delivery failed"),
+            Say::Again { suppressed } => tracing::warn!(rule = %self.rule, target = %self.id,
+                endpoint = %self.endpoint, code, cause = message, failures_not_logged = suppressed,
+                "deliveries still failing"),
+            Say::Quiet => {}
+        }
+    }
+
+    /// A failed attempt counted, not logged.
+    fn count_failure(&self, code: &str) {
         self.failures
             .with_label_values(&[&self.rule, &self.id, code])
             .inc();
+    }
+
+    /// `n` deliveries went through: one line if the target was failing.
+    /// One atomic load otherwise.
+    fn delivered(&self, n: u64) {
+        self.deliveries.inc_by(n);
+        if let Some(failures) = self.log.cleared() {
+            tracing::warn!(rule = %self.rule, target = %self.id, endpoint = %self.endpoint,
+                failures, "target recovered: deliveries go through again");
+        }
     }
 
     /// The event could not be delivered: dead-letter it, or drop and count.
@@ -357,7 +395,7 @@ where
             },
             _ = info.abort.wait() => return Err(info.aborted(attempts)),
         };
-        info.failed(e.code.as_str());
+        info.failed(e.code.as_str(), &e.message);
         if !e.code.retryable() {
             return Err(Failed {
                 code: e.code.as_str(),
@@ -372,8 +410,6 @@ where
         {
             Decision::RetryIn(d) => {
                 info.retries.inc();
-                tracing::debug!(rule = %info.rule, target = %info.id, code = e.code.as_str(),
-                    message = %e.message, wait_ms = d.as_millis() as u64, "delivery failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(d) => {}
                     _ = info.abort.wait() => return Err(info.aborted(attempts)),
@@ -441,6 +477,17 @@ impl Context {
 
 /// What every request busbar sends says it is.
 pub const USER_AGENT: &str = concat!("busbar/", env!("CARGO_PKG_VERSION"));
+
+/// Where a target delivers, as logs name it: never a URL's credentials or
+/// query (they may carry secrets).
+pub fn endpoint(kind: &TargetKind) -> String {
+    match kind {
+        TargetKind::Kafka { topic, .. } => format!("topic {topic}"),
+        TargetKind::Stdout => "stdout".to_string(),
+        TargetKind::File { path } => path.display().to_string(),
+        TargetKind::Http { url, .. } => cause::redacted_url(url),
+    }
+}
 
 /// A connection for the `http` targets that name it. Its OAuth token
 /// endpoint gets a client of its own, with a few idle connections: with
