@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 use busbar::engine::{Automaton, Limits, RuleId, RuleSetBuilder};
 
 mod tally;
+mod tap;
 use tally::Tally;
 
 /// Exit status for bad usage or bad input (an invalid pattern, event or file).
@@ -43,6 +44,7 @@ pub enum Command {
     Filter(FilterArgs),
     TestPattern(TestPatternArgs),
     GenCitylots(GenArgs),
+    Tap(tap::TapArgs),
     Completions(CompletionsArgs),
 }
 
@@ -325,6 +327,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Filter(a) => filter(a),
         Command::TestPattern(a) => test_pattern(a),
         Command::GenCitylots(a) => gen(a),
+        Command::Tap(a) => tap::run(a),
         Command::Completions(a) => completions(a),
     };
     match result {

@@ -652,6 +652,59 @@ impl Collector for ProcessCollector {
     }
 }
 
+/// Counter sums by their labels, read back for `GET /rules`.
+pub type LabelSums = std::collections::HashMap<Vec<String>, u64>;
+
+impl Metrics {
+    /// `busbar_events_matched_total` by rule.
+    pub fn matched_by_rule(&self) -> LabelSums {
+        sums(&self.events_matched, &["rule"])
+    }
+
+    /// `busbar_deliveries_total` by (rule, target).
+    pub fn delivered_by_target(&self) -> LabelSums {
+        sums(&self.deliveries, &["rule", "target"])
+    }
+
+    /// `busbar_delivery_failures_total` by (rule, target), every reason.
+    pub fn failed_by_target(&self) -> LabelSums {
+        sums(&self.delivery_failures, &["rule", "target"])
+    }
+
+    /// `busbar_dead_letters_total{stage="target"}` by (rule, target).
+    pub fn dead_lettered_by_target(&self) -> LabelSums {
+        sums(&self.dead_letters, &["rule", "target"])
+    }
+
+    /// `busbar_events_dropped_total{stage="target"}` by (rule, target).
+    pub fn dropped_by_target(&self) -> LabelSums {
+        sums(&self.dropped, &["rule", "target"])
+    }
+}
+
+/// Sum a counter family's series by the values of `keys`, without creating
+/// a series (as `with_label_values` would). Series of the `source` stage
+/// (whose `rule` is empty) sum under an empty rule name.
+fn sums(c: &IntCounterVec, keys: &[&str]) -> LabelSums {
+    let mut out = LabelSums::new();
+    for mf in c.collect() {
+        for m in mf.get_metric() {
+            let labels = m.get_label();
+            let key: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    labels
+                        .iter()
+                        .find(|l| l.name() == *k)
+                        .map_or(String::new(), |l| l.value().to_string())
+                })
+                .collect();
+            *out.entry(key).or_default() += m.get_counter().get_value() as u64;
+        }
+    }
+    out
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()

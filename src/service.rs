@@ -138,14 +138,26 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     );
     let routes = Routes::start(plan, &ctx, None).map_err(RunError)?;
     let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));
+    let catalog: crate::inspect::SharedCatalog =
+        Arc::new(RwLock::new(Arc::new(crate::inspect::Catalog::of(&config))));
+    let taps = Arc::new(crate::tap::Taps::default());
+    let stdout_closed = ctx.sinks.stdout_closed();
 
     let admin_listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
         .map_err(|e| RunError(format!("admin.listen `{}`: {e}", config.admin.listen)))?;
     // The bound address, not the configured one: with port 0 the log is
     // the only place that tells which port was taken.
-    tracing::info!(addr = %bound(&admin_listener, &config.admin.listen), "admin listening (/metrics, /healthz, /readyz)");
-    tokio::spawn(admin::serve(admin_listener, metrics.clone(), ready.clone()));
+    tracing::info!(addr = %bound(&admin_listener, &config.admin.listen), "admin listening (/metrics, /healthz, /readyz, /rules, /tap)");
+    tokio::spawn(admin::serve(
+        admin_listener,
+        metrics.clone(),
+        ready.clone(),
+        admin::Introspection {
+            catalog: catalog.clone(),
+            taps: taps.clone(),
+        },
+    ));
 
     if let Some(p) = producer.clone() {
         let ready = ready.clone();
@@ -172,7 +184,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         shutdown_rx,
     );
     let (worker_threads, dispatcher) =
-        pipeline::start(workers, batch_rx, routes.clone()).map_err(RunError)?;
+        pipeline::start(workers, batch_rx, routes.clone(), taps.clone()).map_err(RunError)?;
     tracing::info!(workers, rules = config.rules.len(), "pipeline started");
 
     // The spool, and what the previous process left in it: handed to the
@@ -272,6 +284,8 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                         account: config.bus.account.clone(),
                         region: config.bus.region.clone(),
                     },
+                    other_buses: config.bus.accept_other_buses.clone(),
+                    catalog: catalog.clone(),
                     put_limits: PutEventsLimits {
                         max_request_entry_bytes: config.limits.max_event_bytes,
                         max_detail_depth: config.limits.max_event_depth,
@@ -329,6 +343,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     let reload = {
         let routes = routes.clone();
         let metrics = metrics.clone();
+        let catalog = catalog.clone();
         let path = opts.config_path.clone();
         let watch_file = config.watch_config;
         let old_config = config.clone();
@@ -365,7 +380,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                 let compiled = tokio::task::spawn_blocking(move || compile(&p, &e))
                     .await
                     .unwrap_or_else(|e| Err(format!("compiling the rules failed: {e}")));
-                reload_once(compiled, &ctx, &routes, &metrics, &old_config);
+                reload_once(compiled, &ctx, &routes, &catalog, &metrics, &old_config);
             }
         }
     };
@@ -375,6 +390,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     let mut signals = Signals::new()?;
     let stop = tokio::select! {
         name = signals.next() => Stop::Signal(name),
+        _ = stdout_closed => Stop::OutputClosed,
         s = sources_end(&mut ended_rx, all_finite, config.sources.len()) => s,
     };
 
@@ -388,6 +404,10 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     let failure = match stop {
         Stop::Signal(name) => {
             tracing::info!(signal = name, grace_seconds = grace.as_secs(), "draining");
+            None
+        }
+        Stop::OutputClosed => {
+            tracing::info!(grace_seconds = grace.as_secs(), "stdout's reader is gone (broken pipe): stopping as on SIGTERM; events not written go to the target's dead letter or are counted as dropped");
             None
         }
         Stop::EndOfInput => {
@@ -471,6 +491,8 @@ enum Stop {
     Signal(&'static str),
     /// Every source ended (stdin at EOF).
     EndOfInput,
+    /// A `stdout` target's reader is gone (`busbar run ... | head`).
+    OutputClosed,
     SourceFailed(String),
 }
 
@@ -627,6 +649,7 @@ fn reload_once(
     compiled: Result<Plan, String>,
     ctx: &targets::Context,
     routes: &SharedRoutes,
+    catalog: &crate::inspect::SharedCatalog,
     metrics: &Metrics,
     running: &Config,
 ) {
@@ -664,8 +687,10 @@ fn reload_once(
         Ok(r) => r.clone(),
         Err(p) => p.into_inner().clone(),
     };
+    let described = crate::inspect::Catalog::of(&plan.config);
     match Routes::start(plan, ctx, Some(&prev)) {
         Ok(new) => {
+            crate::inspect::replace(catalog, described);
             let n = new.rules.len();
             match routes.write() {
                 Ok(mut w) => *w = Arc::new(new),

@@ -551,3 +551,35 @@ fn the_log_names_the_bound_ports_of_port_zero_listeners() {
         .status();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn the_webhook_example_validates_once_its_secret_is_mounted() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = std::fs::read_to_string(format!("{root}/config/webhook.yaml")).unwrap();
+    // As shipped, the Secret is not mounted here: validate names the file.
+    let out = busbar(
+        &[
+            "validate",
+            "--config",
+            &format!("{root}/config/webhook.yaml"),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains(
+            "`connections.partner.auth.api_key.value`: cannot read the secret file \
+             `/var/run/secrets/partner/api-key`"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let key = temp("webhook-api-key", "k3y-not-printed\n");
+    let config = temp(
+        "webhook.yaml",
+        &example.replace("/var/run/secrets/partner/api-key", key.to_str().unwrap()),
+    );
+    let out = busbar(&["validate", "--config", config.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("k3y-not-printed"));
+}

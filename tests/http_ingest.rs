@@ -423,7 +423,7 @@ fn raw_protocol_unknown_operations_and_ndjson() {
 
     for target in [
         Some("AWSEvents.Frobnicate"),
-        Some("AWSEvents.PutRule"),
+        Some("AWSEvents.ListArchives"),
         None,
     ] {
         let (status, head, body) = run.amz(target, &json!({}));

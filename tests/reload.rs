@@ -60,7 +60,8 @@ fn wait_reloads(b: &support::Busbar, result: &str, n: f64) {
         if support::sample(
             &m,
             &format!("busbar_config_reloads_total{{result=\"{result}\"}}"),
-        ) == Some(n)
+        )
+        .is_some_and(|v| v >= n)
         {
             return;
         }
@@ -186,6 +187,11 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
     std::fs::write(dir.join("busbar.yaml"), &v3).unwrap();
     b.signal("HUP");
     wait_reloads(&b, "ok", 2.0);
+    // Once more: the rule set of the first reload is freed by now, and the
+    // allocator tends to place the next one at its address. Workers must
+    // not take that for the rule set their automaton cache was built for.
+    b.signal("HUP");
+    wait_reloads(&b, "ok", 3.0);
     send(http, "a", 3);
     send(http, "b", 3);
     assert_eq!(wait_lines(&b, "three.ndjson", 1), vec!["a-3"]);

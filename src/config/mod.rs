@@ -97,6 +97,39 @@ pub struct BusConfig {
     pub account: String,
     #[serde(default = "default_region")]
     pub region: String,
+    /// PutEvents entries that name another bus: dropped (AWS's behaviour),
+    /// or accepted onto this one.
+    #[serde(default)]
+    pub accept_other_buses: OtherBuses,
+}
+
+/// `bus.accept_other_buses`: `false` (drop, with a rate-limited warning),
+/// `true` (accept every bus name), or a list of bus names to accept.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OtherBuses {
+    All(bool),
+    Named(Vec<String>),
+}
+
+impl Default for OtherBuses {
+    fn default() -> Self {
+        OtherBuses::All(false)
+    }
+}
+
+impl OtherBuses {
+    /// Whether an entry for `bus` (a name, or an event bus ARN) is taken.
+    pub fn accepts(&self, bus: &str) -> bool {
+        let name = match bus.split_once(":event-bus/") {
+            Some((arn, name)) if arn.starts_with("arn:") => name,
+            _ => bus,
+        };
+        match self {
+            OtherBuses::All(all) => *all,
+            OtherBuses::Named(names) => names.iter().any(|n| n == name),
+        }
+    }
 }
 
 fn default_bus_name() -> String {
@@ -115,6 +148,7 @@ impl Default for BusConfig {
             name: default_bus_name(),
             account: default_account(),
             region: default_region(),
+            accept_other_buses: OtherBuses::default(),
         }
     }
 }
@@ -328,6 +362,10 @@ pub enum TargetKind {
         /// key, when the event came from Kafka), or a JSONPath into the envelope.
         #[serde(default)]
         key: KafkaKey,
+        /// `eventbridge` (the shaped body as the value), or `cloudevents`
+        /// (binary mode: `ce_*` headers, the event's data as the value).
+        #[serde(default)]
+        format: TargetFormat,
     },
     Stdout,
     File {
@@ -359,7 +397,28 @@ pub enum TargetKind {
         /// Auth and invocation parameters (a name in `connections`).
         #[serde(default)]
         connection: Option<String>,
+        /// `eventbridge` (the shaped body), `cloudevents` (structured
+        /// mode) or `cloudevents-binary`.
+        #[serde(default)]
+        format: TargetFormat,
     },
+}
+
+/// How an `http` or `kafka` target writes each event: as EventBridge
+/// delivers it (the envelope, or what `input*` shaped from it), or as a
+/// CloudEvent (`targets::cloudevents` says how attributes are mapped).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetFormat {
+    #[default]
+    Eventbridge,
+    /// HTTP: structured mode (`application/cloudevents+json`). Kafka:
+    /// binary mode, the one mode the Kafka binding requires of every
+    /// receiver.
+    Cloudevents,
+    /// Binary mode: the data as the body, attributes as `ce-*` headers
+    /// (HTTP) or `ce_*` headers (Kafka).
+    CloudeventsBinary,
 }
 
 /// Which deliveries of an `http` target must go one after another.
@@ -869,7 +928,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                 "dead_letter",
             ],
             &[
-                ("kafka", &["topic", "key"]),
+                ("kafka", &["topic", "key", "format"]),
                 ("stdout", &[]),
                 ("file", &["path"]),
                 (
@@ -885,6 +944,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                         "http_parameters",
                         "tls",
                         "connection",
+                        "format",
                     ],
                 ),
             ],
@@ -997,6 +1057,21 @@ impl Config {
         }
         if self.bus.region.is_empty() {
             push("bus.region".into(), "must not be empty".into());
+        }
+        if let OtherBuses::Named(names) = &self.bus.accept_other_buses {
+            for (i, n) in names.iter().enumerate() {
+                if n.is_empty()
+                    || n.len() > 256
+                    || !n.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_')
+                    })
+                {
+                    push(
+                        format!("bus.accept_other_buses[{i}]"),
+                        format!("`{n}` must be 1-256 characters of [/.-_A-Za-z0-9]"),
+                    );
+                }
+            }
         }
 
         if self.sources.is_empty() {
@@ -1410,7 +1485,20 @@ impl Config {
                 http_parameters,
                 tls,
                 connection,
+                format,
             } => {
+                if *format != TargetFormat::Eventbridge {
+                    if let Some(k) = headers
+                        .keys()
+                        .find(|k| k.eq_ignore_ascii_case("content-type"))
+                    {
+                        push(
+                            format!("{at}.headers.{k}"),
+                            "is set by the CloudEvents format (`format`); remove one of them"
+                                .into(),
+                        );
+                    }
+                }
                 if let Some(c) = connection {
                     if !self.connections.contains_key(c) {
                         push(
@@ -1444,7 +1532,7 @@ impl Config {
                     ),
                 }
                 if let Some(tls) = tls {
-                    check_tls(tls, scheme.as_deref(), &format!("{at}.tls"), push);
+                    check_tls(tls, scheme.as_deref(), &format!("{at}.tls"), "url", push);
                 }
                 if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
                     push(
@@ -1522,12 +1610,13 @@ fn check_tls(
     tls: &TlsConfig,
     scheme: Option<&str>,
     at: &str,
+    url_key: &str,
     push: &mut impl FnMut(String, String),
 ) {
     if scheme == Some("http") {
         push(
             at.to_string(),
-            "applies to https:// URLs only, and this target's `url` is http://".into(),
+            format!("applies to https:// URLs only, and `{url_key}` is http://"),
         );
     }
     match (&tls.client_cert_file, &tls.client_key_file) {
@@ -1764,6 +1853,50 @@ kafka:
     }
 
     #[test]
+    fn formats_parse_per_kind_and_cloudevents_own_the_content_type() {
+        let text = r#"
+sources: [{id: in, kind: stdin}]
+rules:
+  - name: r
+    event_pattern: '{}'
+    targets:
+      - {id: s, kind: http, url: 'http://h/', format: cloudevents}
+      - {id: b, kind: http, url: 'http://h/', format: cloudevents-binary, headers: {Content-Type: text/xml}}
+      - {id: k, kind: kafka, topic: t, format: cloudevents}
+      - {id: e, kind: http, url: 'http://h/'}
+"#;
+        let c = Config::from_yaml(text, "t.yaml").unwrap();
+        let formats: Vec<TargetFormat> = c.rules[0]
+            .targets
+            .iter()
+            .map(|t| match &t.kind {
+                TargetKind::Http { format, .. } | TargetKind::Kafka { format, .. } => *format,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            formats,
+            [
+                TargetFormat::Cloudevents,
+                TargetFormat::CloudeventsBinary,
+                TargetFormat::Cloudevents,
+                TargetFormat::Eventbridge,
+            ]
+        );
+        let all: Vec<String> = c.check().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            all,
+            [
+                "config: `rules[0] (r).targets[1] (b).headers.Content-Type`: is set by the \
+              CloudEvents format (`format`); remove one of them"
+            ]
+        );
+        let bad = text.replace("format: cloudevents}", "format: xml}");
+        let e = Config::from_yaml(&bad, "t.yaml").unwrap_err().to_string();
+        assert!(e.contains("unknown variant `xml`"), "{e}");
+    }
+
+    #[test]
     fn https_urls_are_accepted_and_tls_keys_are_checked_for_shape() {
         let text = r#"
 sources: [{id: in, kind: stdin}]
@@ -1783,7 +1916,7 @@ rules:
                 "config: `rules[0] (r).targets[1] (key-only).tls.client_cert_file`: is missing: \
                  `client_key_file` needs the certificate that goes with it",
                 "config: `rules[0] (r).targets[2] (plain).tls`: applies to https:// URLs only, \
-                 and this target's `url` is http://",
+                 and `url` is http://",
                 "config: `rules[0] (r).targets[2] (plain).tls.ca_file`: must not be empty",
             ]
         );

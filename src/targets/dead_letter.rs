@@ -30,6 +30,7 @@
 //!   `/readyz` answers 503, `busbar_dead_letter_blocked{dead_letter}` is 1,
 //!   and the failure is logged once, then once a minute with a count.
 
+use crate::throttle::{Say, Throttle};
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -171,8 +172,20 @@ pub fn hand_over(dest: Option<&DeadLetterSender>, dl: DeadLetter, dropped: &IntC
             dropped
                 .with_label_values(&[stage, &dl.rule, &dl.target, &dl.code])
                 .inc();
-            tracing::warn!(stage, rule = %dl.rule, target = %dl.target, code = %dl.code,
-                message = %dl.message, "no dead-letter destination configured; event dropped");
+            // Process-wide: a target that is down without a dead letter
+            // drops every event, and one line per event buried the log.
+            static DROPS: Throttle = Throttle::new(crate::throttle::DEFAULT_INTERVAL);
+            match DROPS.occurred(std::time::Instant::now()) {
+                Say::First => {
+                    tracing::warn!(stage, rule = %dl.rule, target = %dl.target, code = %dl.code,
+                    message = %dl.message, "no dead-letter destination configured; event dropped (counted in busbar_events_dropped_total)")
+                }
+                Say::Again { suppressed } => {
+                    tracing::warn!(stage, rule = %dl.rule, target = %dl.target, code = %dl.code,
+                    message = %dl.message, drops_not_logged = suppressed, "no dead-letter destination configured; events dropped")
+                }
+                Say::Quiet => {}
+            }
             dl.event.done();
         }
     }
