@@ -119,6 +119,14 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
         ("busbar_config_last_reload_success", 1.0),
         ("busbar_config_hash", f64::from(crc32fast::hash(v1.as_bytes()))),
         ("busbar_events_matched_total{rule=\"r1\"}", 0.0),
+        (
+            "busbar_parse_failures_total{reason=\"invalid_json\",source=\"api\"}",
+            0.0,
+        ),
+        (
+            "busbar_events_dropped_total{reason=\"not_an_object\",rule=\"\",stage=\"source\",target=\"api\"}",
+            0.0,
+        ),
         ("busbar_deliveries_total{rule=\"r1\",target=\"t\"}", 0.0),
         (
             "busbar_delivery_failures_total{reason=\"CONNECTION_FAILURE\",rule=\"r1\",target=\"t\"}",
@@ -298,6 +306,14 @@ fn a_reload_over_the_compilation_budget_keeps_the_old_rules() {
         ("busbar_config_last_reload_success", 1.0),
         ("busbar_config_hash", f64::from(crc32fast::hash(v1.as_bytes()))),
         ("busbar_events_matched_total{rule=\"r1\"}", 0.0),
+        (
+            "busbar_parse_failures_total{reason=\"invalid_json\",source=\"api\"}",
+            0.0,
+        ),
+        (
+            "busbar_events_dropped_total{reason=\"not_an_object\",rule=\"\",stage=\"source\",target=\"api\"}",
+            0.0,
+        ),
         ("busbar_deliveries_total{rule=\"r1\",target=\"t\"}", 0.0),
         (
             "busbar_delivery_failures_total{reason=\"CONNECTION_FAILURE\",rule=\"r1\",target=\"t\"}",
