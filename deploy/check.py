@@ -513,12 +513,12 @@ def cmd_live(args):
         wanted = [("busbar_config_reloads_total", {"result": "ok"}, True),
                   ("busbar_dead_letters_total", {"stage": "target"}, True),
                   ("busbar_dead_letters_total", {"stage": "source"}, True),
-                  ("busbar_dropped_total", {}, True),
+                  ("busbar_events_dropped_total", {}, True),
                   ("busbar_delivery_retries_total", {}, True),
                   ("busbar_deliveries_total", {}, True)]
         if topic:
             wanted += [("busbar_events_received_total", {"source": "kafka"}, True),
-                       ("busbar_consumer_lag", {"topic": topic}, False)]
+                       ("busbar_consumer_lag_messages", {"topic": topic}, False)]
 
         missing = []
 

@@ -9,8 +9,8 @@
 //!   that tests use as an oracle.
 //! - [`flatten`]: event bytes → the (path, value) leaves the automaton asks
 //!   for, skipping every field no rule mentions.
-//! - [`config`]: the YAML service configuration, environment overrides,
-//!   secret values (`{file: …}`, `{env: …}`) and the checks `busbar
+//! - [`config`]: the YAML service configuration, `${VAR}` expansion of its
+//!   text, environment overrides, secret values (`{file: …}`, `{env: …}`) and the checks `busbar
 //!   validate` reports all at once.
 //! - [`envelope`]: every event inside busbar is an EventBridge envelope;
 //!   lines that are not become the `detail` of one.
@@ -42,6 +42,7 @@
 //!   [`tap`] copies the events a rule matches to `busbar tap` clients.
 //! - [`metrics`] defines every metric; [`admin`] serves them with the
 //!   health probes; [`service`] is the `busbar run` lifecycle.
+//! - [`version`]: the build's version, git revision, target and features.
 //! - [`bench`]: the deterministic citylots-like data set and the rule sets
 //!   the benchmarks use.
 //! - `cli` (binary only): the `busbar` subcommands; `cli::tally` keeps
@@ -73,3 +74,4 @@ pub mod tap;
 pub mod targets;
 pub mod throttle;
 pub mod transform;
+pub mod version;

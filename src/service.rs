@@ -47,13 +47,14 @@ impl std::fmt::Display for RunError {
 /// Load, apply the environment and compile a configuration file.
 pub fn compile(path: &Path, env: &EnvOverrides) -> Result<Plan, String> {
     let config = Config::load(path, env).map_err(|e| e.to_string())?;
+    let redactor = config.origin.redactor.clone();
     let mut env_problems = env.problems();
     match Plan::compile(config) {
         Ok(p) if env_problems.is_empty() => Ok(p),
-        Ok(_) => Err(join(&env_problems)),
+        Ok(_) => Err(redactor.redact(&join(&env_problems))),
         Err(mut problems) => {
             problems.append(&mut env_problems);
-            Err(join(&problems))
+            Err(redactor.redact(&join(&problems)))
         }
     }
 }
@@ -65,6 +66,13 @@ fn join(p: &[crate::config::Problem]) -> String {
         .join("\n")
 }
 
+/// A listener's local address, or the configured one if the system
+/// cannot say.
+fn bound(l: &tokio::net::TcpListener, configured: &str) -> String {
+    l.local_addr()
+        .map_or_else(|_| configured.to_string(), |a| a.to_string())
+}
+
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -73,6 +81,7 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report, RunError> {
     let config = plan.config.clone();
     let metrics = Arc::new(Metrics::new());
+    metrics.config_applied(config.origin.crc32);
     let needs_consumer = config
         .sources
         .iter()
@@ -103,6 +112,11 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         None
     };
     if let Some(p) = &producer {
+        for t in targets::Trouble::ALL {
+            metrics
+                .kafka_producer_recreations
+                .with_label_values(&[t.as_str()]);
+        }
         p.supervise(targets::Supervision {
             stall: Duration::from_secs(config.kafka.producer_stall_seconds),
             ready: ready.clone(),
@@ -132,7 +146,9 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     let admin_listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
         .map_err(|e| RunError(format!("admin.listen `{}`: {e}", config.admin.listen)))?;
-    tracing::info!(addr = %config.admin.listen, "admin listening (/metrics, /healthz, /readyz, /rules, /tap)");
+    // The bound address, not the configured one: with port 0 the log is
+    // the only place that tells which port was taken.
+    tracing::info!(addr = %bound(&admin_listener, &config.admin.listen), "admin listening (/metrics, /healthz, /readyz, /rules, /tap)");
     tokio::spawn(admin::serve(
         admin_listener,
         metrics.clone(),
@@ -250,7 +266,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                     .filter(|s| matches!(s.kind, SourceKind::Http { .. }))
                     .count();
                 let max_connections = sources::http::connection_cap(*max_connections, http_sources);
-                tracing::info!(source = %s.id, addr = %listen, max_connections, "http ingest listening (PutEvents on POST /, NDJSON on POST /events)");
+                tracing::info!(source = %s.id, addr = %bound(&l, listen), max_connections, "http ingest listening (PutEvents on POST /, NDJSON on POST /events)");
                 let settings = sources::http::Settings {
                     source: i,
                     name: format!("sources[{i}] ({})", s.id),
@@ -304,7 +320,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                         settings.clone(),
                     ],
                     drain_timeout: grace,
-                    lag: metrics.consumer_lag.clone(),
+                    lag: metrics.consumer_lag_messages.clone(),
                     backpressure: metrics.backpressure.with_label_values(&[&s.id]),
                     resets: metrics.kafka_offset_resets.clone(),
                     ready: ready.clone(),
@@ -640,11 +656,12 @@ fn reload_once(
     let mut plan = match compiled {
         Ok(p) => p,
         Err(e) => {
-            metrics.config_reloads.with_label_values(&["failed"]).inc();
+            metrics.config_reload_failed();
             tracing::error!(error = %e, "reload failed; the running rules stay");
             return;
         }
     };
+    let crc32 = plan.config.origin.crc32;
     let c = &plan.config;
     if format!("{:?}{:?}{:?}{:?}", c.sources, c.kafka, c.admin, c.bus)
         != format!(
@@ -680,10 +697,11 @@ fn reload_once(
                 Err(p) => *p.into_inner() = Arc::new(new),
             }
             metrics.config_reloads.with_label_values(&["ok"]).inc();
+            metrics.config_applied(crc32);
             tracing::info!(rules = n, "configuration reloaded");
         }
         Err(e) => {
-            metrics.config_reloads.with_label_values(&["failed"]).inc();
+            metrics.config_reload_failed();
             tracing::error!(error = %e, "reload failed; the running rules stay");
         }
     }

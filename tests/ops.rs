@@ -280,7 +280,7 @@ fn entries_for_another_bus_are_named_in_one_warning_or_taken_when_configured() {
     support::wait_until(Duration::from_secs(5), "dropped counted", || {
         support::sample(
             &b.metrics(),
-            "busbar_dropped_total{reason=\"OTHER_EVENT_BUS\",rule=\"\",stage=\"source\",target=\"api\"}",
+            "busbar_events_dropped_total{reason=\"OTHER_EVENT_BUS\",rule=\"\",stage=\"source\",target=\"api\"}",
         ) == Some(15.0)
     });
     let err = b.stderr();

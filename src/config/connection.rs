@@ -380,7 +380,7 @@ mod tests {
     use super::*;
 
     fn parse(yaml: &str) -> Result<ConnectionConfig, String> {
-        serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())
+        yaml_serde::from_str(yaml).map_err(|e| e.to_string())
     }
 
     #[test]

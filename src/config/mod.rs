@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 pub mod connection;
 mod env;
+pub mod expand;
 pub mod secret;
 pub use connection::ConnectionConfig;
 pub use env::{apply_env, EnvOverrides};
@@ -64,6 +65,20 @@ pub struct Config {
     /// The write-ahead spool; absent, there is none.
     #[serde(default)]
     pub spool: Option<SpoolConfig>,
+    /// Not a setting: what [`Config::load`] learnt reading the file.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// What reading the file found besides the settings.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// CRC-32 of the file's text as written (before `${VAR}` expansion, so
+    /// that the figure reveals nothing of the environment's values): the
+    /// `busbar_config_hash` gauge, to tell which replicas run which file.
+    pub crc32: u32,
+    /// The values `${VAR}` references took, to keep them out of messages.
+    pub redactor: expand::Redactor,
 }
 
 fn default_grace() -> u64 {
@@ -839,14 +854,14 @@ fn strict<'de, D, T>(
     d: D,
     common: &[&str],
     kinds: &[(&str, &[&str])],
-    de: impl FnOnce(serde_yaml_ng::Value) -> Result<T, serde_yaml_ng::Error>,
+    de: impl FnOnce(yaml_serde::Value) -> Result<T, yaml_serde::Error>,
 ) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
     use serde::de::Error;
-    let v = serde_yaml_ng::Value::deserialize(d)?;
-    if let serde_yaml_ng::Value::Mapping(m) = &v {
+    let v = yaml_serde::Value::deserialize(d)?;
+    if let yaml_serde::Value::Mapping(m) = &v {
         let kind = m.get("kind").and_then(|k| k.as_str());
         let own: &[&str] = kinds
             .iter()
@@ -950,7 +965,7 @@ impl Config {
     /// Stage one: YAML → structs; unknown keys, wrong types and missing
     /// required keys are errors (serde reports the first, with its line).
     pub fn from_yaml(text: &str, file: &str) -> Result<Config, ConfigError> {
-        serde_yaml_ng::from_str(text).map_err(|e| {
+        yaml_serde::from_str(text).map_err(|e| {
             let at = e
                 .location()
                 .map(|l| format!("{file}:{}:{}", l.line(), l.column()))
@@ -959,12 +974,28 @@ impl Config {
         })
     }
 
-    /// Read, parse and apply the environment overrides.
+    /// Read, expand `${VAR}` references, parse and apply the environment
+    /// overrides. Problems never quote a value taken from the environment.
     pub fn load(path: &std::path::Path, env: &EnvOverrides) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::one(&file, format!("cannot read the file: {e}")))?;
-        let mut config = Config::from_yaml(&text, &file)?;
+        let (expanded, redactor) = expand::expand(&text, &file, |name| std::env::var(name).ok())
+            .map_err(|problems| ConfigError { problems })?;
+        let mut config = Config::from_yaml(&expanded, &file).map_err(|e| ConfigError {
+            problems: e
+                .problems
+                .iter()
+                .map(|p| Problem {
+                    at: redactor.redact(&p.at),
+                    message: redactor.redact(&p.message),
+                })
+                .collect(),
+        })?;
+        config.origin = Origin {
+            crc32: crc32fast::hash(text.as_bytes()),
+            redactor,
+        };
         apply_env(&mut config, env);
         Ok(config)
     }

@@ -312,7 +312,7 @@ rules:
 dead_letters:
   dlq: {kind: stderr}
 "#;
-        let c: Config = serde_yaml_ng::from_str(yaml).unwrap();
+        let c: Config = yaml_serde::from_str(yaml).unwrap();
         Catalog::of(&c)
     }
 

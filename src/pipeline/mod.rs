@@ -211,6 +211,7 @@ fn route(
     // Input that is not an event: counted, and dead-lettered with its position.
     let invalid =
         |failures: &mut Vec<Failure>, i: usize, code: &str, why: &dyn std::fmt::Display| {
+            debug_assert!(PARSE_FAILURE_REASONS.contains(&code), "{code}");
             source
                 .parse_failures
                 .with_label_values(&[&source.id, code])
@@ -431,6 +432,18 @@ fn route(
 /// refused: a limit it broke, or JSON only the matcher reads closely enough
 /// to refuse (the envelope pass does not decode `\u` escapes, so an unpaired
 /// surrogate is found by the matcher).
+/// Every `reason` of `busbar_parse_failures_total` (and of the source
+/// stage's dead letters), exported at zero per source from the start.
+pub const PARSE_FAILURE_REASONS: [&str; 7] = [
+    "too_large",
+    "event_limit",
+    "invalid_json",
+    "not_an_object",
+    "duplicate_key",
+    "detail_not_object",
+    "bad_field_type",
+];
+
 fn matcher_code(e: &crate::flatten::EventError) -> &'static str {
     use crate::flatten::EventErrorKind;
     match e.kind {

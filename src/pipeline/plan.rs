@@ -409,6 +409,19 @@ impl Routes {
                 targets: first..targets.len(),
             });
         }
+        // Every reason at zero, for each source, in the family its invalid
+        // input goes to (dead letters, or drops without a destination).
+        for s in &config.sources {
+            let gave_up = if s.dead_letter.is_some() {
+                &m.dead_letters
+            } else {
+                &m.dropped
+            };
+            for reason in super::PARSE_FAILURE_REASONS {
+                m.parse_failures.with_label_values(&[&s.id, reason]);
+                gave_up.with_label_values(&["source", "", &s.id, reason]);
+            }
+        }
         let sources = config
             .sources
             .iter()

@@ -980,7 +980,7 @@ impl Conn {
         match m.other_bus_log.occurred(std::time::Instant::now()) {
             Say::First => {
                 tracing::warn!(source = %self.s.name, event_bus = %bus, this_bus = %self.s.bus.name,
-                "PutEvents entry for another event bus dropped, as AWS drops it; set bus.accept_other_buses to take it (counted in busbar_dropped_total{{reason=\"OTHER_EVENT_BUS\"}})")
+                "PutEvents entry for another event bus dropped, as AWS drops it; set bus.accept_other_buses to take it (counted in busbar_events_dropped_total{{reason=\"OTHER_EVENT_BUS\"}})")
             }
             Say::Again { suppressed } => {
                 tracing::warn!(source = %self.s.name, event_bus = %bus, this_bus = %self.s.bus.name,

@@ -111,6 +111,15 @@ pub enum Trouble {
 }
 
 impl Trouble {
+    /// Every reason, for exporting each at zero from the start.
+    pub const ALL: [Trouble; 5] = [
+        Trouble::Fatal,
+        Trouble::UnknownProducerId,
+        Trouble::Fenced,
+        Trouble::OutOfOrderSequence,
+        Trouble::Stalled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trouble::Fatal => "fatal",
@@ -919,6 +928,23 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What config/README.md promises of the librdkafka build, whichever
+    /// OpenSSL it links (vendored by default).
+    #[test]
+    fn librdkafka_is_built_with_tls_sasl_and_zstd() {
+        let native = rdkafka::ClientConfig::new().create_native_config().unwrap();
+        let features = native.get("builtin.features").unwrap();
+        for f in [
+            "ssl",
+            "sasl_plain",
+            "sasl_scram",
+            "sasl_oauthbearer",
+            "zstd",
+        ] {
+            assert!(features.split(',').any(|x| x == f), "{f}: {features}");
+        }
+    }
 
     #[test]
     fn producer_state_errors_are_the_clients_not_the_records() {

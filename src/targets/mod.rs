@@ -43,7 +43,7 @@ use crate::metrics::Metrics;
 use retry::{Decision, DeliveryErrorCode, RetryPolicy};
 
 pub use dead_letter::{DeadLetter, DeadLetterSender, Stage};
-pub use kafka::{Producer, Supervision};
+pub use kafka::{Producer, Supervision, Trouble};
 
 /// One event for one target, as the worker shaped it.
 #[derive(Debug, Clone)]
@@ -233,6 +233,20 @@ impl TargetInfo {
         m: &Metrics,
         abort: Abort,
     ) -> Arc<TargetInfo> {
+        // Every error code at zero from the start, in the family this
+        // target's gave-up events go to (dead letters, or drops without a
+        // destination): an alert on `increase()` then sees the first one.
+        let gave_up = if dead_letter.is_some() {
+            &m.dead_letters
+        } else {
+            &m.dropped
+        };
+        for code in DeliveryErrorCode::ALL {
+            m.delivery_failures
+                .with_label_values(&[&rule, &id, code.as_str()]);
+            gave_up.with_label_values(&[Stage::Target.as_str(), &rule, &id, code.as_str()]);
+        }
+        gave_up.with_label_values(&[Stage::Target.as_str(), &rule, &id, SHUTDOWN]);
         Arc::new(TargetInfo {
             abort,
             endpoint,
@@ -427,17 +441,9 @@ where
     }
 }
 
-/// Jitter source: cheap, not cryptographic.
+/// Jitter source: cheap, not cryptographic (fastrand's per-thread wyrand).
 fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
+    fastrand::u64(..)
 }
 
 /// Shared clients and handles targets are started with.
