@@ -9,7 +9,7 @@
 #   source .ci/broker.sh start    # only: start (or reuse) the broker; needs the prerequisites
 #
 # Afterwards KAFKA_BOOTSTRAP (host:port) and BUSBAR_TEST_PYTHON (absolute path of the venv's
-# python, which has confluent-kafka and boto3) are exported. A broker this shell started is
+# python, which has confluent-kafka, boto3 and cloudevents) are exported. A broker this shell started is
 # stopped when the shell exits (EXIT trap, chained after any EXIT trap already set). If a broker
 # already answers on 127.0.0.1:$KAFKA_PORT it is reused and left running.
 #
@@ -22,6 +22,7 @@ BUSBAR_VENV=$BUSBAR_ROOT/.ci/venv
 BUSBAR_TANSU_VERSION=0.6.0
 BUSBAR_CONFLUENT_KAFKA_VERSION=2.16.1
 BUSBAR_BOTO3_VERSION=1.44.5
+BUSBAR_CLOUDEVENTS_VERSION=2.2.0
 
 busbar_apt_install() {
     local sudo=
@@ -62,8 +63,8 @@ EOF
 
 busbar_ensure_venv() {
     local py=$BUSBAR_VENV/bin/python
-    local check="import confluent_kafka, boto3, sys
-sys.exit(0 if confluent_kafka.__version__ == '$BUSBAR_CONFLUENT_KAFKA_VERSION' and boto3.__version__ == '$BUSBAR_BOTO3_VERSION' else 1)"
+    local check="import confluent_kafka, boto3, cloudevents, sys
+sys.exit(0 if confluent_kafka.__version__ == '$BUSBAR_CONFLUENT_KAFKA_VERSION' and boto3.__version__ == '$BUSBAR_BOTO3_VERSION' and cloudevents.__version__ == '$BUSBAR_CLOUDEVENTS_VERSION' else 1)"
     if [ -x "$py" ] && "$py" -c "$check" 2>/dev/null; then
         export BUSBAR_TEST_PYTHON=$py
         return 0
@@ -76,7 +77,8 @@ sys.exit(0 if confluent_kafka.__version__ == '$BUSBAR_CONFLUENT_KAFKA_VERSION' a
         } || return 1
     fi
     "$py" -m pip install -q --disable-pip-version-check \
-        "confluent-kafka==$BUSBAR_CONFLUENT_KAFKA_VERSION" "boto3==$BUSBAR_BOTO3_VERSION" || return 1
+        "confluent-kafka==$BUSBAR_CONFLUENT_KAFKA_VERSION" "boto3==$BUSBAR_BOTO3_VERSION" \
+        "cloudevents==$BUSBAR_CLOUDEVENTS_VERSION" || return 1
     "$py" -c "$check" || { echo "broker.sh: venv check failed after pip install" >&2; return 1; }
     export BUSBAR_TEST_PYTHON=$py
 }

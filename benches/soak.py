@@ -562,7 +562,7 @@ def cmd_sample(args):
             round((p[2] - prev_p[2]) / args.window * 100, 1), load1,
             b[0] if b else "", round((b[2] - prev_b[2]) / args.window * 100, 1) if b and prev_b else "",
             d("busbar_backpressure_total"), d("busbar_delivery_failures_total"),
-            d("busbar_dead_letters_total"), d("busbar_dropped_total"),
+            d("busbar_dead_letters_total"), d("busbar_events_dropped_total"),
         ] + [round(100 * (x - y) / max(sum(c) - sum(prev_c), 1), 1) for x, y in zip(c, prev_c)]
           + [cpu_pressure()])
         prev_m, prev_p, prev_b, prev_c = m, p, b, c

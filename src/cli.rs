@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 use busbar::engine::{Automaton, Limits, RuleId, RuleSetBuilder};
 
 mod tally;
+mod tap;
 use tally::Tally;
 
 /// Exit status for bad usage or bad input (an invalid pattern, event or file).
@@ -25,7 +26,8 @@ const EXIT_NONE_SELECTED: u8 = 1;
 #[derive(Parser, Debug)]
 #[command(
     name = "busbar",
-    version,
+    version = busbar::version::SHORT,
+    long_version = busbar::version::LONG,
     about = "Route JSON events by Amazon EventBridge event patterns",
     long_about = "busbar matches JSON events against Amazon EventBridge event patterns, \
                   compiled ahead of time into one automaton."
@@ -42,6 +44,32 @@ pub enum Command {
     Filter(FilterArgs),
     TestPattern(TestPatternArgs),
     GenCitylots(GenArgs),
+    Tap(tap::TapArgs),
+    Completions(CompletionsArgs),
+}
+
+/// Print a shell completion script for busbar's subcommands and options.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  busbar completions bash > /etc/bash_completion.d/busbar
+  busbar completions zsh > \"${fpath[1]}/_busbar\"
+  busbar completions fish > ~/.config/fish/completions/busbar.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+fn completions(a: CompletionsArgs) -> Result<ExitCode, Failure> {
+    let mut out = Vec::new();
+    clap_complete::generate(
+        a.shell,
+        &mut <Cli as clap::CommandFactory>::command(),
+        "busbar",
+        &mut out,
+    );
+    io::stdout().lock().write_all(&out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Run the event router: sources → rules → targets, as configured.
@@ -106,12 +134,21 @@ fn validate(a: ValidateArgs) -> Result<ExitCode, Failure> {
     }
 }
 
+/// Colour only for a person at a terminal who has not asked for none
+/// (<https://no-color.org>: `NO_COLOR` set to anything but empty).
+fn use_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(level: &str, format: busbar::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
+        .with_ansi(use_colour(
+            std::io::IsTerminal::is_terminal(&io::stderr()),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(io::stderr);
     let _ = match format {
         busbar::config::LogFormat::Json => b.json().try_init(),
@@ -312,6 +349,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Filter(a) => filter(a),
         Command::TestPattern(a) => test_pattern(a),
         Command::GenCitylots(a) => gen(a),
+        Command::Tap(a) => tap::run(a),
+        Command::Completions(a) => completions(a),
     };
     match result {
         Ok(code) => code,
@@ -889,4 +928,17 @@ fn gen(a: GenArgs) -> Result<ExitCode, Failure> {
     out.write_all(&data)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_needs_a_terminal_and_no_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some("".into())), "empty means unset");
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(!use_colour(false, None));
+    }
 }

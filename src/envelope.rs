@@ -60,46 +60,36 @@ impl Bus {
 }
 
 /// Appends `epoch_secs` as RFC 3339 UTC with second precision and a `Z`
-/// suffix: `2022-01-01T00:00:00Z` (§3.1.3). Years outside 0..=9999 are
-/// written with a sign and at least four digits (ISO 8601 expanded form).
+/// suffix: `2022-01-01T00:00:00Z` (§3.1.3). The calendar is the `time`
+/// crate's, whose range is the years -9999 to 9999: a time outside it is
+/// written as that range's end (PutEvents' `Time` is checked to the years
+/// 0000-9999 before it gets here). Negative years are written with a sign
+/// and four digits (ISO 8601 expanded form).
 pub fn write_rfc3339(epoch_secs: i64, out: &mut Vec<u8>) {
-    let days = epoch_secs.div_euclid(86_400);
-    let secs = epoch_secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    if (0..=9999).contains(&year) {
-        push_digits(out, year as u64, 4);
-    } else {
-        out.push(if year < 0 { b'-' } else { b'+' });
-        push_digits(out, year.unsigned_abs(), 4);
+    let t = time::OffsetDateTime::from_unix_timestamp(epoch_secs.clamp(MIN_SECS, MAX_SECS))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let year = t.year();
+    if year < 0 {
+        out.push(b'-');
     }
+    push_digits(out, u64::from(year.unsigned_abs()), 4);
     out.push(b'-');
-    push_digits(out, month as u64, 2);
+    push_digits(out, u64::from(u8::from(t.month())), 2);
     out.push(b'-');
-    push_digits(out, day as u64, 2);
+    push_digits(out, u64::from(t.day()), 2);
     out.push(b'T');
-    push_digits(out, (secs / 3600) as u64, 2);
+    push_digits(out, u64::from(t.hour()), 2);
     out.push(b':');
-    push_digits(out, (secs / 60 % 60) as u64, 2);
+    push_digits(out, u64::from(t.minute()), 2);
     out.push(b':');
-    push_digits(out, (secs % 60) as u64, 2);
+    push_digits(out, u64::from(t.second()), 2);
     out.push(b'Z');
 }
 
-/// Days since 1970-01-01 → proleptic Gregorian (year, month, day).
-/// Howard Hinnant's `civil_from_days`: eras of 400 years, March-based years
-/// so that the leap day is the last day of its year.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days as i128 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i128::from(month <= 2);
-    (year as i64, month, day)
-}
+/// -9999-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the ends of `time`'s
+/// range without its `large-dates` feature.
+const MIN_SECS: i64 = -377_705_116_800;
+const MAX_SECS: i64 = 253_402_300_799;
 
 /// Zero-padded decimal, at least `width` digits.
 pub(crate) fn push_digits(out: &mut Vec<u8>, mut n: u64, width: usize) {
@@ -1150,21 +1140,25 @@ mod tests {
         assert_eq!(rfc(2_147_483_647), "2038-01-19T03:14:07Z");
         assert_eq!(rfc(2_147_483_648), "2038-01-19T03:14:08Z");
         assert_eq!(rfc(253_402_300_799), "9999-12-31T23:59:59Z");
-        assert_eq!(rfc(253_402_300_800), "+10000-01-01T00:00:00Z");
         assert_eq!(rfc(-62_167_219_200), "0000-01-01T00:00:00Z");
         assert_eq!(rfc(-62_167_219_201), "-0001-12-31T23:59:59Z");
-        // Extremes do not panic.
-        rfc(i64::MAX);
-        rfc(i64::MIN);
+        assert_eq!(rfc(MIN_SECS), "-9999-01-01T00:00:00Z");
+        // Beyond the calendar's range: its ends, without a panic.
+        assert_eq!(rfc(253_402_300_800), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc(i64::MIN), "-9999-01-01T00:00:00Z");
     }
 
     #[test]
     fn rfc3339_agrees_with_day_count() {
-        // Walk every day of 1968..2404 and check the calendar ticks correctly.
+        // Walk every day of 1968..2404 and check the dates tick correctly.
         let mut prev = (1967, 12, 31);
         let start = -731; // 1968-01-01
         for d in start..start + 160_000 {
-            let (y, m, dd) = civil_from_days(d);
+            let text = rfc(d * 86_400);
+            let field = |r: std::ops::Range<usize>| text[r].parse::<u32>().unwrap();
+            let (y, m, dd) = (i64::from(field(0..4)), field(5..7), field(8..10));
+            assert!(text.ends_with("T00:00:00Z"), "{text}");
             let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
             let len = [
                 31,

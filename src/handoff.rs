@@ -74,6 +74,9 @@ pub struct Batch {
     pub events: Vec<RawEvent>,
     /// Header (name, value) ranges referenced by [`KafkaOrigin::headers`].
     pub headers: Vec<(Range<u32>, Option<Range<u32>>)>,
+    /// The trace context of the events that came with one, in event order;
+    /// empty (no allocation) when none did.
+    pub traces: Vec<Traced>,
     pub accepted_at: Instant,
     /// The events are envelopes busbar built itself from validated
     /// PutEvents entries: the size limit was applied to the entries (their
@@ -180,6 +183,7 @@ impl Batch {
             buf: Vec::new(),
             events: Vec::new(),
             headers: Vec::new(),
+            traces: Vec::new(),
             accepted_at: Instant::now(),
             built: false,
             ack: None,
@@ -197,6 +201,42 @@ impl Batch {
             position,
             kafka: None,
         });
+    }
+
+    /// Append bytes that are not an event (trace context a source took
+    /// from a request header); returns where they are.
+    pub fn keep(&mut self, bytes: &[u8]) -> Range<u32> {
+        let start = self.buf.len() as u32;
+        self.buf.extend_from_slice(bytes);
+        start..self.buf.len() as u32
+    }
+
+    /// Record that event `event` came with trace context: `parent` and
+    /// `state` are ranges of [`buf`](Self::buf) holding a `traceparent`
+    /// and `tracestate` already checked with [`Trace::valid_parent`] and
+    /// [`Trace::valid_state`]. Events are recorded in order.
+    pub fn trace_event(&mut self, event: usize, parent: Range<u32>, state: Option<Range<u32>>) {
+        self.traces.push(Traced {
+            event: event as u32,
+            parent,
+            state,
+        });
+    }
+
+    /// The trace context event `i` came with.
+    pub fn trace(&self, i: usize) -> Option<Trace<'_>> {
+        if self.traces.is_empty() {
+            return None;
+        }
+        let at = self
+            .traces
+            .binary_search_by_key(&(i as u32), |t| t.event)
+            .ok()?;
+        let t = &self.traces[at];
+        Some(Trace {
+            parent: self.bytes(&t.parent),
+            state: t.state.as_ref().map(|r| self.bytes(r)),
+        })
     }
 
     pub fn bytes(&self, r: &Range<u32>) -> &[u8] {
@@ -322,6 +362,98 @@ impl Ledger {
             abandoned,
             held: accepted.saturating_sub(released) + detached,
         }
+    }
+}
+
+/// Where the W3C trace context of one event lies in [`Batch::buf`].
+#[derive(Debug, Clone)]
+pub struct Traced {
+    pub event: u32,
+    pub parent: Range<u32>,
+    pub state: Option<Range<u32>>,
+}
+
+/// The W3C trace context (<https://www.w3.org/TR/trace-context/>) an event
+/// came with: an HTTP ingest request's `traceparent` / `tracestate`
+/// headers, a PutEvents entry's `TraceHeader`, or a Kafka record's
+/// headers. Targets forward it; a malformed one is never recorded (the
+/// sources check it with [`valid_parent`](Self::valid_parent) and drop it,
+/// not the event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trace<'a> {
+    pub parent: &'a [u8],
+    pub state: Option<&'a [u8]>,
+}
+
+impl Trace<'_> {
+    /// The longest `tracestate` kept (the W3C limit is 32 members; 512
+    /// bytes is what it asks every vendor to propagate at least).
+    pub const MAX_STATE: usize = 512;
+
+    /// A `traceparent` of version `00` (`00-<32 hex>-<16 hex>-<2 hex>`,
+    /// lower case, ids not all zero), or of a later version that starts
+    /// the same and goes on after a `-`. Version `ff` is invalid.
+    pub fn valid_parent(v: &[u8]) -> bool {
+        let hex = |r: Range<usize>| {
+            v.get(r)
+                .is_some_and(|h| h.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')))
+        };
+        let zero = |r: Range<usize>| v[r].iter().all(|&c| c == b'0');
+        let shape = v.len() >= 55
+            && hex(0..2)
+            && v[2] == b'-'
+            && hex(3..35)
+            && v[35] == b'-'
+            && hex(36..52)
+            && v[52] == b'-'
+            && hex(53..55);
+        if !shape || &v[..2] == b"ff" || zero(3..35) || zero(36..52) {
+            return false;
+        }
+        match &v[..2] {
+            b"00" => v.len() == 55,
+            _ => v.len() == 55 || v[55] == b'-',
+        }
+    }
+
+    /// A `tracestate` that may be forwarded: at most [`MAX_STATE`] bytes
+    /// of visible ASCII and spaces (it goes into headers as it is).
+    ///
+    /// [`MAX_STATE`]: Self::MAX_STATE
+    pub fn valid_state(v: &[u8]) -> bool {
+        v.len() <= Self::MAX_STATE && v.iter().all(|c| (0x20..=0x7e).contains(c))
+    }
+
+    /// An AWS X-Ray trace header (`Root=1-<8 hex>-<24 hex>;Parent=<16
+    /// hex>;Sampled=<0|1>`, what EventBridge's `TraceHeader` carries) as
+    /// the `traceparent` of the same trace, the mapping OpenTelemetry's
+    /// X-Ray propagator uses.
+    pub fn parent_from_xray(header: &[u8], out: &mut [u8; 55]) -> bool {
+        let (mut root, mut parent, mut sampled) = (None, None, b'0');
+        for part in header.split(|&c| c == b';') {
+            let part = part.trim_ascii();
+            if let Some(r) = part.strip_prefix(b"Root=") {
+                root = Some(r);
+            } else if let Some(p) = part.strip_prefix(b"Parent=") {
+                parent = Some(p);
+            } else if let Some(s) = part.strip_prefix(b"Sampled=") {
+                sampled = if s == b"1" { b'1' } else { b'0' };
+            }
+        }
+        let (Some(root), Some(parent)) = (root, parent) else {
+            return false;
+        };
+        if root.len() != 35 || &root[..2] != b"1-" || root[10] != b'-' || parent.len() != 16 {
+            return false;
+        }
+        out[..3].copy_from_slice(b"00-");
+        out[3..11].copy_from_slice(&root[2..10]);
+        out[11..35].copy_from_slice(&root[11..35]);
+        out[35] = b'-';
+        out[36..52].copy_from_slice(parent);
+        out[52..].copy_from_slice(&[b'-', b'0', sampled]);
+        out.make_ascii_lowercase();
+        Self::valid_parent(out)
     }
 }
 
@@ -555,6 +687,11 @@ impl Routed {
             position: from.position,
             kafka,
         });
+        if let Some(t) = self.batch.trace(i) {
+            let parent = batch.keep(t.parent);
+            let state = t.state.map(|s| batch.keep(s));
+            batch.trace_event(0, parent, state);
+        }
         let m = &self.meta[i];
         let envelopes = self.envelope(i).to_vec();
         let meta = vec![EnvelopeMeta {
@@ -577,6 +714,11 @@ impl Routed {
     /// Bytes a detached copy holds.
     pub fn weight(&self) -> usize {
         self.envelopes.len() + self.batch.buf.len()
+    }
+
+    /// The trace context event `i` came with.
+    pub fn trace(&self, i: usize) -> Option<Trace<'_>> {
+        self.batch.trace(i)
     }
 
     /// The Kafka record key and headers of event `i`, if it came from Kafka.
@@ -625,6 +767,10 @@ impl EventRef {
     }
     pub fn raw(&self) -> &[u8] {
         self.routed.batch.event(self.index as usize)
+    }
+    /// See [`Routed::trace`].
+    pub fn trace(&self) -> Option<Trace<'_>> {
+        self.routed.trace(self.index as usize)
     }
     /// See [`Routed::detach`].
     pub fn detach(&self) -> EventRef {
@@ -675,6 +821,73 @@ mod tests {
             .unwrap()
             .iter()
             .all(|v| v.capacity() <= BufPool::MAX_CAPACITY));
+    }
+
+    #[test]
+    fn trace_context_is_checked_and_travels_with_its_event() {
+        let good = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        assert!(Trace::valid_parent(good));
+        assert!(Trace::valid_parent(
+            b"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-later"
+        ));
+        for bad in [
+            &b"00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01"[..],
+            b"00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            b"00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            b"ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-x",
+            b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+            b"",
+        ] {
+            assert!(
+                !Trace::valid_parent(bad),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(Trace::valid_state(b"congo=t61rcWkgMzE"));
+        assert!(!Trace::valid_state(b"a=\x01"));
+        assert!(!Trace::valid_state(&[b'a'; 513]));
+        let mut out = [0u8; 55];
+        assert!(Trace::parent_from_xray(
+            b"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            &mut out
+        ));
+        assert_eq!(
+            &out,
+            b"00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
+        );
+        assert!(!Trace::parent_from_xray(b"Root=1-5759e988", &mut out));
+
+        let mut b = Batch::new(0);
+        for i in 0..3 {
+            b.push(b"{}", i);
+        }
+        let p = b.keep(good);
+        let s = b.keep(b"k=v");
+        b.trace_event(1, p, Some(s));
+        assert_eq!(b.trace(0), None);
+        assert_eq!(b.trace(1).map(|t| t.parent), Some(&good[..]));
+        let r = Routed::new(
+            b,
+            b"{}".to_vec(),
+            vec![
+                EnvelopeMeta {
+                    range: 0..2,
+                    id: 0..0
+                };
+                3
+            ],
+        );
+        let copy = r.detach(1);
+        assert_eq!(
+            copy.trace(0),
+            Some(Trace {
+                parent: good,
+                state: Some(b"k=v")
+            })
+        );
+        assert_eq!(r.detach(2).trace(0), None);
     }
 
     #[test]

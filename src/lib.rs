@@ -9,8 +9,8 @@
 //!   that tests use as an oracle.
 //! - [`flatten`]: event bytes → the (path, value) leaves the automaton asks
 //!   for, skipping every field no rule mentions.
-//! - [`config`]: the YAML service configuration, environment overrides,
-//!   secret values (`{file: …}`, `{env: …}`) and the checks `busbar
+//! - [`config`]: the YAML service configuration, `${VAR}` expansion of its
+//!   text, environment overrides, secret values (`{file: …}`, `{env: …}`) and the checks `busbar
 //!   validate` reports all at once.
 //! - [`envelope`]: every event inside busbar is an EventBridge envelope;
 //!   lines that are not become the `detail` of one.
@@ -25,16 +25,24 @@
 //!   dispatcher that keeps each lane's order towards the targets.
 //! - [`sources`]: stdin, HTTP ingest ([`ingest`] holds the PutEvents
 //!   protocol) and Kafka consumer groups ([`offsets`] decides what may be
-//!   committed).
+//!   committed). [`kafka_log`] turns librdkafka's log and error callbacks
+//!   into one line per change of the broker connection's state.
 //! - [`targets`]: Kafka, stdout/file and HTTP(S) targets with retry policy
 //!   and dead-letter destinations; `targets::tls` reads an `https://`
 //!   target's certificates into its rustls client, and `targets::auth`
 //!   holds the connections (auth headers, OAuth tokens, invocation
-//!   parameters) HTTP targets send with.
+//!   parameters) HTTP targets send with; `targets::cloudevents` writes an
+//!   event as a CloudEvent for `format: cloudevents`.
 //! - [`spool`]: the write-ahead spool, accepted events on local disk
 //!   (checksummed segment files, group-committed fsync) until delivered.
+//! - [`throttle`]: the first line, then one per interval, for conditions
+//!   that repeat (a failing target, a broker that stays down).
+//! - [`inspect`]: the loaded rules and targets as the admin listener's
+//!   `GET /rules` and the EventBridge read-only calls describe them;
+//!   [`tap`] copies the events a rule matches to `busbar tap` clients.
 //! - [`metrics`] defines every metric; [`admin`] serves them with the
 //!   health probes; [`service`] is the `busbar run` lifecycle.
+//! - [`version`]: the build's version, git revision, target and features.
 //! - [`bench`]: the deterministic citylots-like data set and the rule sets
 //!   the benchmarks use.
 //! - `cli` (binary only): the `busbar` subcommands; `cli::tally` keeps
@@ -53,6 +61,8 @@ pub mod envelope;
 pub mod flatten;
 pub mod handoff;
 pub mod ingest;
+pub mod inspect;
+pub mod kafka_log;
 pub mod metrics;
 pub mod offsets;
 pub mod pattern;
@@ -60,5 +70,8 @@ pub mod pipeline;
 pub mod service;
 pub mod sources;
 pub mod spool;
+pub mod tap;
 pub mod targets;
+pub mod throttle;
 pub mod transform;
+pub mod version;

@@ -47,13 +47,14 @@ impl std::fmt::Display for RunError {
 /// Load, apply the environment and compile a configuration file.
 pub fn compile(path: &Path, env: &EnvOverrides) -> Result<Plan, String> {
     let config = Config::load(path, env).map_err(|e| e.to_string())?;
+    let redactor = config.origin.redactor.clone();
     let mut env_problems = env.problems();
     match Plan::compile(config) {
         Ok(p) if env_problems.is_empty() => Ok(p),
-        Ok(_) => Err(join(&env_problems)),
+        Ok(_) => Err(redactor.redact(&join(&env_problems))),
         Err(mut problems) => {
             problems.append(&mut env_problems);
-            Err(join(&problems))
+            Err(redactor.redact(&join(&problems)))
         }
     }
 }
@@ -65,6 +66,13 @@ fn join(p: &[crate::config::Problem]) -> String {
         .join("\n")
 }
 
+/// A listener's local address, or the configured one if the system
+/// cannot say.
+fn bound(l: &tokio::net::TcpListener, configured: &str) -> String {
+    l.local_addr()
+        .map_or_else(|_| configured.to_string(), |a| a.to_string())
+}
+
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -73,6 +81,7 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report, RunError> {
     let config = plan.config.clone();
     let metrics = Arc::new(Metrics::new());
+    metrics.config_applied(config.origin.crc32);
     let needs_consumer = config
         .sources
         .iter()
@@ -103,6 +112,11 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         None
     };
     if let Some(p) = &producer {
+        for t in targets::Trouble::ALL {
+            metrics
+                .kafka_producer_recreations
+                .with_label_values(&[t.as_str()]);
+        }
         p.supervise(targets::Supervision {
             stall: Duration::from_secs(config.kafka.producer_stall_seconds),
             ready: ready.clone(),
@@ -124,12 +138,26 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     );
     let routes = Routes::start(plan, &ctx, None).map_err(RunError)?;
     let routes: SharedRoutes = Arc::new(RwLock::new(Arc::new(routes)));
+    let catalog: crate::inspect::SharedCatalog =
+        Arc::new(RwLock::new(Arc::new(crate::inspect::Catalog::of(&config))));
+    let taps = Arc::new(crate::tap::Taps::default());
+    let stdout_closed = ctx.sinks.stdout_closed();
 
     let admin_listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
         .map_err(|e| RunError(format!("admin.listen `{}`: {e}", config.admin.listen)))?;
-    tracing::info!(addr = %config.admin.listen, "admin listening (/metrics, /healthz, /readyz)");
-    tokio::spawn(admin::serve(admin_listener, metrics.clone(), ready.clone()));
+    // The bound address, not the configured one: with port 0 the log is
+    // the only place that tells which port was taken.
+    tracing::info!(addr = %bound(&admin_listener, &config.admin.listen), "admin listening (/metrics, /healthz, /readyz, /rules, /tap)");
+    tokio::spawn(admin::serve(
+        admin_listener,
+        metrics.clone(),
+        ready.clone(),
+        admin::Introspection {
+            catalog: catalog.clone(),
+            taps: taps.clone(),
+        },
+    ));
 
     if let Some(p) = producer.clone() {
         let ready = ready.clone();
@@ -156,7 +184,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
         shutdown_rx,
     );
     let (worker_threads, dispatcher) =
-        pipeline::start(workers, batch_rx, routes.clone()).map_err(RunError)?;
+        pipeline::start(workers, batch_rx, routes.clone(), taps.clone()).map_err(RunError)?;
     tracing::info!(workers, rules = config.rules.len(), "pipeline started");
 
     // The spool, and what the previous process left in it: handed to the
@@ -238,7 +266,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                     .filter(|s| matches!(s.kind, SourceKind::Http { .. }))
                     .count();
                 let max_connections = sources::http::connection_cap(*max_connections, http_sources);
-                tracing::info!(source = %s.id, addr = %listen, max_connections, "http ingest listening (PutEvents on POST /, NDJSON on POST /events)");
+                tracing::info!(source = %s.id, addr = %bound(&l, listen), max_connections, "http ingest listening (PutEvents on POST /, NDJSON on POST /events)");
                 let settings = sources::http::Settings {
                     source: i,
                     name: format!("sources[{i}] ({})", s.id),
@@ -256,6 +284,8 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                         account: config.bus.account.clone(),
                         region: config.bus.region.clone(),
                     },
+                    other_buses: config.bus.accept_other_buses.clone(),
+                    catalog: catalog.clone(),
                     put_limits: PutEventsLimits {
                         max_request_entry_bytes: config.limits.max_event_bytes,
                         max_detail_depth: config.limits.max_event_depth,
@@ -290,7 +320,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                         settings.clone(),
                     ],
                     drain_timeout: grace,
-                    lag: metrics.consumer_lag.clone(),
+                    lag: metrics.consumer_lag_messages.clone(),
                     backpressure: metrics.backpressure.with_label_values(&[&s.id]),
                     resets: metrics.kafka_offset_resets.clone(),
                     ready: ready.clone(),
@@ -313,6 +343,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     let reload = {
         let routes = routes.clone();
         let metrics = metrics.clone();
+        let catalog = catalog.clone();
         let path = opts.config_path.clone();
         let watch_file = config.watch_config;
         let old_config = config.clone();
@@ -349,7 +380,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
                 let compiled = tokio::task::spawn_blocking(move || compile(&p, &e))
                     .await
                     .unwrap_or_else(|e| Err(format!("compiling the rules failed: {e}")));
-                reload_once(compiled, &ctx, &routes, &metrics, &old_config);
+                reload_once(compiled, &ctx, &routes, &catalog, &metrics, &old_config);
             }
         }
     };
@@ -359,6 +390,7 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     let mut signals = Signals::new()?;
     let stop = tokio::select! {
         name = signals.next() => Stop::Signal(name),
+        _ = stdout_closed => Stop::OutputClosed,
         s = sources_end(&mut ended_rx, all_finite, config.sources.len()) => s,
     };
 
@@ -372,6 +404,10 @@ pub async fn run(plan: Plan, opts: Options, env: EnvOverrides) -> Result<Report,
     let failure = match stop {
         Stop::Signal(name) => {
             tracing::info!(signal = name, grace_seconds = grace.as_secs(), "draining");
+            None
+        }
+        Stop::OutputClosed => {
+            tracing::info!(grace_seconds = grace.as_secs(), "stdout's reader is gone (broken pipe): stopping as on SIGTERM; events not written go to the target's dead letter or are counted as dropped");
             None
         }
         Stop::EndOfInput => {
@@ -455,6 +491,8 @@ enum Stop {
     Signal(&'static str),
     /// Every source ended (stdin at EOF).
     EndOfInput,
+    /// A `stdout` target's reader is gone (`busbar run ... | head`).
+    OutputClosed,
     SourceFailed(String),
 }
 
@@ -611,17 +649,19 @@ fn reload_once(
     compiled: Result<Plan, String>,
     ctx: &targets::Context,
     routes: &SharedRoutes,
+    catalog: &crate::inspect::SharedCatalog,
     metrics: &Metrics,
     running: &Config,
 ) {
     let mut plan = match compiled {
         Ok(p) => p,
         Err(e) => {
-            metrics.config_reloads.with_label_values(&["failed"]).inc();
+            metrics.config_reload_failed();
             tracing::error!(error = %e, "reload failed; the running rules stay");
             return;
         }
     };
+    let crc32 = plan.config.origin.crc32;
     let c = &plan.config;
     if format!("{:?}{:?}{:?}{:?}", c.sources, c.kafka, c.admin, c.bus)
         != format!(
@@ -647,18 +687,21 @@ fn reload_once(
         Ok(r) => r.clone(),
         Err(p) => p.into_inner().clone(),
     };
+    let described = crate::inspect::Catalog::of(&plan.config);
     match Routes::start(plan, ctx, Some(&prev)) {
         Ok(new) => {
+            crate::inspect::replace(catalog, described);
             let n = new.rules.len();
             match routes.write() {
                 Ok(mut w) => *w = Arc::new(new),
                 Err(p) => *p.into_inner() = Arc::new(new),
             }
             metrics.config_reloads.with_label_values(&["ok"]).inc();
+            metrics.config_applied(crc32);
             tracing::info!(rules = n, "configuration reloaded");
         }
         Err(e) => {
-            metrics.config_reloads.with_label_values(&["failed"]).inc();
+            metrics.config_reload_failed();
             tracing::error!(error = %e, "reload failed; the running rules stay");
         }
     }

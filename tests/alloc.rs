@@ -4,6 +4,8 @@
 //! Two rule sets: the benchmark's, and a thousand wildcards that the engine
 //! matches by their literal pieces rather than a DFA; the events in every
 //! formatting of [`Format`] (spaces, escapes, shuffled keys, indentation).
+//! Then the CloudEvents writers of `http` and `kafka` targets, over buffers
+//! they reuse.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -119,4 +121,52 @@ fn second_pass_allocates_nothing() {
         "the wildcards match many events ({matched})"
     );
     assert_eq!(allocs, 0, "allocations in steady state, wildcard pieces");
+
+    assert_eq!(
+        cloudevents_second_pass_allocations(),
+        0,
+        "allocations in steady state, CloudEvents attributes and bodies"
+    );
+}
+
+/// The CloudEvents writers over 1,000 envelopes, twice, into reused
+/// buffers: reading the attributes, the structured body, the HTTP binary
+/// headers and the Kafka headers of each; allocations of the second pass.
+fn cloudevents_second_pass_allocations() -> usize {
+    use busbar::handoff::Trace;
+    use busbar::targets::cloudevents::{data, Attributes};
+    let envelopes: Vec<String> = (0..1000)
+        .map(|i| {
+            format!(
+                r#"{{"version":"0","id":"id-{i}","detail-type":"Order Placed","source":"shop.orders","account":"123456789012","time":"2026-11-23T10:00:{:02}Z","region":"eu-west-1","resources":["arn:aws:shop:order/{i}"],"detail":{{"n":{i},"s":"é"}}}}"#,
+                i % 60
+            )
+        })
+        .collect();
+    let trace = Trace {
+        parent: b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        state: Some(b"k=v"),
+    };
+    let (mut body, mut headers) = (Vec::new(), Vec::new());
+    let mut pass = || {
+        let mut written = 0;
+        for (i, e) in envelopes.iter().enumerate() {
+            let a = Attributes::read(e.as_bytes()).expect("valid envelope");
+            let t = (i % 2 == 0).then_some(trace);
+            body.clear();
+            a.write_structured(data(&a, None, false), t, &mut body);
+            headers.clear();
+            a.write_http_headers(t, &mut headers, |_, r| written += r.len());
+            a.kafka_headers(t, |_, v| written += v.len());
+            written += body.len();
+        }
+        written
+    };
+    let first = pass();
+    ALLOCS.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    let second = pass();
+    COUNTING.store(false, Ordering::Relaxed);
+    assert_eq!(first, second);
+    ALLOCS.load(Ordering::Relaxed)
 }

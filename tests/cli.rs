@@ -382,3 +382,204 @@ fn test_pattern_takes_4096_characters_and_rules_keep_the_2048_quota() {
         "{err}"
     );
 }
+
+fn validate_with_env(config: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["validate", "--config", config.to_str().unwrap()])
+        .envs(env.iter().copied())
+        .env_remove("BUSBAR_TEST_UNSET")
+        .output()
+        .expect("busbar runs")
+}
+
+#[test]
+fn validate_expands_variables_reports_unset_ones_and_never_prints_values() {
+    let good = temp(
+        "expand-ok.yaml",
+        "bus: {name: \"${BUS_NAME:-default}\"}\n\
+         kafka:\n  settings: {sasl.password: \"${BUSBAR_TEST_PASSWORD}\", client.id: a$$b}\n\
+         sources: [{id: in, kind: stdin}]\n\
+         rules:\n  - name: r\n    event_pattern: '{\"source\": [\"${BUSBAR_TEST_SOURCE}\"]}'\n\
+         \x20   targets: [{id: out, kind: stdout, input_path: $.detail}]\n",
+    );
+    let out = validate_with_env(
+        &good,
+        &[
+            ("BUSBAR_TEST_PASSWORD", "pa ss#word"),
+            ("BUSBAR_TEST_SOURCE", "orders"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Unset without a default: every one named, with its line and column.
+    let out = validate_with_env(&good, &[("BUSBAR_TEST_SOURCE", "orders")]);
+    assert_eq!(out.status.code(), Some(78));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "config: `{}:3:30`: the environment variable `BUSBAR_TEST_PASSWORD` is not set \
+             (`${{BUSBAR_TEST_PASSWORD:-default}}` gives a default)",
+            good.display()
+        )
+    );
+
+    // A value that is wrong is reported by its reference, not its text,
+    // in both stages (parsing and checking).
+    let secret = "hunter2-very-secret";
+    let checked = temp(
+        "expand-check.yaml",
+        "bus: {account: \"${BUSBAR_TEST_ACCOUNT}\"}\nsources: [{id: in, kind: stdin}]\n",
+    );
+    let out = validate_with_env(&checked, &[("BUSBAR_TEST_ACCOUNT", secret)]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        err.contains("`bus.account`: `${BUSBAR_TEST_ACCOUNT}` is not a 12-digit AWS account id"),
+        "{err}"
+    );
+    let parsed = temp(
+        "expand-parse.yaml",
+        "workers: ${BUSBAR_TEST_WORKERS}\nsources: [{id: in, kind: stdin}]\n",
+    );
+    let out = validate_with_env(&parsed, &[("BUSBAR_TEST_WORKERS", secret)]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(err.contains("${BUSBAR_TEST_WORKERS}"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn version_names_revision_target_and_features() {
+    let out = busbar(&["--version"], b"");
+    assert!(out.status.success());
+    let text = text(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], concat!("busbar ", env!("CARGO_PKG_VERSION")));
+    let revision = lines[1].strip_prefix("revision: ").expect(&text);
+    assert!(
+        revision == "unknown"
+            || (revision.len() == 12 && revision.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{text}"
+    );
+    let target = lines[2].strip_prefix("target: ").expect(&text);
+    assert!(target.contains(std::env::consts::ARCH), "{text}");
+    assert!(lines[3].starts_with("features: "), "{text}");
+    let short = text_of(busbar(&["-V"], b"").stdout);
+    assert_eq!(
+        short.trim(),
+        format!("busbar {} ({revision})", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+fn text_of(b: Vec<u8>) -> String {
+    String::from_utf8(b).expect("UTF-8")
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish_name_the_subcommands() {
+    for (shell, marker) in [
+        ("bash", "complete -F _busbar"),
+        ("zsh", "#compdef busbar"),
+        ("fish", "complete -c busbar"),
+    ] {
+        let out = busbar(&["completions", shell], b"");
+        assert!(out.status.success(), "{shell}");
+        let script = text(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for sub in ["run", "validate", "filter", "test-pattern", "completions"] {
+            assert!(script.contains(sub), "{shell} lacks {sub}");
+        }
+    }
+    let out = busbar(&["completions", "tcsh"], b"");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// With `listen: 127.0.0.1:0` the log must say which port was bound: it is
+/// the only way to find the listener.
+#[test]
+fn the_log_names_the_bound_ports_of_port_zero_listeners() {
+    use std::time::{Duration, Instant};
+    let dir = support::temp_dir("port-zero");
+    let config = dir.join("busbar.yaml");
+    std::fs::write(
+        &config,
+        "sources: [{id: api, kind: http, listen: \"127.0.0.1:0\"}]\n\
+         admin: {listen: \"127.0.0.1:0\"}\n",
+    )
+    .unwrap();
+    let stderr = dir.join("stderr");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("BUSBAR_LOG_FORMAT", "json")
+        .env_remove("BUSBAR_ADMIN_ADDR")
+        .env_remove("BUSBAR_HTTP_ADDR")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let addr_of = |log: &str, message: &str| -> Option<String> {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| {
+                v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(message))
+            })
+            .and_then(|v| v["fields"]["addr"].as_str().map(str::to_string))
+    };
+    let t = Instant::now();
+    let (admin, http) = loop {
+        let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+        if let (Some(a), Some(h)) = (
+            addr_of(&log, "admin listening"),
+            addr_of(&log, "http ingest listening"),
+        ) {
+            break (a, h);
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for addr in [&admin, &http] {
+        assert!(!addr.ends_with(":0"), "{addr}");
+    }
+    let (status, body) = support::http(&admin, "GET", "/healthz", &[], b"").unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = support::http(&http, "POST", "/events", &[], b"{\"a\":1}\n").unwrap();
+    assert_eq!(status, 200);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn the_webhook_example_validates_once_its_secret_is_mounted() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = std::fs::read_to_string(format!("{root}/config/webhook.yaml")).unwrap();
+    // As shipped, the Secret is not mounted here: validate names the file.
+    let out = busbar(
+        &[
+            "validate",
+            "--config",
+            &format!("{root}/config/webhook.yaml"),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains(
+            "`connections.partner.auth.api_key.value`: cannot read the secret file \
+             `/var/run/secrets/partner/api-key`"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let key = temp("webhook-api-key", "k3y-not-printed\n");
+    let config = temp(
+        "webhook.yaml",
+        &example.replace("/var/run/secrets/partner/api-key", key.to_str().unwrap()),
+    );
+    let out = busbar(&["validate", "--config", config.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("k3y-not-printed"));
+}

@@ -11,6 +11,8 @@
 #[path = "support/http_server.rs"]
 mod http_server;
 mod support;
+#[path = "support/tls_server.rs"]
+mod tls_server;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -285,7 +287,92 @@ fn one_oauth_token_serves_many_deliveries_until_it_expires() {
         t.header("authorization"),
         Some("Basic YnVzYmFyOmNsMWVudC1TM0NSRVQtN2YzYTk=")
     );
+    // Token requests and deliveries alike say who sends them.
+    assert_eq!(t.header("user-agent"), Some(USER_AGENT));
+    assert!(got
+        .iter()
+        .all(|r| r.header("user-agent") == Some(USER_AGENT)));
     run.assert_never_shown(&[CLIENT_SECRET, "tok-0", "tok-1"]);
+}
+
+const USER_AGENT: &str = concat!("busbar/", env!("CARGO_PKG_VERSION"));
+
+#[test]
+fn an_https_token_endpoint_is_trusted_through_the_connection_ca_file() {
+    use tls_server::{write, Ca, Options, TlsServer};
+    let dir = support::temp_dir("auth-oauth-https");
+    let ca = Ca::new("busbar token CA");
+    let ca_file = write(&dir, "ca.pem", &ca.pem());
+    let tokens = TlsServer::start(
+        &ca.server(&["127.0.0.1"]),
+        Options {
+            answer: Some(r#"{"access_token":"tok-tls","expires_in":3600}"#.into()),
+            ..Options::default()
+        },
+    );
+    let hook = Server::start(|_| Reply::Status(200, vec![]));
+    let run = start(
+        &dir,
+        &format!(
+            "{}\n    tls: {{ca_file: \"{}\"}}",
+            oauth_connection(&tokens.url("/oauth2/token"), ""),
+            ca_file.display()
+        ),
+        &rule(&format!("url: \"{}\", connection: partner", hook.url("/h"))),
+        &[("BUSBAR_TEST_CLIENT_SECRET", CLIENT_SECRET)],
+    );
+    run.send(3);
+    let got = hook.wait_for(3, Duration::from_secs(10));
+    assert!(
+        got.iter().all(|r| bearer(r) == "Bearer tok-tls"),
+        "{got:#?}"
+    );
+    let t = tokens.requests();
+    assert_eq!(t.len(), 1, "one token for the three deliveries");
+    assert_eq!(t[0].header("user-agent"), Some(USER_AGENT));
+    assert_eq!(
+        t[0].header("authorization"),
+        Some("Basic YnVzYmFyOmNsMWVudC1TM0NSRVQtN2YzYTk=")
+    );
+    run.assert_never_shown(&[CLIENT_SECRET, "tok-tls"]);
+}
+
+#[test]
+fn an_https_token_endpoint_outside_the_trusted_roots_fails_the_delivery() {
+    use tls_server::{Ca, Options, TlsServer};
+    let dir = support::temp_dir("auth-oauth-https-untrusted");
+    // No `tls:`: the platform's roots, which do not hold this CA.
+    let ca = Ca::new("busbar unknown CA");
+    let tokens = TlsServer::start(
+        &ca.server(&["127.0.0.1"]),
+        Options {
+            answer: Some(r#"{"access_token":"tok-tls","expires_in":3600}"#.into()),
+            ..Options::default()
+        },
+    );
+    let hook = Server::start(|_| Reply::Status(200, vec![]));
+    let run = start(
+        &dir,
+        &oauth_connection(&tokens.url("/t"), ""),
+        &rule(&format!(
+            "url: \"{}\", connection: partner, retry: {{maximum_retry_attempts: 0}}",
+            hook.url("/h")
+        )),
+        &[("BUSBAR_TEST_CLIENT_SECRET", CLIENT_SECRET)],
+    );
+    run.send(1);
+    let dl = run.dead_letters(1, Duration::from_secs(30));
+    assert_eq!(dl[0]["error_code"], "AUTH_FAILED", "{}", dl[0]);
+    let why = dl[0]["error_message"].as_str().unwrap();
+    assert!(
+        why.contains("certificate") || why.contains("UnknownIssuer"),
+        "{why}"
+    );
+    assert_eq!(hook.count(), 0);
+    assert!(
+        tokens.requests().is_empty(),
+        "no request over an untrusted connection"
+    );
 }
 
 #[test]

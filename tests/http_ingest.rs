@@ -354,7 +354,7 @@ fn put_events_through_boto3_validates_each_entry_and_delivers_the_valid_ones() {
     assert_eq!(
         sample(
             &m,
-            "busbar_dropped_total{reason=\"OTHER_EVENT_BUS\",rule=\"\",stage=\"source\",target=\"api\"}"
+            "busbar_events_dropped_total{reason=\"OTHER_EVENT_BUS\",rule=\"\",stage=\"source\",target=\"api\"}"
         ),
         Some(1.0),
         "{m}"
@@ -423,7 +423,7 @@ fn raw_protocol_unknown_operations_and_ndjson() {
 
     for target in [
         Some("AWSEvents.Frobnicate"),
-        Some("AWSEvents.PutRule"),
+        Some("AWSEvents.ListArchives"),
         None,
     ] {
         let (status, head, body) = run.amz(target, &json!({}));
@@ -708,7 +708,15 @@ fn admin_endpoints_metrics_and_a_clean_exit_on_sigterm() {
             "busbar_http_requests_total{operation=\"other\",status=\"400\"}",
             1.0,
         ),
-        (&format!("busbar_build_info{{version=\"{version}\"}}"), 1.0),
+        (
+            &format!(
+                "busbar_build_info{{features=\"{}\",revision=\"{}\",target=\"{}\",version=\"{version}\"}}",
+                busbar::version::FEATURES,
+                busbar::version::REVISION,
+                busbar::version::TARGET
+            ),
+            1.0,
+        ),
         ("busbar_rules_loaded", 2.0),
         ("busbar_in_flight_events", 0.0),
     ] {

@@ -177,7 +177,9 @@ fn bridge_routes_to_topics_with_keys_headers_and_dead_letters() {
     let t = std::time::Instant::now();
     loop {
         let m = b.metrics();
-        let lag = format!("busbar_consumer_lag{{partition=\"0\",source=\"in\",topic=\"{input}\"}}");
+        let lag = format!(
+            "busbar_consumer_lag_messages{{partition=\"0\",source=\"in\",topic=\"{input}\"}}"
+        );
         if support::sample(&m, &lag) == Some(0.0) {
             break;
         }

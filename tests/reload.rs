@@ -60,7 +60,8 @@ fn wait_reloads(b: &support::Busbar, result: &str, n: f64) {
         if support::sample(
             &m,
             &format!("busbar_config_reloads_total{{result=\"{result}\"}}"),
-        ) == Some(n)
+        )
+        .is_some_and(|v| v >= n)
         {
             return;
         }
@@ -102,8 +103,42 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
     let dir = support::temp_dir("reload");
     let http = support::free_port();
     let v1 = config(&rule("r1", "a", "one.ndjson"), http, &dir);
-    let mut b = support::Busbar::start(&dir, &v1, support::free_port(), &[]);
+    let mut b = support::Busbar::start(
+        &dir,
+        &v1,
+        support::free_port(),
+        &[("BUSBAR_TEST_FILE", "three.ndjson")],
+    );
     b.wait_ready(Duration::from_secs(20));
+    // Every counter is there at zero before anything happens; the
+    // configuration counts as applied, with the file's checksum.
+    let m = b.metrics();
+    for (series, value) in [
+        ("busbar_config_reloads_total{result=\"ok\"}", 0.0),
+        ("busbar_config_reloads_total{result=\"failed\"}", 0.0),
+        ("busbar_config_last_reload_success", 1.0),
+        ("busbar_config_hash", f64::from(crc32fast::hash(v1.as_bytes()))),
+        ("busbar_events_matched_total{rule=\"r1\"}", 0.0),
+        (
+            "busbar_parse_failures_total{reason=\"invalid_json\",source=\"api\"}",
+            0.0,
+        ),
+        (
+            "busbar_events_dropped_total{reason=\"not_an_object\",rule=\"\",stage=\"source\",target=\"api\"}",
+            0.0,
+        ),
+        ("busbar_deliveries_total{rule=\"r1\",target=\"t\"}", 0.0),
+        (
+            "busbar_delivery_failures_total{reason=\"CONNECTION_FAILURE\",rule=\"r1\",target=\"t\"}",
+            0.0,
+        ),
+        (
+            "busbar_events_dropped_total{reason=\"TIMEOUT\",rule=\"r1\",stage=\"target\",target=\"t\"}",
+            0.0,
+        ),
+    ] {
+        assert_eq!(support::sample(&m, series), Some(value), "{series}\n{m}");
+    }
     send(http, "a", 1);
     assert_eq!(wait_lines(&b, "one.ndjson", 1), vec!["a-1"]);
 
@@ -132,6 +167,16 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
     let bad = std::fs::read_to_string(dir.join("busbar.yaml")).unwrap();
     assert!(bad.contains("prefix"), "{bad}");
     wait_reloads(&b, "failed", 1.0);
+    let m = b.metrics();
+    assert_eq!(
+        support::sample(&m, "busbar_config_last_reload_success"),
+        Some(0.0)
+    );
+    assert_eq!(
+        support::sample(&m, "busbar_config_hash"),
+        Some(f64::from(crc32fast::hash(v2.as_bytes()))),
+        "the running file's"
+    );
     assert!(
         b.stderr().contains("reload failed; the running rules stay"),
         "{}",
@@ -141,21 +186,29 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
     assert_eq!(wait_lines(&b, "two.ndjson", 2), vec!["b-1", "b-2"]);
 
     // SIGHUP (with the watch off it is the only trigger; here both are on).
+    // A reload expands `${VAR}` as the start does.
     let v3 = config(
-        &(rule("r2", "b", "two.ndjson") + &rule("r3", "a", "three.ndjson")),
+        &(rule("r2", "b", "two.ndjson") + &rule("r3", "a", "${BUSBAR_TEST_FILE}")),
         http,
         &dir,
     );
     std::fs::write(dir.join("busbar.yaml"), &v3).unwrap();
     b.signal("HUP");
     wait_reloads(&b, "ok", 2.0);
+    // Once more: the rule set of the first reload is freed by now, and the
+    // allocator tends to place the next one at its address. Workers must
+    // not take that for the rule set their automaton cache was built for.
+    b.signal("HUP");
+    wait_reloads(&b, "ok", 3.0);
     send(http, "a", 3);
     send(http, "b", 3);
     assert_eq!(wait_lines(&b, "three.ndjson", 1), vec!["a-3"]);
     assert_eq!(wait_lines(&b, "two.ndjson", 3), vec!["b-1", "b-2", "b-3"]);
+    let m = b.metrics();
+    assert_eq!(support::sample(&m, "busbar_rules_loaded"), Some(2.0));
     assert_eq!(
-        support::sample(&b.metrics(), "busbar_rules_loaded"),
-        Some(2.0)
+        support::sample(&m, "busbar_config_last_reload_success"),
+        Some(1.0)
     );
     assert!(b.stop().success(), "{}", b.stderr());
 }
@@ -237,8 +290,42 @@ fn a_reload_over_the_compilation_budget_keeps_the_old_rules() {
     let dir = support::temp_dir("reload-budget");
     let http = support::free_port();
     let v1 = config(&rule("r1", "a", "one.ndjson"), http, &dir);
-    let mut b = support::Busbar::start(&dir, &v1, support::free_port(), &[]);
+    let mut b = support::Busbar::start(
+        &dir,
+        &v1,
+        support::free_port(),
+        &[("BUSBAR_TEST_FILE", "three.ndjson")],
+    );
     b.wait_ready(Duration::from_secs(20));
+    // Every counter is there at zero before anything happens; the
+    // configuration counts as applied, with the file's checksum.
+    let m = b.metrics();
+    for (series, value) in [
+        ("busbar_config_reloads_total{result=\"ok\"}", 0.0),
+        ("busbar_config_reloads_total{result=\"failed\"}", 0.0),
+        ("busbar_config_last_reload_success", 1.0),
+        ("busbar_config_hash", f64::from(crc32fast::hash(v1.as_bytes()))),
+        ("busbar_events_matched_total{rule=\"r1\"}", 0.0),
+        (
+            "busbar_parse_failures_total{reason=\"invalid_json\",source=\"api\"}",
+            0.0,
+        ),
+        (
+            "busbar_events_dropped_total{reason=\"not_an_object\",rule=\"\",stage=\"source\",target=\"api\"}",
+            0.0,
+        ),
+        ("busbar_deliveries_total{rule=\"r1\",target=\"t\"}", 0.0),
+        (
+            "busbar_delivery_failures_total{reason=\"CONNECTION_FAILURE\",rule=\"r1\",target=\"t\"}",
+            0.0,
+        ),
+        (
+            "busbar_events_dropped_total{reason=\"TIMEOUT\",rule=\"r1\",stage=\"target\",target=\"t\"}",
+            0.0,
+        ),
+    ] {
+        assert_eq!(support::sample(&m, series), Some(value), "{series}\n{m}");
+    }
     send(http, "a", 1);
     assert_eq!(wait_lines(&b, "one.ndjson", 1), vec!["a-1"]);
 

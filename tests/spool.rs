@@ -41,6 +41,16 @@ shutdown_grace_seconds: 1
 /// One PutEvents request for `ids`; `Ok(true)` when every entry was
 /// accepted, `Ok(false)` when throttled, with the answer's text.
 fn put(ingest: &str, ids: &[String], pad: usize) -> std::io::Result<(bool, String)> {
+    put_with(ingest, ids, pad, &[])
+}
+
+/// [`put`] with more request headers.
+fn put_with(
+    ingest: &str,
+    ids: &[String],
+    pad: usize,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(bool, String)> {
     let entries: Vec<_> = ids
         .iter()
         .map(|id| {
@@ -49,13 +59,9 @@ fn put(ingest: &str, ids: &[String], pad: usize) -> std::io::Result<(bool, Strin
         })
         .collect();
     let body = json!({ "Entries": entries }).to_string();
-    let (status, resp) = support::http(
-        ingest,
-        "POST",
-        "/",
-        &[("X-Amz-Target", "AWSEvents.PutEvents")],
-        body.as_bytes(),
-    )?;
+    let mut all = vec![("X-Amz-Target", "AWSEvents.PutEvents")];
+    all.extend_from_slice(headers);
+    let (status, resp) = support::http(ingest, "POST", "/", &all, body.as_bytes())?;
     let text = String::from_utf8_lossy(&resp).into_owned();
     match status {
         200 if text.contains("\"FailedEntryCount\":0") => Ok((true, text)),
@@ -193,8 +199,15 @@ fn sigterm_leaves_undelivered_events_in_the_spool_for_the_next_process() {
     let mut busbar = Busbar::start(&first, &cfg, support::free_port(), &[]);
     busbar.wait_ready(Duration::from_secs(15));
     let ids: Vec<String> = (0..50).map(|i| format!("ev-{i:03}")).collect();
-    for chunk in ids.chunks(10) {
-        assert!(put(&ingest, chunk, 0).unwrap().0);
+    // The first request comes with trace context, which is spooled too.
+    let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    for (i, chunk) in ids.chunks(10).enumerate() {
+        let trace: &[(&str, &str)] = if i == 0 {
+            &[("traceparent", tp), ("tracestate", "k=v")]
+        } else {
+            &[]
+        };
+        assert!(put_with(&ingest, chunk, 0, trace).unwrap().0);
     }
     let status = busbar.stop();
     let stderr = busbar.stderr();
@@ -215,6 +228,12 @@ fn sigterm_leaves_undelivered_events_in_the_spool_for_the_next_process() {
         received(&fast).0.len() == 50
     });
     assert_eq!(received(&fast).1, 50, "once each");
+    for r in fast.requests() {
+        let n = r.json()["detail"]["n"].as_str().unwrap().to_string();
+        let traced = ids[..10].contains(&n);
+        assert_eq!(r.header("traceparent"), traced.then_some(tp), "{n}");
+        assert_eq!(r.header("tracestate"), traced.then_some("k=v"), "{n}");
+    }
     assert_eq!(busbar.stop().code(), Some(0), "{}", busbar.stderr());
 }
 

@@ -21,6 +21,28 @@ pub struct ConnectionConfig {
     /// a clash they win over the target's own headers and URL query.
     #[serde(default)]
     pub invocation_http_parameters: HttpParameters,
+    /// How an `https://` OAuth token endpoint is trusted (and busbar shows
+    /// itself to it); absent: the platform's root store. The targets that
+    /// use the connection have `tls` of their own.
+    #[serde(default)]
+    pub tls: Option<Box<super::TlsConfig>>,
+}
+
+impl ConnectionConfig {
+    /// The OAuth token endpoint, when the connection has one and it is
+    /// `https://`: then its client needs TLS settings.
+    pub fn https_token_url(&self) -> Option<&str> {
+        match &self.auth {
+            AuthConfig::OauthClientCredentials(o)
+                if o.token_url
+                    .get(..8)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("https://")) =>
+            {
+                Some(&o.token_url)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One of EventBridge's authorization types, written as a map with one
@@ -236,6 +258,29 @@ pub fn check(
                 "authorization".into()
             }
         };
+        if let Some(tls) = &c.tls {
+            let scheme = match &c.auth {
+                AuthConfig::OauthClientCredentials(o) => o
+                    .token_url
+                    .parse::<hyper::Uri>()
+                    .ok()
+                    .and_then(|u| u.scheme_str().map(str::to_owned)),
+                _ => {
+                    push(
+                        format!("{at}.tls"),
+                        "applies to the token endpoint of `oauth_client_credentials` only; \
+                         the targets that use the connection have `tls` of their own"
+                            .into(),
+                    );
+                    None
+                }
+            };
+            let scheme = scheme.as_deref().map(|s| match s {
+                "http" => "http",
+                _ => "https",
+            });
+            super::check_tls(tls, scheme, &format!("{at}.tls"), "token_url", push);
+        }
         let iat = format!("{at}.invocation_http_parameters");
         check_headers(&c.invocation_http_parameters, &iat, push);
         if c.invocation_http_parameters
@@ -253,17 +298,13 @@ pub fn check(
 
 fn check_oauth(o: &OAuthConfig, at: &str, push: &mut impl FnMut(String, String)) {
     match o.token_url.parse::<hyper::Uri>() {
-        Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
-        Ok(u) if u.scheme_str() == Some("https") => push(
-            format!("{at}.token_url"),
-            format!(
-                "`{}`: https token endpoints need the https client of `http` targets",
-                o.token_url
-            ),
-        ),
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {}
         _ => push(
             format!("{at}.token_url"),
-            format!("`{}` is not an absolute http:// URL", o.token_url),
+            format!(
+                "`{}` is not an absolute http:// or https:// URL",
+                o.token_url
+            ),
         ),
     }
     if o.client_id.is_empty() || o.client_id.contains(':') {
@@ -339,7 +380,7 @@ mod tests {
     use super::*;
 
     fn parse(yaml: &str) -> Result<ConnectionConfig, String> {
-        serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())
+        yaml_serde::from_str(yaml).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -406,5 +447,35 @@ mod tests {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
         }
         assert!(!all.contains("DISTINCT"), "{all}");
+    }
+
+    #[test]
+    fn tls_belongs_to_an_https_token_endpoint() {
+        let mut m = BTreeMap::new();
+        let oauth = |url: &str| {
+            format!(
+                "auth: {{oauth_client_credentials: {{token_url: '{url}', client_id: c, \
+                 client_secret: s}}}}\ntls: {{ca_file: /ca.pem}}"
+            )
+        };
+        m.insert("ok".to_string(), parse(&oauth("https://id/t")).unwrap());
+        m.insert("plain".to_string(), parse(&oauth("http://id/t")).unwrap());
+        m.insert(
+            "key".to_string(),
+            parse("auth: {api_key: {header: x, value: v}}\ntls: {ca_file: /ca.pem}").unwrap(),
+        );
+        assert_eq!(m["ok"].https_token_url(), Some("https://id/t"));
+        assert_eq!(m["plain"].https_token_url(), None);
+        let mut p = Vec::new();
+        check(&m, &mut |at, msg| p.push(format!("{at}: {msg}")));
+        assert_eq!(
+            p,
+            [
+                "connections.key.tls: applies to the token endpoint of \
+                 `oauth_client_credentials` only; the targets that use the connection have \
+                 `tls` of their own",
+                "connections.plain.tls: applies to https:// URLs only, and `token_url` is http://",
+            ]
+        );
     }
 }

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 pub mod connection;
 mod env;
+pub mod expand;
 pub mod secret;
 pub use connection::ConnectionConfig;
 pub use env::{apply_env, EnvOverrides};
@@ -64,6 +65,20 @@ pub struct Config {
     /// The write-ahead spool; absent, there is none.
     #[serde(default)]
     pub spool: Option<SpoolConfig>,
+    /// Not a setting: what [`Config::load`] learnt reading the file.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// What reading the file found besides the settings.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// CRC-32 of the file's text as written (before `${VAR}` expansion, so
+    /// that the figure reveals nothing of the environment's values): the
+    /// `busbar_config_hash` gauge, to tell which replicas run which file.
+    pub crc32: u32,
+    /// The values `${VAR}` references took, to keep them out of messages.
+    pub redactor: expand::Redactor,
 }
 
 fn default_grace() -> u64 {
@@ -82,6 +97,39 @@ pub struct BusConfig {
     pub account: String,
     #[serde(default = "default_region")]
     pub region: String,
+    /// PutEvents entries that name another bus: dropped (AWS's behaviour),
+    /// or accepted onto this one.
+    #[serde(default)]
+    pub accept_other_buses: OtherBuses,
+}
+
+/// `bus.accept_other_buses`: `false` (drop, with a rate-limited warning),
+/// `true` (accept every bus name), or a list of bus names to accept.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OtherBuses {
+    All(bool),
+    Named(Vec<String>),
+}
+
+impl Default for OtherBuses {
+    fn default() -> Self {
+        OtherBuses::All(false)
+    }
+}
+
+impl OtherBuses {
+    /// Whether an entry for `bus` (a name, or an event bus ARN) is taken.
+    pub fn accepts(&self, bus: &str) -> bool {
+        let name = match bus.split_once(":event-bus/") {
+            Some((arn, name)) if arn.starts_with("arn:") => name,
+            _ => bus,
+        };
+        match self {
+            OtherBuses::All(all) => *all,
+            OtherBuses::Named(names) => names.iter().any(|n| n == name),
+        }
+    }
 }
 
 fn default_bus_name() -> String {
@@ -100,6 +148,7 @@ impl Default for BusConfig {
             name: default_bus_name(),
             account: default_account(),
             region: default_region(),
+            accept_other_buses: OtherBuses::default(),
         }
     }
 }
@@ -313,6 +362,10 @@ pub enum TargetKind {
         /// key, when the event came from Kafka), or a JSONPath into the envelope.
         #[serde(default)]
         key: KafkaKey,
+        /// `eventbridge` (the shaped body as the value), or `cloudevents`
+        /// (binary mode: `ce_*` headers, the event's data as the value).
+        #[serde(default)]
+        format: TargetFormat,
     },
     Stdout,
     File {
@@ -344,7 +397,28 @@ pub enum TargetKind {
         /// Auth and invocation parameters (a name in `connections`).
         #[serde(default)]
         connection: Option<String>,
+        /// `eventbridge` (the shaped body), `cloudevents` (structured
+        /// mode) or `cloudevents-binary`.
+        #[serde(default)]
+        format: TargetFormat,
     },
+}
+
+/// How an `http` or `kafka` target writes each event: as EventBridge
+/// delivers it (the envelope, or what `input*` shaped from it), or as a
+/// CloudEvent (`targets::cloudevents` says how attributes are mapped).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetFormat {
+    #[default]
+    Eventbridge,
+    /// HTTP: structured mode (`application/cloudevents+json`). Kafka:
+    /// binary mode, the one mode the Kafka binding requires of every
+    /// receiver.
+    Cloudevents,
+    /// Binary mode: the data as the body, attributes as `ce-*` headers
+    /// (HTTP) or `ce_*` headers (Kafka).
+    CloudeventsBinary,
 }
 
 /// Which deliveries of an `http` target must go one after another.
@@ -780,14 +854,14 @@ fn strict<'de, D, T>(
     d: D,
     common: &[&str],
     kinds: &[(&str, &[&str])],
-    de: impl FnOnce(serde_yaml_ng::Value) -> Result<T, serde_yaml_ng::Error>,
+    de: impl FnOnce(yaml_serde::Value) -> Result<T, yaml_serde::Error>,
 ) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
     use serde::de::Error;
-    let v = serde_yaml_ng::Value::deserialize(d)?;
-    if let serde_yaml_ng::Value::Mapping(m) = &v {
+    let v = yaml_serde::Value::deserialize(d)?;
+    if let yaml_serde::Value::Mapping(m) = &v {
         let kind = m.get("kind").and_then(|k| k.as_str());
         let own: &[&str] = kinds
             .iter()
@@ -854,7 +928,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                 "dead_letter",
             ],
             &[
-                ("kafka", &["topic", "key"]),
+                ("kafka", &["topic", "key", "format"]),
                 ("stdout", &[]),
                 ("file", &["path"]),
                 (
@@ -870,6 +944,7 @@ impl<'de> Deserialize<'de> for TargetConfig {
                         "http_parameters",
                         "tls",
                         "connection",
+                        "format",
                     ],
                 ),
             ],
@@ -890,7 +965,7 @@ impl Config {
     /// Stage one: YAML → structs; unknown keys, wrong types and missing
     /// required keys are errors (serde reports the first, with its line).
     pub fn from_yaml(text: &str, file: &str) -> Result<Config, ConfigError> {
-        serde_yaml_ng::from_str(text).map_err(|e| {
+        yaml_serde::from_str(text).map_err(|e| {
             let at = e
                 .location()
                 .map(|l| format!("{file}:{}:{}", l.line(), l.column()))
@@ -899,12 +974,28 @@ impl Config {
         })
     }
 
-    /// Read, parse and apply the environment overrides.
+    /// Read, expand `${VAR}` references, parse and apply the environment
+    /// overrides. Problems never quote a value taken from the environment.
     pub fn load(path: &std::path::Path, env: &EnvOverrides) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::one(&file, format!("cannot read the file: {e}")))?;
-        let mut config = Config::from_yaml(&text, &file)?;
+        let (expanded, redactor) = expand::expand(&text, &file, |name| std::env::var(name).ok())
+            .map_err(|problems| ConfigError { problems })?;
+        let mut config = Config::from_yaml(&expanded, &file).map_err(|e| ConfigError {
+            problems: e
+                .problems
+                .iter()
+                .map(|p| Problem {
+                    at: redactor.redact(&p.at),
+                    message: redactor.redact(&p.message),
+                })
+                .collect(),
+        })?;
+        config.origin = Origin {
+            crc32: crc32fast::hash(text.as_bytes()),
+            redactor,
+        };
         apply_env(&mut config, env);
         Ok(config)
     }
@@ -966,6 +1057,21 @@ impl Config {
         }
         if self.bus.region.is_empty() {
             push("bus.region".into(), "must not be empty".into());
+        }
+        if let OtherBuses::Named(names) = &self.bus.accept_other_buses {
+            for (i, n) in names.iter().enumerate() {
+                if n.is_empty()
+                    || n.len() > 256
+                    || !n.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_')
+                    })
+                {
+                    push(
+                        format!("bus.accept_other_buses[{i}]"),
+                        format!("`{n}` must be 1-256 characters of [/.-_A-Za-z0-9]"),
+                    );
+                }
+            }
         }
 
         if self.sources.is_empty() {
@@ -1379,7 +1485,20 @@ impl Config {
                 http_parameters,
                 tls,
                 connection,
+                format,
             } => {
+                if *format != TargetFormat::Eventbridge {
+                    if let Some(k) = headers
+                        .keys()
+                        .find(|k| k.eq_ignore_ascii_case("content-type"))
+                    {
+                        push(
+                            format!("{at}.headers.{k}"),
+                            "is set by the CloudEvents format (`format`); remove one of them"
+                                .into(),
+                        );
+                    }
+                }
                 if let Some(c) = connection {
                     if !self.connections.contains_key(c) {
                         push(
@@ -1413,7 +1532,7 @@ impl Config {
                     ),
                 }
                 if let Some(tls) = tls {
-                    check_tls(tls, scheme.as_deref(), &format!("{at}.tls"), push);
+                    check_tls(tls, scheme.as_deref(), &format!("{at}.tls"), "url", push);
                 }
                 if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
                     push(
@@ -1491,12 +1610,13 @@ fn check_tls(
     tls: &TlsConfig,
     scheme: Option<&str>,
     at: &str,
+    url_key: &str,
     push: &mut impl FnMut(String, String),
 ) {
     if scheme == Some("http") {
         push(
             at.to_string(),
-            "applies to https:// URLs only, and this target's `url` is http://".into(),
+            format!("applies to https:// URLs only, and `{url_key}` is http://"),
         );
     }
     match (&tls.client_cert_file, &tls.client_key_file) {
@@ -1733,6 +1853,50 @@ kafka:
     }
 
     #[test]
+    fn formats_parse_per_kind_and_cloudevents_own_the_content_type() {
+        let text = r#"
+sources: [{id: in, kind: stdin}]
+rules:
+  - name: r
+    event_pattern: '{}'
+    targets:
+      - {id: s, kind: http, url: 'http://h/', format: cloudevents}
+      - {id: b, kind: http, url: 'http://h/', format: cloudevents-binary, headers: {Content-Type: text/xml}}
+      - {id: k, kind: kafka, topic: t, format: cloudevents}
+      - {id: e, kind: http, url: 'http://h/'}
+"#;
+        let c = Config::from_yaml(text, "t.yaml").unwrap();
+        let formats: Vec<TargetFormat> = c.rules[0]
+            .targets
+            .iter()
+            .map(|t| match &t.kind {
+                TargetKind::Http { format, .. } | TargetKind::Kafka { format, .. } => *format,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            formats,
+            [
+                TargetFormat::Cloudevents,
+                TargetFormat::CloudeventsBinary,
+                TargetFormat::Cloudevents,
+                TargetFormat::Eventbridge,
+            ]
+        );
+        let all: Vec<String> = c.check().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            all,
+            [
+                "config: `rules[0] (r).targets[1] (b).headers.Content-Type`: is set by the \
+              CloudEvents format (`format`); remove one of them"
+            ]
+        );
+        let bad = text.replace("format: cloudevents}", "format: xml}");
+        let e = Config::from_yaml(&bad, "t.yaml").unwrap_err().to_string();
+        assert!(e.contains("unknown variant `xml`"), "{e}");
+    }
+
+    #[test]
     fn https_urls_are_accepted_and_tls_keys_are_checked_for_shape() {
         let text = r#"
 sources: [{id: in, kind: stdin}]
@@ -1752,7 +1916,7 @@ rules:
                 "config: `rules[0] (r).targets[1] (key-only).tls.client_cert_file`: is missing: \
                  `client_key_file` needs the certificate that goes with it",
                 "config: `rules[0] (r).targets[2] (plain).tls`: applies to https:// URLs only, \
-                 and this target's `url` is http://",
+                 and `url` is http://",
                 "config: `rules[0] (r).targets[2] (plain).tls.ca_file`: must not be empty",
             ]
         );

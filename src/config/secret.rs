@@ -122,17 +122,17 @@ impl<'de> Deserialize<'de> for SecretValue {
         }
         // serde's untagged error names no variant; say what is accepted,
         // and never echo the value (it may be a secret).
-        let mut raw = serde_yaml_ng::Value::deserialize(d)?;
+        let mut raw = yaml_serde::Value::deserialize(d)?;
         // An unquoted numeric key (`value: 12345`) is its text.
-        if let serde_yaml_ng::Value::Number(n) = &raw {
-            raw = serde_yaml_ng::Value::String(n.to_string());
+        if let yaml_serde::Value::Number(n) = &raw {
+            raw = yaml_serde::Value::String(n.to_string());
         }
         let keys_ok = match &raw {
-            serde_yaml_ng::Value::Mapping(m) => m.len() == 1,
+            yaml_serde::Value::Mapping(m) => m.len() == 1,
             _ => true,
         };
         let parsed = keys_ok
-            .then(|| serde_yaml_ng::from_value::<Raw>(raw).ok())
+            .then(|| yaml_serde::from_value::<Raw>(raw).ok())
             .flatten();
         match parsed {
             Some(Raw::Plain(s)) => Ok(SecretValue::plain(s)),
@@ -156,7 +156,7 @@ mod tests {
     use super::*;
 
     fn parse(yaml: &str) -> Result<SecretValue, String> {
-        serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())
+        yaml_serde::from_str(yaml).map_err(|e| e.to_string())
     }
 
     #[test]

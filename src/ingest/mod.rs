@@ -4,4 +4,5 @@
 //! server that calls these, so every protocol rule here is testable without
 //! a listener.
 
+pub mod describe;
 pub mod putevents;

@@ -236,10 +236,16 @@ impl Default for PutEventsLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryOutcome {
     /// Valid and addressed to this bus: `envelope` goes to the pipeline.
-    Accepted { envelope: Vec<u8>, id: String },
-    /// Valid but addressed to another bus: AWS answers with an EventId and
-    /// drops the event (§3.2.5), so does busbar; the caller counts it.
-    Dropped { id: String },
+    Accepted {
+        envelope: Vec<u8>,
+        id: String,
+        /// The entry's `TraceHeader`, as given.
+        trace: Option<String>,
+    },
+    /// Valid but addressed to another bus (`bus`, as the entry named it):
+    /// AWS answers with an EventId and drops the event (§3.2.5), so does
+    /// busbar unless told to accept that bus; the caller counts it.
+    Dropped { id: String, bus: String },
     /// Rejected with EventBridge's error code and message (§3.3).
     Failed { code: &'static str, message: String },
 }
@@ -271,7 +277,7 @@ impl Prepared {
                 out.push(b',');
             }
             match e {
-                EntryOutcome::Accepted { id, .. } | EntryOutcome::Dropped { id } => {
+                EntryOutcome::Accepted { id, .. } | EntryOutcome::Dropped { id, .. } => {
                     out.extend_from_slice(b"{\"EventId\":");
                     write_json_string(id, &mut out);
                 }
@@ -399,6 +405,19 @@ pub fn prepare_put_events(
     now_secs: i64,
     new_id: &mut dyn FnMut() -> uuid::Uuid,
 ) -> Result<Prepared, ApiError> {
+    prepare_put_events_for(body, bus, &|_| false, limits, now_secs, new_id)
+}
+
+/// [`prepare_put_events`], with entries for another bus accepted onto this
+/// one where `other_bus(name or ARN)` says so (`bus.accept_other_buses`).
+pub fn prepare_put_events_for(
+    body: &[u8],
+    bus: &Bus,
+    other_bus: &dyn Fn(&str) -> bool,
+    limits: &PutEventsLimits,
+    now_secs: i64,
+    new_id: &mut dyn FnMut() -> uuid::Uuid,
+) -> Result<Prepared, ApiError> {
     let Object(req): Object<PutEventsRequest> =
         serde_json::from_slice(or_empty(body)).map_err(|e| serialization(&e))?;
     let entries: Vec<RequestEntry> = req
@@ -451,7 +470,14 @@ pub fn prepare_put_events(
     let trie = PathTrie::new();
     let outcomes = entries
         .iter()
-        .map(|e| prepare_entry(e, bus, &arn, limits, now_secs, new_id, &trie, &mut scratch))
+        .map(|e| {
+            let to = Destination {
+                bus,
+                bus_arn: &arn,
+                other_bus,
+            };
+            prepare_entry(e, &to, limits, now_secs, new_id, &trie, &mut scratch)
+        })
         .collect();
     Ok(Prepared { entries: outcomes })
 }
@@ -471,11 +497,16 @@ fn invalid_argument(param: &str, reason: &str) -> EntryOutcome {
 /// Smallest and largest second of years 0000–9999.
 const TIME_RANGE: std::ops::RangeInclusive<f64> = -62_167_219_200.0..=253_402_300_799.0;
 
-#[allow(clippy::too_many_arguments)]
+/// The bus entries go to, and which other buses' entries it takes.
+struct Destination<'a> {
+    bus: &'a Bus,
+    bus_arn: &'a str,
+    other_bus: &'a dyn Fn(&str) -> bool,
+}
+
 fn prepare_entry(
     e: &RequestEntry,
-    bus: &Bus,
-    bus_arn: &str,
+    to: &Destination<'_>,
     limits: &PutEventsLimits,
     now_secs: i64,
     new_id: &mut dyn FnMut() -> uuid::Uuid,
@@ -525,9 +556,13 @@ fn prepare_entry(
     let id_uuid = new_id();
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let id = id_uuid.hyphenated().encode_lower(&mut buf).to_string();
+    let bus = to.bus;
     let bus_name = e.event_bus_name.as_deref().unwrap_or(&bus.name);
-    if bus_name != bus.name && bus_name != bus_arn {
-        return EntryOutcome::Dropped { id };
+    if bus_name != bus.name && bus_name != to.bus_arn && !(to.other_bus)(bus_name) {
+        return EntryOutcome::Dropped {
+            id,
+            bus: bus_name.to_string(),
+        };
     }
 
     let resources = e.resources.as_deref().unwrap_or(&[]);
@@ -548,7 +583,11 @@ fn prepare_entry(
     envelope.extend_from_slice(b"],\"detail\":");
     envelope.extend_from_slice(detail);
     envelope.push(b'}');
-    EntryOutcome::Accepted { envelope, id }
+    EntryOutcome::Accepted {
+        envelope,
+        id,
+        trace: e.trace_header.as_deref().map(str::to_owned),
+    }
 }
 
 /// Validation only: the empty trie asks for no leaves.
@@ -716,7 +755,7 @@ mod tests {
 
     fn accepted(fields: &str) -> String {
         match one(fields) {
-            EntryOutcome::Accepted { envelope, id } => {
+            EntryOutcome::Accepted { envelope, id, .. } => {
                 let s = String::from_utf8(envelope).unwrap();
                 assert!(s.contains(&format!(r#""id":"{id}""#)));
                 s
@@ -958,6 +997,43 @@ mod tests {
             String::from_utf8(p.response_body()).unwrap(),
             r#"{"FailedEntryCount":1,"Entries":[{"EventId":"11111111-2222-4333-8444-000000000001"},{"ErrorCode":"InvalidArgument","ErrorMessage":"Parameter DetailType is not valid. Reason: DetailType is a required argument."},{"EventId":"11111111-2222-4333-8444-000000000002"},{"EventId":"11111111-2222-4333-8444-000000000003"}]}"#
         );
+    }
+
+    #[test]
+    fn other_buses_are_taken_where_the_setting_names_them() {
+        use crate::config::OtherBuses;
+        let named = OtherBuses::Named(vec!["legacy".into()]);
+        let run = |accept: &OtherBuses, name: &str| {
+            prepare_put_events_for(
+                entry(&format!(r#"{OK},"EventBusName":"{name}""#)).as_bytes(),
+                &bus(),
+                &|b| accept.accepts(b),
+                &PutEventsLimits::default(),
+                NOW,
+                &mut ids(),
+            )
+            .unwrap()
+            .entries
+            .remove(0)
+        };
+        let arn = "arn:aws:events:eu-west-1:123456789012:event-bus/legacy";
+        assert!(matches!(
+            run(&named, "legacy"),
+            EntryOutcome::Accepted { .. }
+        ));
+        assert!(matches!(run(&named, arn), EntryOutcome::Accepted { .. }));
+        match run(&named, "other") {
+            EntryOutcome::Dropped { bus, .. } => assert_eq!(bus, "other"),
+            o => panic!("{o:?}"),
+        }
+        assert!(matches!(
+            run(&OtherBuses::All(true), "other"),
+            EntryOutcome::Accepted { .. }
+        ));
+        assert!(matches!(
+            run(&OtherBuses::default(), "legacy"),
+            EntryOutcome::Dropped { .. }
+        ));
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct RoutedBatch {
     pub routes: Arc<Routes>,
     pub targets: Vec<(usize, TargetBatch)>,
     pub dead_letters: Vec<(usize, DeadLetter)>,
+    /// Copies of matched envelopes for `busbar tap`, by rule index: empty
+    /// (no allocation) unless a rule of the batch is watched.
+    pub tapped: Vec<(usize, bytes::Bytes)>,
 }
 
 /// The running rule set, swapped whole on reload.
@@ -57,6 +60,7 @@ pub fn start(
     n: usize,
     rx: mpsc::Receiver<Batch>,
     routes: SharedRoutes,
+    taps: Arc<crate::tap::Taps>,
 ) -> Result<
     (
         Vec<std::thread::JoinHandle<()>>,
@@ -71,11 +75,12 @@ pub fn start(
             let rx = rx.clone();
             let routes = routes.clone();
             let out = out_tx.clone();
+            let taps = taps.clone();
             std::thread::Builder::new()
                 .name(format!("busbar-worker-{i}"))
                 // Matching recurses with the event's nesting.
                 .stack_size(crate::flatten::SCAN_STACK_BYTES)
-                .spawn(move || worker(rx, routes, out))
+                .spawn(move || worker(rx, routes, out, &taps))
                 .map_err(|e| {
                     format!(
                         "cannot start worker thread {} of {n} (setting workers): {e}",
@@ -85,7 +90,7 @@ pub fn start(
         })
         .collect::<Result<Vec<_>, String>>()?;
     drop(out_tx);
-    let dispatcher = tokio::spawn(dispatch(out_rx));
+    let dispatcher = tokio::spawn(dispatch(out_rx, taps));
     Ok((workers, dispatcher))
 }
 
@@ -93,6 +98,7 @@ fn worker(
     rx: Arc<Mutex<mpsc::Receiver<Batch>>>,
     routes: SharedRoutes,
     out: mpsc::UnboundedSender<RoutedBatch>,
+    taps: &crate::tap::Taps,
 ) {
     let mut scratch = Scratch::default();
     loop {
@@ -113,7 +119,7 @@ fn worker(
         let (lane, seq) = (batch.lane, batch.seq);
         let keep = current.clone();
         let routed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            route(batch, current, &mut scratch)
+            route(batch, current, &mut scratch, taps)
         }))
         .unwrap_or_else(|_| {
             // A bug, not bad input (that is dead-lettered). Keep the lane
@@ -132,6 +138,7 @@ fn worker(
                 routes: keep,
                 targets: Vec::new(),
                 dead_letters: Vec::new(),
+                tapped: Vec::new(),
             }
         });
         if out.send(routed).is_err() {
@@ -144,7 +151,8 @@ fn worker(
 /// and buffers.
 #[derive(Default)]
 struct Scratch {
-    cache: Option<(usize, Cache)>,
+    /// The automaton cache, with the [`Routes::generation`] it was built for.
+    cache: Option<(u64, Cache)>,
     envelope: Vec<u8>,
     render: Vec<u8>,
     matches: Vec<crate::engine::RuleId>,
@@ -154,8 +162,20 @@ struct Scratch {
 }
 
 /// Normalise, match and shape one batch.
-fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
-    let key = Arc::as_ptr(&routes) as usize;
+fn route(
+    batch: Batch,
+    routes: Arc<Routes>,
+    s: &mut Scratch,
+    taps: &crate::tap::Taps,
+) -> RoutedBatch {
+    // Once per batch: with no `busbar tap` attached, taps cost nothing more.
+    let watched = if taps.any() {
+        taps.watched(routes.rules.iter().map(|r| &*r.name))
+    } else {
+        Vec::new()
+    };
+    let mut tapped = Vec::new();
+    let key = routes.generation;
     let cache = match &mut s.cache {
         Some((k, c)) if *k == key => c,
         slot => &mut slot.insert((key, routes.automaton.cache())).1,
@@ -191,6 +211,7 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
     // Input that is not an event: counted, and dead-lettered with its position.
     let invalid =
         |failures: &mut Vec<Failure>, i: usize, code: &str, why: &dyn std::fmt::Display| {
+            debug_assert!(PARSE_FAILURE_REASONS.contains(&code), "{code}");
             source
                 .parse_failures
                 .with_label_values(&[&source.id, code])
@@ -304,6 +325,9 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
         for rid in &s.matches {
             let rule = &routes.rules[rid.0 as usize];
             matched[rid.0 as usize] += 1;
+            if watched.get(rid.0 as usize) == Some(&true) {
+                tapped.push((rid.0 as usize, bytes::Bytes::copy_from_slice(env)));
+            }
             for t in rule.targets.clone() {
                 let slot = &routes.targets[t];
                 let ctx = crate::transform::RenderContext {
@@ -400,6 +424,7 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
         routes,
         targets,
         dead_letters,
+        tapped,
     }
 }
 
@@ -407,6 +432,18 @@ fn route(batch: Batch, routes: Arc<Routes>, s: &mut Scratch) -> RoutedBatch {
 /// refused: a limit it broke, or JSON only the matcher reads closely enough
 /// to refuse (the envelope pass does not decode `\u` escapes, so an unpaired
 /// surrogate is found by the matcher).
+/// Every `reason` of `busbar_parse_failures_total` (and of the source
+/// stage's dead letters), exported at zero per source from the start.
+pub const PARSE_FAILURE_REASONS: [&str; 7] = [
+    "too_large",
+    "event_limit",
+    "invalid_json",
+    "not_an_object",
+    "duplicate_key",
+    "detail_not_object",
+    "bad_field_type",
+];
+
 fn matcher_code(e: &crate::flatten::EventError) -> &'static str {
     use crate::flatten::EventErrorKind;
     match e.kind {
@@ -568,30 +605,34 @@ impl Failure {
 }
 
 /// Release routed batches to their targets in lane order.
-async fn dispatch(mut rx: mpsc::UnboundedReceiver<RoutedBatch>) {
+async fn dispatch(mut rx: mpsc::UnboundedReceiver<RoutedBatch>, taps: Arc<crate::tap::Taps>) {
     let mut lanes: HashMap<u64, (u64, BTreeMap<u64, RoutedBatch>)> = HashMap::new();
     while let Some(rb) = rx.recv().await {
         let lane = lanes.entry(rb.lane).or_insert((0, BTreeMap::new()));
         if rb.seq < lane.0 {
             // Cannot happen with sources numbering each lane from 0; never hold it back.
-            release(rb);
+            release(rb, &taps);
             continue;
         }
         lane.1.insert(rb.seq, rb);
         while let Some(next) = lane.1.remove(&lane.0) {
             lane.0 += 1;
-            release(next);
+            release(next, &taps);
         }
     }
     // Senders are gone: release whatever is left, in order per lane.
     for (_, (_, rest)) in lanes {
         for (_, rb) in rest {
-            release(rb);
+            release(rb, &taps);
         }
     }
 }
 
-fn release(rb: RoutedBatch) {
+fn release(rb: RoutedBatch, taps: &crate::tap::Taps) {
+    // In lane order, as the targets see them.
+    for (r, copy) in rb.tapped {
+        taps.offer(&rb.routes.rules[r].name, copy);
+    }
     for (t, tb) in rb.targets {
         rb.routes.targets[t].send(tb);
     }

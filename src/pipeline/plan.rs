@@ -48,6 +48,9 @@ pub struct Plan {
     /// Enabled rules, indexed by the automaton's `RuleId`.
     pub rules: Vec<PlanRule>,
     pub disabled: usize,
+    /// The TLS settings of connections whose OAuth token endpoint is
+    /// `https://`, files read.
+    pub connection_tls: HashMap<String, targets::tls::Tls>,
 }
 
 impl Plan {
@@ -168,6 +171,26 @@ impl Plan {
                 });
             }
         }
+        let mut connection_tls = HashMap::new();
+        for (name, c) in &config.connections {
+            if c.https_token_url().is_none() {
+                continue;
+            }
+            match tls_loader.load(c.tls.as_deref()) {
+                Ok(tls) => {
+                    connection_tls.insert(name.clone(), tls);
+                }
+                Err(ps) => problems.extend(ps.into_iter().map(|p| Problem {
+                    at: match p.key {
+                        "url" => {
+                            format!("connections.{name}.auth.oauth_client_credentials.token_url")
+                        }
+                        key => format!("connections.{name}.{key}"),
+                    },
+                    message: p.message,
+                })),
+            }
+        }
         let automaton = match builder.build() {
             Ok(a) => Some(a),
             Err(e) => {
@@ -193,6 +216,7 @@ impl Plan {
                 automaton,
                 rules,
                 disabled,
+                connection_tls,
             }),
             _ => Err(problems),
         }
@@ -237,6 +261,11 @@ pub struct SourceSlot {
 
 /// The running rule set: the automaton and where each match goes.
 pub struct Routes {
+    /// Unique per `Routes` ever built in this process: what a worker's
+    /// automaton cache is keyed by. Not the address, which the allocator
+    /// hands to the next rule set once the old one is freed, so a cache
+    /// built for the old automaton would be used with the new one.
+    pub generation: u64,
     pub bus: Bus,
     /// Largest accepted event (`limits.max_event_bytes`), checked before
     /// anything parses it.
@@ -255,7 +284,15 @@ pub struct Routes {
     dl_registry: HashMap<String, DeadLetterSender>,
     /// Connections by name, with the settings and secrets they were built
     /// from: one that did not change keeps its OAuth token over a reload.
-    conn_registry: HashMap<String, (ConnectionConfig, Arc<targets::auth::Connection>)>,
+    /// The token endpoint's TLS settings count too (a renewed CA file).
+    conn_registry: HashMap<
+        String,
+        (
+            ConnectionConfig,
+            Option<u64>,
+            Arc<targets::auth::Connection>,
+        ),
+    >,
 }
 
 impl Routes {
@@ -282,15 +319,17 @@ impl Routes {
         }
         let mut conn_registry = HashMap::new();
         for (name, c) in &config.connections {
+            let tls = plan.connection_tls.get(name);
+            let fp = tls.map(targets::tls::Tls::fingerprint);
             let reused = prev
                 .and_then(|p| p.conn_registry.get(name))
-                .filter(|(was, _)| was == c)
-                .map(|(_, conn)| conn.clone());
+                .filter(|(was, was_fp, _)| was == c && *was_fp == fp)
+                .map(|(_, _, conn)| conn.clone());
             let conn = match reused {
                 Some(conn) => conn,
-                None => targets::connection(name, c, ctx)?,
+                None => targets::connection(name, c, tls)?,
             };
-            conn_registry.insert(name.clone(), (c.clone(), conn));
+            conn_registry.insert(name.clone(), (c.clone(), fp, conn));
         }
         let mut targets = Vec::new();
         let mut rules = Vec::new();
@@ -303,7 +342,7 @@ impl Routes {
                     TargetKind::Http {
                         connection: Some(name),
                         ..
-                    } => conn_registry.get(name).map(|(_, conn)| conn.clone()),
+                    } => conn_registry.get(name).map(|(_, _, conn)| conn.clone()),
                     _ => None,
                 };
                 // Everything the task was started with, including what its
@@ -312,7 +351,7 @@ impl Routes {
                 // the same file name is a change) and which connection
                 // object it holds.
                 let fp = format!(
-                    "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                    "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
                     r.name,
                     c.id,
                     c.kind,
@@ -323,6 +362,8 @@ impl Routes {
                         .and_then(|d| config.dead_letters.get(d)),
                     t.tls.as_ref().map(targets::tls::Tls::fingerprint),
                     connection.as_ref().map(Arc::as_ptr),
+                    // A CloudEvents target labels text data differently.
+                    t.shaper.is_text(),
                 );
                 let dead_letter = c
                     .dead_letter
@@ -335,12 +376,20 @@ impl Routes {
                             r.name.clone(),
                             r.arn.clone(),
                             Arc::from(c.id.as_str()),
+                            Arc::from(targets::endpoint(&c.kind).as_str()),
                             c.retry,
                             dead_letter.map(|d| dead_letters[d].clone()),
                             m,
                             ctx.abort.clone(),
                         );
-                        targets::spawn(&c.kind, t.tls.as_ref(), info, ctx, connection)?
+                        targets::spawn(
+                            &c.kind,
+                            t.tls.as_ref(),
+                            info,
+                            ctx,
+                            connection,
+                            t.shaper.is_text(),
+                        )?
                     }
                 };
                 registry.insert(fp, sender.clone());
@@ -359,6 +408,19 @@ impl Routes {
                 arn: r.arn,
                 targets: first..targets.len(),
             });
+        }
+        // Every reason at zero, for each source, in the family its invalid
+        // input goes to (dead letters, or drops without a destination).
+        for s in &config.sources {
+            let gave_up = if s.dead_letter.is_some() {
+                &m.dead_letters
+            } else {
+                &m.dropped
+            };
+            for reason in super::PARSE_FAILURE_REASONS {
+                m.parse_failures.with_label_values(&[&s.id, reason]);
+                gave_up.with_label_values(&["source", "", &s.id, reason]);
+            }
         }
         let sources = config
             .sources
@@ -392,7 +454,9 @@ impl Routes {
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
         );
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Routes {
+            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             max_event_bytes: config.limits.max_event_bytes,
             max_event_depth: config.limits.max_event_depth,
             bus: plan.bus,

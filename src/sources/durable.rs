@@ -15,6 +15,12 @@
 //! `u8 version, u8 flags (bit 0: built), u64 accepted_unix_ms,
 //! u16 id_len, id (the source id), u32 count`, then per event
 //! `u64 position, u32 len, bytes`.
+//!
+//! Version 2 is version 1 followed by the trace context the events came
+//! with: `u32 traced`, then per traced event `u32 event, u16 parent_len,
+//! parent, u16 state_len, state` (`state_len` `0xffff`: no `tracestate`).
+//! A request without trace context is written as version 1, which a
+//! busbar from before trace context reads too.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -25,6 +31,9 @@ use crate::handoff::{AckAt, Batch, SourceAck};
 use crate::spool::{RecordId, Spool};
 
 const VERSION: u8 = 1;
+/// With trace context.
+const TRACED: u8 = 2;
+const NO_STATE: u16 = u16::MAX;
 const BUILT: u8 = 1;
 
 /// Appends the record of batch `b` (of the source named `source_id`) to `out`.
@@ -35,7 +44,7 @@ pub fn encode(b: &Batch, source_id: &str, out: &mut Vec<u8>) {
         .map_or(0, |d| d.as_millis() as u64);
     let id = &source_id.as_bytes()[..source_id.len().min(u16::MAX as usize)];
     out.reserve(b.buf.len() + b.len() * 12 + id.len() + 16);
-    out.push(VERSION);
+    out.push(if b.traces.is_empty() { VERSION } else { TRACED });
     out.push(if b.built { BUILT } else { 0 });
     out.extend_from_slice(&accepted_ms.to_le_bytes());
     out.extend_from_slice(&(id.len() as u16).to_le_bytes());
@@ -46,6 +55,26 @@ pub fn encode(b: &Batch, source_id: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(&e.position.to_le_bytes());
         out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         out.extend_from_slice(bytes);
+    }
+    if b.traces.is_empty() {
+        return;
+    }
+    out.extend_from_slice(&(b.traces.len() as u32).to_le_bytes());
+    for t in &b.traces {
+        out.extend_from_slice(&t.event.to_le_bytes());
+        // Both were checked when taken in: a `traceparent` is tens of
+        // bytes, a `tracestate` at most `Trace::MAX_STATE`.
+        let parent = b.bytes(&t.parent);
+        out.extend_from_slice(&(parent.len() as u16).to_le_bytes());
+        out.extend_from_slice(parent);
+        match &t.state {
+            Some(r) => {
+                let state = b.bytes(r);
+                out.extend_from_slice(&(state.len() as u16).to_le_bytes());
+                out.extend_from_slice(state);
+            }
+            None => out.extend_from_slice(&NO_STATE.to_le_bytes()),
+        }
     }
 }
 
@@ -97,9 +126,9 @@ pub fn decode(rec: &[u8]) -> Result<Decoded, String> {
     }
     let mut r = Reader { rec, at: 0 };
     let [version] = r.int::<1>()?;
-    if version != VERSION {
+    if version != VERSION && version != TRACED {
         return Err(format!(
-            "record version {version} at byte 0; this busbar reads version {VERSION}"
+            "record version {version} at byte 0; this busbar reads versions {VERSION} and {TRACED}"
         ));
     }
     let [flags] = r.int::<1>()?;
@@ -114,6 +143,25 @@ pub fn decode(rec: &[u8]) -> Result<Decoded, String> {
         let position = u64::from_le_bytes(r.int()?);
         let len = u32::from_le_bytes(r.int()?) as usize;
         batch.push(r.take(len)?, position);
+    }
+    if version == TRACED {
+        let traced = u32::from_le_bytes(r.int()?);
+        for _ in 0..traced {
+            let event = u32::from_le_bytes(r.int()?) as usize;
+            let len = u16::from_le_bytes(r.int()?) as usize;
+            let parent = batch.keep(r.take(len)?);
+            let state = match u16::from_le_bytes(r.int()?) {
+                NO_STATE => None,
+                len => Some(batch.keep(r.take(len as usize)?)),
+            };
+            if event >= count {
+                return Err(format!(
+                    "trace context of event {event} at byte {}, of {count} events",
+                    r.at
+                ));
+            }
+            batch.trace_event(event, parent, state);
+        }
     }
     if r.at != rec.len() {
         return Err(format!(
@@ -238,6 +286,34 @@ mod tests {
             .unwrap()
             .as_millis() as u64;
         assert!(now_ms - d.accepted_unix_ms < 10_000);
+    }
+
+    #[test]
+    fn trace_context_survives_the_record_and_plain_records_stay_version_1() {
+        let tp = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let mut b = Batch::new(0);
+        b.push(b"{}", 1);
+        let mut rec = Vec::new();
+        encode(&b, "api", &mut rec);
+        assert_eq!(rec[0], VERSION);
+        for i in 2..4 {
+            b.push(b"{}", i);
+        }
+        let (p, s) = (b.keep(tp), b.keep(b"k=v"));
+        b.trace_event(0, p.clone(), Some(s));
+        b.trace_event(2, p, None);
+        rec.clear();
+        encode(&b, "api", &mut rec);
+        assert_eq!(rec[0], TRACED);
+        let d = decode(&rec).unwrap();
+        assert_eq!(d.batch.len(), 3);
+        for i in 0..3 {
+            assert_eq!(d.batch.event(i), b"{}");
+            assert_eq!(d.batch.trace(i), b.trace(i), "event {i}");
+        }
+        for cut in 0..rec.len() {
+            assert!(decode(&rec[..cut]).is_err());
+        }
     }
 
     #[test]

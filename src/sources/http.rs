@@ -55,10 +55,34 @@ use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 use super::{durable, Intake};
 use crate::engine::Limits;
 use crate::envelope::Bus;
-use crate::handoff::Batch;
+use crate::handoff::{Batch, Trace};
+use crate::ingest::describe;
 use crate::ingest::putevents::{self, ApiError, EntryOutcome, Operation, PutEventsLimits};
 use crate::metrics::Metrics;
 use crate::spool::{AppendError, Spool};
+
+/// A request's `traceparent` and `tracestate` headers, as sent.
+struct RequestTrace {
+    parent: Option<HeaderValue>,
+    state: Option<HeaderValue>,
+}
+
+impl RequestTrace {
+    fn of(h: &hyper::HeaderMap) -> RequestTrace {
+        RequestTrace {
+            parent: h.get("traceparent").cloned(),
+            state: h.get("tracestate").cloned(),
+        }
+    }
+
+    fn checked(&self, source: &str) -> Option<Trace<'_>> {
+        super::checked_trace(
+            self.parent.as_ref().map(HeaderValue::as_bytes),
+            self.state.as_ref().map(HeaderValue::as_bytes),
+            source,
+        )
+    }
+}
 
 pub struct Settings {
     pub source: usize,
@@ -69,6 +93,10 @@ pub struct Settings {
     pub max_event_bytes: usize,
     pub connections: ConnLimits,
     pub bus: Bus,
+    /// `bus.accept_other_buses`.
+    pub other_buses: crate::config::OtherBuses,
+    /// The loaded rules, for EventBridge's read-only calls.
+    pub catalog: crate::inspect::SharedCatalog,
     pub put_limits: PutEventsLimits,
     pub engine_limits: Limits,
     pub metrics: HttpMetrics,
@@ -97,6 +125,8 @@ pub struct HttpMetrics {
     accept_errors: IntCounter,
     rejected: IntCounterVec,
     source_id: String,
+    /// Entries for another bus: one warning, then one per interval.
+    other_bus_log: crate::throttle::Throttle,
 }
 
 impl HttpMetrics {
@@ -115,6 +145,7 @@ impl HttpMetrics {
             accept_errors: m.http_accept_errors.with_label_values(&[source_id]),
             rejected: m.put_events_rejected.clone(),
             source_id: source_id.to_string(),
+            other_bus_log: crate::throttle::Throttle::default(),
         }
     }
 }
@@ -654,6 +685,19 @@ struct Conn {
     registry: Arc<Registry>,
 }
 
+/// The `operation` label of an EventBridge call `describe` answers: a
+/// small closed set (every write is `write`).
+fn describe_label(name: &str) -> &'static str {
+    match name {
+        "ListRules" => "ListRules",
+        "DescribeRule" => "DescribeRule",
+        "ListTargetsByRule" => "ListTargetsByRule",
+        "ListEventBuses" => "ListEventBuses",
+        "DescribeEventBus" => "DescribeEventBus",
+        _ => "write",
+    }
+}
+
 fn reply(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
@@ -703,6 +747,7 @@ impl Conn {
             .headers()
             .get("x-amz-target")
             .map(|v| v.as_bytes().to_vec());
+        let trace = RequestTrace::of(req.headers());
         let read = Limited::new(req.into_body(), self.s.max_request_bytes).collect();
         let body = match tokio::time::timeout(self.s.connections.body_timeout, read).await {
             Ok(Ok(b)) => b.to_bytes(),
@@ -750,7 +795,7 @@ impl Conn {
         };
         match (method, path.as_str()) {
             (Method::POST, "/") => match putevents::operation(target.as_deref()) {
-                Ok(Operation::PutEvents) => ("PutEvents", self.put_events(&body).await),
+                Ok(Operation::PutEvents) => ("PutEvents", self.put_events(&body, &trace).await),
                 Ok(Operation::TestEventPattern) => (
                     "TestEventPattern",
                     match putevents::test_event_pattern(&body, &self.s.engine_limits) {
@@ -758,19 +803,28 @@ impl Conn {
                         Err(e) => api_error(&e),
                     },
                 ),
-                Ok(Operation::Other(name)) => (
-                    "other",
-                    api_error(&ApiError {
-                        status: 400,
-                        type_name: "UnknownOperationException",
-                        message: format!(
-                            "busbar implements PutEvents and TestEventPattern, not {name}"
+                Ok(Operation::Other(name)) => {
+                    let catalog = crate::inspect::current(&self.s.catalog);
+                    match describe::answer(&name, &body, &catalog) {
+                        Some(Ok(b)) => (describe_label(&name), reply(StatusCode::OK, AMZ_JSON, b)),
+                        Some(Err(e)) => (describe_label(&name), api_error(&e)),
+                        None => (
+                            "other",
+                            api_error(&ApiError {
+                                status: 400,
+                                type_name: "UnknownOperationException",
+                                message: format!(
+                                    "busbar implements PutEvents, TestEventPattern, ListRules, \
+                                     DescribeRule, ListTargetsByRule, ListEventBuses and \
+                                     DescribeEventBus, not {name}"
+                                ),
+                            }),
                         ),
-                    }),
-                ),
+                    }
+                }
                 Err(e) => ("other", api_error(&e)),
             },
-            (Method::POST, "/events") => ("events", self.ndjson(&body).await),
+            (Method::POST, "/events") => ("events", self.ndjson(&body, &trace).await),
             (_, "/events") | (_, "/") => (
                 "other",
                 reply(
@@ -838,14 +892,16 @@ impl Conn {
         }
     }
 
-    async fn put_events(&self, body: &[u8]) -> Response<Full<Bytes>> {
+    async fn put_events(&self, body: &[u8], trace: &RequestTrace) -> Response<Full<Bytes>> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let prepared = match putevents::prepare_put_events(
+        let other = |bus: &str| self.s.other_buses.accepts(bus);
+        let prepared = match putevents::prepare_put_events_for(
             body,
             &self.s.bus,
+            &other,
             &self.s.put_limits,
             now,
             &mut uuid::Uuid::new_v4,
@@ -855,9 +911,38 @@ impl Conn {
         };
         let mut b = Batch::new(self.s.source);
         b.built = true;
+        // Kept once for every entry that has no `TraceHeader` of its own.
+        let request = trace
+            .checked(&self.s.name)
+            .map(|t| (b.keep(t.parent), t.state.map(|s| b.keep(s))));
+        let mut xray = [0u8; 55];
         for (i, e) in prepared.entries.iter().enumerate() {
-            if let EntryOutcome::Accepted { envelope, .. } = e {
+            if let EntryOutcome::Accepted {
+                envelope,
+                trace: own,
+                ..
+            } = e
+            {
                 b.push(envelope, i as u64);
+                let event = b.len() - 1;
+                // The entry's own `TraceHeader` (W3C, or X-Ray converted)
+                // before the request's headers.
+                let own = own.as_deref().map(str::as_bytes).and_then(|h| {
+                    if Trace::valid_parent(h) {
+                        Some(h)
+                    } else if Trace::parent_from_xray(h, &mut xray) {
+                        Some(&xray[..])
+                    } else {
+                        tracing::debug!(source = %self.s.name, "malformed TraceHeader not forwarded");
+                        None
+                    }
+                });
+                if let Some(parent) = own {
+                    let parent = b.keep(parent);
+                    b.trace_event(event, parent, None);
+                } else if let Some((parent, state)) = &request {
+                    b.trace_event(event, parent.clone(), state.clone());
+                }
             }
         }
         if !b.is_empty() {
@@ -874,7 +959,10 @@ impl Conn {
         for e in &prepared.entries {
             match e {
                 EntryOutcome::Accepted { .. } => {}
-                EntryOutcome::Dropped { .. } => m.dropped.inc(),
+                EntryOutcome::Dropped { bus, .. } => {
+                    m.dropped.inc();
+                    self.other_bus_dropped(bus);
+                }
                 EntryOutcome::Failed { code, .. } => m
                     .rejected
                     .with_label_values(&[m.source_id.as_str(), code])
@@ -884,7 +972,25 @@ impl Conn {
         reply(StatusCode::OK, AMZ_JSON, prepared.response_body())
     }
 
-    async fn ndjson(&self, body: &[u8]) -> Response<Full<Bytes>> {
+    /// AWS drops such entries without a word, and users do not find out
+    /// why their events vanish: say so, naming the bus and the setting.
+    fn other_bus_dropped(&self, bus: &str) {
+        use crate::throttle::Say;
+        let m = &self.s.metrics;
+        match m.other_bus_log.occurred(std::time::Instant::now()) {
+            Say::First => {
+                tracing::warn!(source = %self.s.name, event_bus = %bus, this_bus = %self.s.bus.name,
+                "PutEvents entry for another event bus dropped, as AWS drops it; set bus.accept_other_buses to take it (counted in busbar_events_dropped_total{{reason=\"OTHER_EVENT_BUS\"}})")
+            }
+            Say::Again { suppressed } => {
+                tracing::warn!(source = %self.s.name, event_bus = %bus, this_bus = %self.s.bus.name,
+                drops_not_logged = suppressed, "PutEvents entries for another event bus still dropped (bus.accept_other_buses)")
+            }
+            Say::Quiet => {}
+        }
+    }
+
+    async fn ndjson(&self, body: &[u8], trace: &RequestTrace) -> Response<Full<Bytes>> {
         let mut b = Batch::new(self.s.source);
         for (n, line) in body.split(|c| *c == b'\n').enumerate() {
             let line = &line[..super::line_event_len(line, self.s.max_event_bytes)];
@@ -892,6 +998,7 @@ impl Conn {
                 b.push(line, n as u64 + 1);
             }
         }
+        super::trace_from(&mut b, 0, trace.checked(&self.s.name));
         let count = b.len();
         let (max_events, max_bytes) = self.intake.budget();
         if count > max_events || b.weight() > max_bytes {

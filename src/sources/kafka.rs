@@ -59,7 +59,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -164,6 +164,8 @@ struct Shared {
     /// look at the broker is (librdkafka also reports a stale "all brokers
     /// down" just after they came back).
     outage_logged: std::sync::atomic::AtomicBool,
+    /// librdkafka's logs and errors about the brokers, one line per change.
+    broker_log: crate::kafka_log::BrokerLog,
 }
 
 /// How long after a lost assignment an empty one counts as librdkafka's
@@ -258,32 +260,20 @@ struct Ctx {
 
 impl ClientContext for Ctx {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                tracing::error!(target: "librdkafka", source = %self.shared.id, "{fac} {message}")
-            }
-            RDKafkaLogLevel::Warning => {
-                if fac == "OFFSET" {
-                    if let Some(key) = offset_reset_partition(message) {
-                        // librdkafka has moved the position already.
-                        let mut t = self.shared.tracker();
-                        self.shared
-                            .reset(&mut t, &key, ResetReason::OutOfRange, message);
-                        return;
-                    }
-                }
-                tracing::warn!(target: "librdkafka", source = %self.shared.id, "{fac} {message}")
-            }
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(target: "librdkafka", source = %self.shared.id, "{fac} {message}")
-            }
-            RDKafkaLogLevel::Debug => {
-                tracing::debug!(target: "librdkafka", source = %self.shared.id, "{fac} {message}")
+        if matches!(level, RDKafkaLogLevel::Warning) && fac == "OFFSET" {
+            if let Some(key) = offset_reset_partition(message) {
+                // librdkafka has moved the position already.
+                let mut t = self.shared.tracker();
+                self.shared
+                    .reset(&mut t, &key, ResetReason::OutOfRange, message);
+                return;
             }
         }
+        self.shared.broker_log.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.shared.broker_log.error(&error, reason);
     }
 
     fn stats(&self, s: Statistics) {
@@ -401,6 +391,7 @@ impl ConsumerContext for Ctx {
     fn post_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
         match r {
             Rebalance::Assign(tpl) => {
+                self.shared.broker_log.ok();
                 tracing::info!(source = %self.shared.id, partitions = tpl.count(), "partitions assigned");
                 if let Ok(mut r) = self.shared.revoked.lock() {
                     for k in keys(tpl) {
@@ -536,6 +527,7 @@ pub async fn run(s: Settings, intake: Intake) -> Result<(), String> {
         paused: Mutex::new(HashSet::new()),
         lost_at: Mutex::new(None),
         outage_logged: std::sync::atomic::AtomicBool::new(false),
+        broker_log: crate::kafka_log::BrokerLog::new(format!("kafka source {}", s.id)),
     });
     let consumer: StreamConsumer<Ctx> = consumer_config(&s)
         .create_with_context(Ctx {
@@ -588,6 +580,7 @@ pub async fn run(s: Settings, intake: Intake) -> Result<(), String> {
             }
             match m {
                 Ok(m) => {
+                    shared.broker_log.ok();
                     bytes += add(&m, &mut open, &mut topic_names, s.source, &shared);
                     taken += 1;
                 }
@@ -595,7 +588,7 @@ pub async fn run(s: Settings, intake: Intake) -> Result<(), String> {
                     if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
                         pause_for_outage(&consumer, &shared);
                     }
-                    tracing::warn!(source = %s.id, error = %e, "kafka consumer error")
+                    shared.broker_log.error(&e, &e.to_string())
                 }
             }
             // Every open batch stays within one batch's share of the budget.
@@ -950,8 +943,14 @@ fn add(
         s..b.buf.len() as u32
     });
     let h0 = b.headers.len() as u32;
+    let (mut parent, mut state) = (None, None);
     if let Some(hs) = m.headers() {
         for h in hs.iter() {
+            if h.key.eq_ignore_ascii_case("traceparent") {
+                parent = h.value;
+            } else if h.key.eq_ignore_ascii_case("tracestate") {
+                state = h.value;
+            }
             let ns = b.buf.len() as u32;
             b.buf.extend_from_slice(h.key.as_bytes());
             let name = ns..b.buf.len() as u32;
@@ -975,6 +974,19 @@ fn add(
             headers: h0..h1,
         }),
     });
+    // The headers' bytes are in `buf` already: the trace refers to them.
+    if let Some(t) = super::checked_trace(parent, state, m.topic()) {
+        let find = |v: &[u8]| {
+            b.headers[h0 as usize..h1 as usize]
+                .iter()
+                .filter_map(|(_, r)| r.clone())
+                .find(|r| b.bytes(r) == v)
+        };
+        let (p, s) = (find(t.parent), t.state.and_then(find));
+        if let Some(p) = p {
+            b.trace_event(b.events.len() - 1, p, s);
+        }
+    }
     added
 }
 

@@ -19,7 +19,46 @@ use prometheus::{IntCounter, IntGauge};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::handoff::Permits;
-use crate::handoff::{Batch, Ledger};
+use crate::handoff::{Batch, Ledger, Trace};
+
+/// Checks the trace context an event came with (a `traceparent` and
+/// maybe a `tracestate`, as header values); `None` when there is none, or
+/// when the `traceparent` is malformed (logged at debug with `from`, the
+/// source's name: the event goes on without it). A `tracestate` that
+/// cannot be forwarded is left out alone.
+pub fn checked_trace<'a>(
+    parent: Option<&'a [u8]>,
+    state: Option<&'a [u8]>,
+    from: &str,
+) -> Option<Trace<'a>> {
+    let parent = parent?;
+    if !Trace::valid_parent(parent) {
+        tracing::debug!(source = from, traceparent = %String::from_utf8_lossy(parent),
+            "malformed traceparent not forwarded");
+        return None;
+    }
+    let state = state.filter(|s| {
+        let ok = Trace::valid_state(s);
+        if !ok {
+            tracing::debug!(source = from, "malformed tracestate not forwarded");
+        }
+        ok
+    });
+    Some(Trace { parent, state })
+}
+
+/// Records `trace` for every event of `b` from `first` on (the events of
+/// one HTTP request share its headers), its text kept once.
+pub fn trace_from(b: &mut Batch, first: usize, trace: Option<Trace<'_>>) {
+    let Some(t) = trace else {
+        return;
+    };
+    let parent = b.keep(t.parent);
+    let state = t.state.map(|s| b.keep(s));
+    for i in first..b.len() {
+        b.trace_event(i, parent.clone(), state.clone());
+    }
+}
 
 /// The door into the pipeline, shared by every source.
 #[derive(Clone)]

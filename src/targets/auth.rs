@@ -35,7 +35,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
+};
 use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::connect::Connect;
 use serde::Deserialize;
@@ -475,6 +477,9 @@ impl OAuth {
             (ACCEPT, HeaderValue::from_static("application/json")),
         ];
         headers.extend(self::headers(p, at)?);
+        if !headers.iter().any(|(k, _)| *k == USER_AGENT) {
+            headers.push((USER_AGENT, HeaderValue::from_static(super::USER_AGENT)));
+        }
         Ok(OAuth {
             url,
             method,

@@ -30,11 +30,13 @@
 //!   `/readyz` answers 503, `busbar_dead_letter_blocked{dead_letter}` is 1,
 //!   and the failure is logged once, then once a minute with a count.
 
+use crate::throttle::{Say, Throttle};
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use prometheus::{IntCounter, IntCounterVec, IntGauge};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -132,32 +134,16 @@ impl DeadLetter {
                 o.insert("input".into(), s(text));
             }
             (None, Err(_)) => {
-                o.insert("input_base64".into(), s(&base64(body)));
+                // Standard base64 with padding, for the rare input that is
+                // not UTF-8.
+                let b64 = base64::engine::general_purpose::STANDARD.encode(body);
+                o.insert("input_base64".into(), serde_json::Value::String(b64));
             }
         }
         if serde_json::to_writer(&mut *out, &serde_json::Value::Object(o)).is_ok() {
             out.push(b'\n');
         }
     }
-}
-
-/// Standard base64 with padding (for the rare input that is not UTF-8).
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for (i, shift) in [18, 12, 6, 0].iter().enumerate() {
-            if i <= c.len() {
-                s.push(T[((n >> shift) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
 }
 
 #[derive(Clone)]
@@ -186,8 +172,20 @@ pub fn hand_over(dest: Option<&DeadLetterSender>, dl: DeadLetter, dropped: &IntC
             dropped
                 .with_label_values(&[stage, &dl.rule, &dl.target, &dl.code])
                 .inc();
-            tracing::warn!(stage, rule = %dl.rule, target = %dl.target, code = %dl.code,
-                message = %dl.message, "no dead-letter destination configured; event dropped");
+            // Process-wide: a target that is down without a dead letter
+            // drops every event, and one line per event buried the log.
+            static DROPS: Throttle = Throttle::new(crate::throttle::DEFAULT_INTERVAL);
+            match DROPS.occurred(std::time::Instant::now()) {
+                Say::First => {
+                    tracing::warn!(stage, rule = %dl.rule, target = %dl.target, code = %dl.code,
+                    message = %dl.message, "no dead-letter destination configured; event dropped (counted in busbar_events_dropped_total)")
+                }
+                Say::Again { suppressed } => {
+                    tracing::warn!(stage, rule = %dl.rule, target = %dl.target, code = %dl.code,
+                    message = %dl.message, drops_not_logged = suppressed, "no dead-letter destination configured; events dropped")
+                }
+                Say::Quiet => {}
+            }
             dl.event.done();
         }
     }
@@ -698,19 +696,6 @@ impl Fitted<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-    }
 
     fn part<'a>(name: &'a str, value: &'a [u8], kind: PartKind) -> Part<'a> {
         Part {

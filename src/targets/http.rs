@@ -29,12 +29,14 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use prometheus::IntGauge;
 
+use super::cloudevents;
 use super::params::{HttpParams, Rendered};
 use super::retry::{
     parse_retry_after, Decision, DeliveryErrorCode, ExhaustedCondition, RateLimiter,
 };
 use super::tls::{self, Tls};
 use super::{AttemptError, Delivery, Failed, TargetBatch, TargetInfo};
+use crate::config::TargetFormat;
 use crate::handoff::EventRef;
 
 pub type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -91,6 +93,10 @@ pub struct Settings {
     pub params: Option<HttpParams>,
     /// The connection named by `connection:` (auth and parameters).
     pub connection: Option<Arc<super::auth::Connection>>,
+    /// `format`: EventBridge's body, or a CloudEvent.
+    pub format: TargetFormat,
+    /// The target's shaper renders text (CloudEvents label it so).
+    pub text: bool,
 }
 
 struct Prepared {
@@ -100,6 +106,8 @@ struct Prepared {
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
     connection: Option<Arc<super::auth::Connection>>,
+    format: TargetFormat,
+    text: bool,
 }
 
 pub fn spawn(
@@ -124,16 +132,16 @@ pub fn spawn(
         headers.push((name, value));
     }
     if !has_type {
-        headers.push((
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        ));
+        let t = match s.format {
+            TargetFormat::Eventbridge => "application/json; charset=utf-8",
+            TargetFormat::Cloudevents => cloudevents::STRUCTURED,
+            TargetFormat::CloudeventsBinary if s.text => cloudevents::TEXT,
+            TargetFormat::CloudeventsBinary => cloudevents::JSON,
+        };
+        headers.push((CONTENT_TYPE, HeaderValue::from_static(t)));
     }
     if !has_agent {
-        headers.push((
-            USER_AGENT,
-            HeaderValue::from_static(concat!("busbar/", env!("CARGO_PKG_VERSION"))),
-        ));
+        headers.push((USER_AGENT, HeaderValue::from_static(super::USER_AGENT)));
     }
     let limiter = match s.rate_limit_per_second {
         Some(r) => Some(RateLimiter::new(r, r.ceil().max(1.0) as u32).map_err(|e| bad(&e))?),
@@ -146,6 +154,8 @@ pub fn spawn(
         headers,
         timeout: s.timeout,
         connection: s.connection,
+        format: s.format,
+        text: s.text,
     });
     let backlog = Backlog::new(s.backlog, s.backlog_gauges);
     tokio::spawn(
@@ -179,6 +189,9 @@ struct Item {
     key: Option<Bytes>,
     /// The URL and headers made from `http_parameters`, when there are any.
     request: Option<Arc<Rendered>>,
+    /// Headers from the event itself: CloudEvents binary-mode attributes
+    /// and the trace context it came with.
+    from_event: FromEvent,
     accepted_at: Instant,
     attempts: u32,
     /// Bytes held as a copy; 0 while it refers to its batch.
@@ -203,9 +216,35 @@ impl Item {
                 }
             },
         };
+        let trace = event.trace();
+        let (body, ce) = match p.format {
+            TargetFormat::Eventbridge => (Bytes::copy_from_slice(tb.payload(d)), None),
+            f => {
+                let shaped = d.payload.as_ref().map(|_| tb.payload(d));
+                cloudevents::http_body(f, event.envelope(), shaped, p.text, trace).map_err(
+                    |message| Failed {
+                        code: cloudevents::UNMAPPABLE,
+                        message,
+                        exhausted: None,
+                        attempts: 0,
+                    },
+                )?
+            }
+        };
+        let from_event = FromEvent {
+            ce,
+            trace: trace.and_then(|t| {
+                let parent = HeaderValue::from_bytes(t.parent).ok()?;
+                Some((
+                    parent,
+                    t.state.and_then(|s| HeaderValue::from_bytes(s).ok()),
+                ))
+            }),
+        };
         Ok(Item {
             event,
-            body: Bytes::copy_from_slice(tb.payload(d)),
+            from_event,
+            body,
             key: tb.key(d).map(Bytes::copy_from_slice),
             request,
             accepted_at: tb.routed.batch.accepted_at,
@@ -219,12 +258,51 @@ impl Item {
         if self.weight == 0 {
             self.event = self.event.detach();
             self.weight = self.body.len()
+                + self.from_event.weight()
                 + self.key.as_ref().map_or(0, |k| k.len())
                 + self.event.routed.weight();
         }
         self
     }
 }
+
+/// The headers a delivery takes from its event.
+#[derive(Debug, Clone, Default)]
+struct FromEvent {
+    ce: Option<cloudevents::HttpBinary>,
+    /// `traceparent` and `tracestate`.
+    trace: Option<(HeaderValue, Option<HeaderValue>)>,
+}
+
+impl FromEvent {
+    /// Bytes held besides the body.
+    fn weight(&self) -> usize {
+        let ce = self
+            .ce
+            .as_ref()
+            .map_or(0, cloudevents::HttpBinary::header_bytes);
+        let trace = self
+            .trace
+            .as_ref()
+            .map_or(0, |(p, s)| p.len() + s.as_ref().map_or(0, HeaderValue::len));
+        ce + trace
+    }
+
+    fn apply(&self, h: &mut hyper::HeaderMap) {
+        if let Some(ce) = &self.ce {
+            ce.apply(h);
+        }
+        if let Some((parent, state)) = &self.trace {
+            h.insert(TRACEPARENT, parent.clone());
+            if let Some(s) = state {
+                h.insert(TRACESTATE, s.clone());
+            }
+        }
+    }
+}
+
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// The deliveries of a target whose endpoint keeps failing. While it is not
 /// empty the target is *failing*: new deliveries join it at the back
@@ -382,7 +460,7 @@ impl Task {
             match Item::of(tb, d, &self.p) {
                 Ok(it) => self.ready.push_back(it),
                 Err(f) => {
-                    self.info.failed(f.code);
+                    self.info.failed(f.code, &f.message);
                     self.info.give_up(tb.event(d), f);
                 }
             }
@@ -414,13 +492,14 @@ impl Task {
         let wait = self.limiter.as_mut().map(|l| l.delay(Instant::now()));
         let (client, p, body) = (self.client.clone(), self.p.clone(), it.body.clone());
         let request = it.request.clone();
+        let from_event = it.from_event.clone();
         let id = self
             .in_flight
             .spawn(async move {
                 if let Some(w) = wait.filter(|w| !w.is_zero()) {
                     tokio::time::sleep(w).await;
                 }
-                attempt(&client, &p, request.as_deref(), body).await
+                attempt(&client, &p, request.as_deref(), &from_event, body).await
             })
             .id();
         self.flying.insert(id, it);
@@ -524,7 +603,7 @@ impl Task {
 
     fn delivered(&self, event: &EventRef, accepted: Instant) {
         self.latency.observe(accepted.elapsed().as_secs_f64());
-        self.info.deliveries.inc();
+        self.info.delivered(1);
         event.done();
     }
 
@@ -535,7 +614,7 @@ impl Task {
         attempts: u32,
         accepted: Instant,
     ) -> Result<Duration, Failed> {
-        self.info.failed(e.code.as_str());
+        self.info.failed(e.code.as_str(), &e.message);
         let give_up = |exhausted: Option<ExhaustedCondition>, e: AttemptError| Failed {
             code: e.code.as_str(),
             message: e.message,
@@ -600,24 +679,26 @@ async fn attempt(
     client: &Client,
     p: &Prepared,
     request: Option<&Rendered>,
+    from_event: &FromEvent,
     body: Bytes,
 ) -> Result<(), AttemptError> {
     let Some(conn) = &p.connection else {
-        return send(client, p, request, body, None).await;
+        return send(client, p, request, from_event, body, None).await;
     };
     let auth = conn.authorize().await?;
-    let sent = send(client, p, request, body.clone(), Some(&auth)).await;
+    let sent = send(client, p, request, from_event, body.clone(), Some(&auth)).await;
     if !conn.refused(&auth) {
         return sent;
     }
     let auth = conn.authorize().await?;
-    send(client, p, request, body, Some(&auth)).await
+    send(client, p, request, from_event, body, Some(&auth)).await
 }
 
 async fn send(
     client: &Client,
     p: &Prepared,
     request: Option<&Rendered>,
+    from_event: &FromEvent,
     body: Bytes,
     auth: Option<&super::auth::Authorized>,
 ) -> Result<(), AttemptError> {
@@ -633,8 +714,11 @@ async fn send(
     for (k, v) in request.map_or(&[][..], |r| &r.headers[..]) {
         req = req.header(k, v);
     }
-    if let (Some(a), Some(h)) = (auth, req.headers_mut()) {
-        a.headers(h);
+    if let Some(h) = req.headers_mut() {
+        from_event.apply(h);
+        if let Some(a) = auth {
+            a.headers(h);
+        }
     }
     let req = req.body(Full::new(body)).map_err(|e| AttemptError {
         code: DeliveryErrorCode::ClientError,
@@ -655,16 +739,13 @@ async fn send(
             if let Some(tls) = tls::cause(&e) {
                 return Err(AttemptError {
                     code: DeliveryErrorCode::TlsError,
-                    message: format!(
-                        "TLS with {}: {tls}",
-                        p.uri.authority().map_or("the target", |a| a.as_str())
-                    ),
+                    message: format!("TLS with {}: {tls}", super::cause::host_port(&p.uri)),
                     retry_after: None,
                 });
             }
             return Err(AttemptError {
                 code: DeliveryErrorCode::ConnectionFailure,
-                message: format!("request failed: {e}"),
+                message: super::cause::describe(&e, &super::cause::host_port(&p.uri)),
                 retry_after: None,
             });
         }

@@ -4,7 +4,9 @@
 //! A delivery counts as done only when the broker has acknowledged it
 //! (librdkafka's delivery report), which is what lets the source commit
 //! past it. Records keep the consumed record's headers and add
-//! `busbar-rule` and `busbar-event-id`. A full local producer queue waits
+//! `busbar-rule` and `busbar-event-id`; the trace context is the event's
+//! own, checked, and `format: cloudevents` adds the binding's `ce_*`
+//! headers with the event's data as the value. A full local producer queue waits
 //! (backpressure) instead of failing. Failures after librdkafka's own
 //! retries (`message.timeout.ms`) go through the target's retry policy.
 //!
@@ -61,7 +63,7 @@ use rdkafka::ClientContext;
 use tokio::sync::{mpsc, watch};
 
 use super::retry::{Decision, DeliveryErrorCode};
-use super::{random_u64, Abort, Delivery, Failed, TargetBatch, TargetInfo};
+use super::{cloudevents, random_u64, Abort, Delivery, Failed, TargetBatch, TargetInfo};
 use crate::admin::Readiness;
 
 /// One librdkafka producer client, with busbar's context.
@@ -109,6 +111,15 @@ pub enum Trouble {
 }
 
 impl Trouble {
+    /// Every reason, for exporting each at zero from the start.
+    pub const ALL: [Trouble; 5] = [
+        Trouble::Fatal,
+        Trouble::UnknownProducerId,
+        Trouble::Fenced,
+        Trouble::OutOfOrderSequence,
+        Trouble::Stalled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trouble::Fatal => "fatal",
@@ -154,6 +165,8 @@ struct Health {
     delivered: AtomicU64,
     /// The first trouble reported about a generation, with its detail.
     trouble: Mutex<Option<(u64, Trouble, String)>>,
+    /// librdkafka's logs and errors about the brokers, one line per change.
+    broker_log: crate::kafka_log::BrokerLog,
 }
 
 impl Health {
@@ -191,12 +204,16 @@ pub struct ClientHealth {
 }
 
 impl ClientContext for ClientHealth {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.health.broker_log.log(level, fac, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
             self.health
                 .report(self.generation, Trouble::Fatal, reason.to_string());
         } else {
-            tracing::warn!(error = %error, reason, "kafka producer");
+            self.health.broker_log.error(&error, reason);
         }
     }
 }
@@ -240,6 +257,7 @@ impl Producer {
             progress_ms: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             trouble: Mutex::new(None),
+            broker_log: crate::kafka_log::BrokerLog::new("kafka producer"),
         });
         let client = create(&c, &health, 1)?;
         Ok(Producer {
@@ -300,6 +318,7 @@ impl Producer {
         let h = &self.shared.health;
         h.progress_ms.store(h.now_ms(), Ordering::Relaxed);
         h.delivered.fetch_max(generation, Ordering::Relaxed);
+        h.broker_log.ok();
     }
 
     /// A record sent on `generation` failed: tell the supervisor when the
@@ -332,10 +351,15 @@ impl Producer {
 
     /// Whether the producer has reached a broker (readiness).
     pub fn connected(&self) -> bool {
-        self.inner()
+        let ok = self
+            .inner()
             .client()
             .fetch_metadata(None, Duration::from_secs(2))
-            .is_ok()
+            .is_ok();
+        if ok {
+            self.shared.health.broker_log.ok();
+        }
+        ok
     }
 
     /// Start the supervisor thread, which replaces a stuck client (see the
@@ -500,19 +524,54 @@ pub fn error_code(e: &KafkaError) -> DeliveryErrorCode {
     }
 }
 
+/// The record of delivery `d`. `cloud`: the target writes CloudEvents
+/// (binary mode), `Some(text)` with whether its shaper renders text.
+///
+/// The consumed record's headers are kept, except the trace context (the
+/// event's own, checked, goes instead: a malformed `traceparent` is not
+/// passed on) and, for CloudEvents, its `ce_*` and `content-type` headers,
+/// which would contradict this event's.
 fn record<'a>(
     topic: &'a str,
     tb: &'a TargetBatch,
     d: &Delivery,
     rule: &str,
+    cloud: Option<bool>,
 ) -> FutureRecord<'a, [u8], [u8]> {
     let i = d.index as usize;
+    // `send_loop` dead-letters events that cannot be CloudEvents before
+    // they get here; one that still cannot goes as it is.
+    let ce = cloud.and_then(|text| {
+        let a = cloudevents::Attributes::read(tb.routed.envelope(i)).ok()?;
+        let shaped = d.payload.as_ref().map(|_| tb.payload(d));
+        Some((a, cloudevents::data(&a, shaped, text)))
+    });
+    let trace = tb.routed.trace(i);
     let mut headers = OwnedHeaders::new();
     for (name, value) in tb.routed.kafka_headers(i) {
+        let replaced = name.eq_ignore_ascii_case(b"traceparent")
+            || name.eq_ignore_ascii_case(b"tracestate")
+            || (ce.is_some()
+                && (name.starts_with(b"ce_") || name.eq_ignore_ascii_case(b"content-type")));
+        if replaced {
+            continue;
+        }
         headers = headers.insert(Header {
             key: &String::from_utf8_lossy(name),
             value,
         });
+    }
+    if let Some(t) = trace {
+        headers = headers.insert(Header {
+            key: "traceparent",
+            value: Some(t.parent),
+        });
+        if let Some(s) = t.state {
+            headers = headers.insert(Header {
+                key: "tracestate",
+                value: Some(s),
+            });
+        }
     }
     headers = headers
         .insert(Header {
@@ -523,9 +582,27 @@ fn record<'a>(
             key: "busbar-event-id",
             value: Some(tb.routed.id(i)),
         });
-    let mut r = FutureRecord::to(topic)
-        .payload(tb.payload(d))
-        .headers(headers);
+    let payload = match ce {
+        Some((a, data)) => {
+            // `insert` takes the headers by value.
+            let mut slot = Some(headers);
+            a.kafka_headers(trace, |key, v| {
+                slot = slot.take().map(|h| {
+                    h.insert(Header {
+                        key,
+                        value: Some(v),
+                    })
+                });
+            });
+            headers = slot.unwrap_or_default().insert(Header {
+                key: "content-type",
+                value: Some(data.content_type().as_bytes()),
+            });
+            data.bytes()
+        }
+        None => tb.payload(d),
+    };
+    let mut r = FutureRecord::to(topic).payload(payload).headers(headers);
     if let Some(k) = tb.key(d) {
         r = r.key(k);
     }
@@ -572,6 +649,8 @@ impl Sent {
 /// One Kafka target: the task that sends and the task that awaits.
 struct Target {
     topic: String,
+    /// CloudEvents binary mode, with whether the shaper renders text.
+    cloud: Option<bool>,
     producer: Producer,
     info: Arc<TargetInfo>,
     latency: Histogram,
@@ -583,6 +662,7 @@ struct Target {
 
 pub fn spawn(
     topic: String,
+    cloud: Option<bool>,
     producer: Producer,
     rx: mpsc::UnboundedReceiver<TargetBatch>,
     info: Arc<TargetInfo>,
@@ -590,6 +670,7 @@ pub fn spawn(
 ) {
     let t = Arc::new(Target {
         topic,
+        cloud,
         producer,
         info,
         latency,
@@ -615,6 +696,9 @@ impl Target {
             let mut sent = Vec::with_capacity(tb.items.len());
             let mut client = self.producer.client();
             for item in 0..tb.items.len() {
+                if self.unmappable(&tb, item) {
+                    continue;
+                }
                 let p = Pending {
                     tb: tb.clone(),
                     item,
@@ -629,13 +713,43 @@ impl Target {
         }
     }
 
+    /// For a CloudEvents target: an event that cannot be one is given up
+    /// (`cloudevents::UNMAPPABLE`) instead of sent.
+    fn unmappable(&self, tb: &TargetBatch, item: usize) -> bool {
+        if self.cloud.is_none() {
+            return false;
+        }
+        let d = &tb.items[item];
+        let Err(message) = cloudevents::Attributes::read(tb.routed.envelope(d.index as usize))
+        else {
+            return false;
+        };
+        self.info.failed(cloudevents::UNMAPPABLE, &message);
+        self.info.give_up(
+            tb.event(d),
+            Failed {
+                code: cloudevents::UNMAPPABLE,
+                message,
+                exhausted: None,
+                attempts: 0,
+            },
+        );
+        true
+    }
+
     /// Hand one record to `client`, the current client as of the batch
     /// (looked up again while the queue is full: the client may be stuck
     /// and replaced).
     async fn send(&self, mut p: Pending, client: &mut (u64, Arc<Client>)) -> Sent {
         let (generation, client) = client;
         let tb = p.tb.clone();
-        let mut rec = record(&self.topic, &tb, &tb.items[p.item], &self.info.rule);
+        let mut rec = record(
+            &self.topic,
+            &tb,
+            &tb.items[p.item],
+            &self.info.rule,
+            self.cloud,
+        );
         let report = loop {
             if self.info.abort.is_set() {
                 break Err(KafkaError::Canceled);
@@ -689,7 +803,7 @@ impl Target {
         self.producer.delivered(p.generation);
         self.latency
             .observe(tb.routed.batch.accepted_at.elapsed().as_secs_f64());
-        self.info.deliveries.inc();
+        self.info.delivered(1);
         tb.event(&tb.items[p.item]).done();
     }
 
@@ -707,9 +821,15 @@ impl Target {
                     self.shut_down(&p);
                     continue;
                 }
-                self.info.failed(error_code(&e).as_str());
+                let clients = Trouble::of(&e).is_some() || purged(&e);
+                if clients {
+                    // The client's trouble, logged once by the supervisor.
+                    self.info.count_failure(error_code(&e).as_str());
+                } else {
+                    self.info.failed(error_code(&e).as_str(), &e.to_string());
+                }
                 self.producer.failed(p.generation, &e);
-                if Trouble::of(&e).is_some() || purged(&e) {
+                if clients {
                     stuck = stuck.max(Some(p.generation));
                     again.push((p, Some(e)));
                 } else if self.count_attempt(&mut p, e, &mut wait) {
@@ -808,6 +928,23 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What config/README.md promises of the librdkafka build, whichever
+    /// OpenSSL it links (vendored by default).
+    #[test]
+    fn librdkafka_is_built_with_tls_sasl_and_zstd() {
+        let native = rdkafka::ClientConfig::new().create_native_config().unwrap();
+        let features = native.get("builtin.features").unwrap();
+        for f in [
+            "ssl",
+            "sasl_plain",
+            "sasl_scram",
+            "sasl_oauthbearer",
+            "zstd",
+        ] {
+            assert!(features.split(',').any(|x| x == f), "{f}: {features}");
+        }
+    }
 
     #[test]
     fn producer_state_errors_are_the_clients_not_the_records() {

@@ -9,12 +9,18 @@
 //! ([`EventRef::done`](crate::handoff::EventRef::done)), which is what lets
 //! the Kafka source commit.
 //!
+//! HTTP and Kafka targets send an event as EventBridge does, or as a
+//! CloudEvent ([`cloudevents`]), and forward the W3C trace context the
+//! event came with ([`Trace`](crate::handoff::Trace)).
+//!
 //! A slow target does not grow memory: its queue holds batches that still
 //! hold their in-flight permits, so the sources stop taking input instead.
 //! An HTTP target whose endpoint fails moves its deliveries into a bounded
 //! backlog of copies instead (see `http`), so that it stops nobody else.
 
 pub mod auth;
+pub mod cause;
+pub mod cloudevents;
 pub mod dead_letter;
 mod http;
 mod kafka;
@@ -37,7 +43,7 @@ use crate::metrics::Metrics;
 use retry::{Decision, DeliveryErrorCode, RetryPolicy};
 
 pub use dead_letter::{DeadLetter, DeadLetterSender, Stage};
-pub use kafka::{Producer, Supervision};
+pub use kafka::{Producer, Supervision, Trouble};
 
 /// One event for one target, as the worker shaped it.
 #[derive(Debug, Clone)]
@@ -204,23 +210,47 @@ pub struct TargetInfo {
     pub deliveries: IntCounter,
     pub retries: IntCounter,
     pub abort: Abort,
+    /// Where deliveries go, as logs show it: a URL without credentials or
+    /// query, `topic T`, `stdout`, a file's path.
+    pub endpoint: Arc<str>,
+    /// Failure lines: the first at once, then one per interval, and one
+    /// when a delivery goes through again.
+    log: crate::throttle::Throttle,
     failures: IntCounterVec,
     dropped: IntCounterVec,
     latency: prometheus::HistogramVec,
 }
 
 impl TargetInfo {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rule: Arc<str>,
         rule_arn: Arc<str>,
         id: Arc<str>,
+        endpoint: Arc<str>,
         retry: RetryConfig,
         dead_letter: Option<DeadLetterSender>,
         m: &Metrics,
         abort: Abort,
     ) -> Arc<TargetInfo> {
+        // Every error code at zero from the start, in the family this
+        // target's gave-up events go to (dead letters, or drops without a
+        // destination): an alert on `increase()` then sees the first one.
+        let gave_up = if dead_letter.is_some() {
+            &m.dead_letters
+        } else {
+            &m.dropped
+        };
+        for code in DeliveryErrorCode::ALL {
+            m.delivery_failures
+                .with_label_values(&[&rule, &id, code.as_str()]);
+            gave_up.with_label_values(&[Stage::Target.as_str(), &rule, &id, code.as_str()]);
+        }
+        gave_up.with_label_values(&[Stage::Target.as_str(), &rule, &id, SHUTDOWN]);
         Arc::new(TargetInfo {
             abort,
+            endpoint,
+            log: crate::throttle::Throttle::default(),
             deliveries: m.deliveries.with_label_values(&[&rule, &id]),
             retries: m.delivery_retries.with_label_values(&[&rule, &id]),
             failures: m.delivery_failures.clone(),
@@ -242,10 +272,37 @@ impl TargetInfo {
         self.latency.with_label_values(&[kind])
     }
 
-    fn failed(&self, code: &str) {
+    /// A failed attempt: counted, and logged at warn when the target
+    /// starts failing, then at most once per interval with the number of
+    /// failures not logged (a target that is down fails every event).
+    fn failed(&self, code: &str, message: &str) {
+        self.count_failure(code);
+        use crate::throttle::Say;
+        match self.log.occurred(Instant::now()) {
+            Say::First => tracing::warn!(rule = %self.rule, target = %self.id,
+                endpoint = %self.endpoint, code, cause = message, "delivery failed"),
+            Say::Again { suppressed } => tracing::warn!(rule = %self.rule, target = %self.id,
+                endpoint = %self.endpoint, code, cause = message, failures_not_logged = suppressed,
+                "deliveries still failing"),
+            Say::Quiet => {}
+        }
+    }
+
+    /// A failed attempt counted, not logged.
+    fn count_failure(&self, code: &str) {
         self.failures
             .with_label_values(&[&self.rule, &self.id, code])
             .inc();
+    }
+
+    /// `n` deliveries went through: one line if the target was failing.
+    /// One atomic load otherwise.
+    fn delivered(&self, n: u64) {
+        self.deliveries.inc_by(n);
+        if let Some(failures) = self.log.cleared() {
+            tracing::warn!(rule = %self.rule, target = %self.id, endpoint = %self.endpoint,
+                failures, "target recovered: deliveries go through again");
+        }
     }
 
     /// The event could not be delivered: dead-letter it, or drop and count.
@@ -352,7 +409,7 @@ where
             },
             _ = info.abort.wait() => return Err(info.aborted(attempts)),
         };
-        info.failed(e.code.as_str());
+        info.failed(e.code.as_str(), &e.message);
         if !e.code.retryable() {
             return Err(Failed {
                 code: e.code.as_str(),
@@ -367,8 +424,6 @@ where
         {
             Decision::RetryIn(d) => {
                 info.retries.inc();
-                tracing::debug!(rule = %info.rule, target = %info.id, code = e.code.as_str(),
-                    message = %e.message, wait_ms = d.as_millis() as u64, "delivery failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(d) => {}
                     _ = info.abort.wait() => return Err(info.aborted(attempts)),
@@ -386,17 +441,9 @@ where
     }
 }
 
-/// Jitter source: cheap, not cryptographic.
+/// Jitter source: cheap, not cryptographic (fastrand's per-thread wyrand).
 fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
+    fastrand::u64(..)
 }
 
 /// Shared clients and handles targets are started with.
@@ -434,29 +481,44 @@ impl Context {
     }
 }
 
-/// A connection for the `http` targets that name it; its token endpoint
-/// is reached with their client.
+/// What every request busbar sends says it is.
+pub const USER_AGENT: &str = concat!("busbar/", env!("CARGO_PKG_VERSION"));
+
+/// Where a target delivers, as logs name it: never a URL's credentials or
+/// query (they may carry secrets).
+pub fn endpoint(kind: &TargetKind) -> String {
+    match kind {
+        TargetKind::Kafka { topic, .. } => format!("topic {topic}"),
+        TargetKind::Stdout => "stdout".to_string(),
+        TargetKind::File { path } => path.display().to_string(),
+        TargetKind::Http { url, .. } => cause::redacted_url(url),
+    }
+}
+
+/// A connection for the `http` targets that name it. Its OAuth token
+/// endpoint gets a client of its own, with a few idle connections: with
+/// `tls` (an `https://` endpoint: the connection's `tls:`, files read by
+/// `pipeline::Plan`, or the platform's roots) or plain http.
 pub fn connection(
     name: &str,
     c: &crate::config::ConnectionConfig,
-    ctx: &Context,
+    tls: Option<&tls::Tls>,
 ) -> Result<Arc<auth::Connection>, String> {
-    let _ = ctx;
-    // The token endpoint is plain http for now (`validate` says so): a
-    // client without TLS settings of its own, a few idle connections.
-    let client = http::client(None, 4)?;
+    let client = http::client(tls, 4).map_err(|e| format!("connection `{name}`: {e}"))?;
     auth::Connection::new(name, c, Arc::new(client)).map(Arc::new)
 }
 
 /// Start the task of one target (or attach it to its shared sink), with
 /// the connection its configuration names. `tls`: what an `https://`
-/// target's client is built with (`pipeline::Plan` loads it).
+/// target's client is built with (`pipeline::Plan` loads it); `text`:
+/// its shaper renders text, not JSON (`transform::Shaper::is_text`).
 pub fn spawn(
     kind: &TargetKind,
     tls: Option<&tls::Tls>,
     info: Arc<TargetInfo>,
     ctx: &Context,
     connection: Option<Arc<auth::Connection>>,
+    text: bool,
 ) -> Result<TargetSender, String> {
     let tx = match kind {
         TargetKind::Stdout => Tx::Sink(ctx.sinks.get(None)?),
@@ -476,6 +538,7 @@ pub fn spawn(
             http_parameters,
             tls: _,
             connection: _,
+            format,
         } => {
             let (tx, rx) = mpsc::unbounded_channel();
             // Its own client, so its own bounded pool and TLS settings.
@@ -493,6 +556,8 @@ pub fn spawn(
                     params: params::HttpParams::compile(&info.id, url, http_parameters.as_deref())
                         .map_err(|e| format!("target `{}`: {e}", info.id))?,
                     connection,
+                    format: *format,
+                    text,
                     backlog_gauges: (
                         ctx.metrics
                             .target_backlog_events
@@ -509,14 +574,16 @@ pub fn spawn(
             )?;
             Tx::Own(tx)
         }
-        TargetKind::Kafka { topic, .. } => {
+        TargetKind::Kafka { topic, format, .. } => {
             let producer = ctx
                 .producer
                 .clone()
                 .ok_or_else(|| "kafka target without a Kafka producer".to_string())?;
             let (tx, rx) = mpsc::unbounded_channel();
+            let cloud = (*format != crate::config::TargetFormat::Eventbridge).then_some(text);
             kafka::spawn(
                 topic.clone(),
+                cloud,
                 producer,
                 rx,
                 info.clone(),

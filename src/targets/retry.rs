@@ -220,17 +220,18 @@ fn nanos_to_duration(nanos: u128) -> Duration {
 }
 
 /// Parses an HTTP `Retry-After` value: delta-seconds (`120`) or an
-/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), RFC 9110 §10.2.3.
+/// HTTP-date, RFC 9110 §10.2.3: the IMF-fixdate (`Sun, 06 Nov 1994
+/// 08:49:37 GMT`) servers send, and the two obsolete forms (RFC 850,
+/// asctime) recipients are asked to accept, parsed by `httpdate` (hyper's).
 ///
 /// - A date in the past, or now, gives [`Duration::ZERO`].
 /// - A negative delta (`-1`) gives [`Duration::MAX`]: §4.3.3 says a negative
 ///   `Retry-After` stops retries, and a wait past any maximum age makes
 ///   [`RetryPolicy::decide`] exhaust the event, which is that.
 /// - Huge deltas saturate rather than fail.
-/// - Anything else is `None`, and the policy's own backoff applies. That
-///   includes the two obsolete date formats (RFC 850, asctime), which
-///   RFC 9110 asks recipients to accept; no server we know of sends them in
-///   `Retry-After`, and falling back to the policy is harmless.
+/// - Anything else is `None`, and the policy's own backoff applies: also a
+///   date that does not exist (31 April, a weekday that is not the date's)
+///   or one before 1970, which `httpdate` does not represent.
 pub fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
     let value = trim_ows(value);
     if let Some(delta) = parse_digits(value) {
@@ -239,12 +240,7 @@ pub fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
     if let Some(negative) = value.strip_prefix(b"-") {
         return parse_digits(negative).map(|_| Duration::MAX);
     }
-    let secs = parse_imf_fixdate(value)?;
-    let at = match u64::try_from(secs) {
-        Ok(secs) => SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))?,
-        // Before 1970: certainly past.
-        Err(_) => return Some(Duration::ZERO),
-    };
+    let at = httpdate::parse_http_date(std::str::from_utf8(value).ok()?).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -267,73 +263,6 @@ fn parse_digits(digits: &[u8]) -> Option<u64> {
     Some(digits.iter().fold(0u64, |acc, &d| {
         acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
     }))
-}
-
-/// `Sun, 06 Nov 1994 08:49:37 GMT` → seconds since the Unix epoch. Exact
-/// layout and case, as RFC 9110 §5.6.7 defines it; the day name is checked
-/// to be one but not against the date.
-fn parse_imf_fixdate(value: &[u8]) -> Option<i64> {
-    const DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
-    const MONTHS: [&[u8]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    let [d0, d1, d2, b',', b' ', rest @ ..] = value else {
-        return None;
-    };
-    let [day @ .., b' '] = rest.get(..3)? else {
-        return None;
-    };
-    let (month, rest) = rest.get(3..)?.split_at_checked(3)?;
-    let [b' ', y0, y1, y2, y3, b' ', h0, h1, b':', m0, m1, b':', s0, s1, b' ', b'G', b'M', b'T'] =
-        rest
-    else {
-        return None;
-    };
-    if !DAYS.contains(&[*d0, *d1, *d2].as_slice()) {
-        return None;
-    }
-    let day = number(day)?;
-    let month = MONTHS.iter().position(|&m| m == month)? as u32 + 1;
-    let year = i64::from(number(&[*y0, *y1, *y2, *y3])?);
-    let hour = number(&[*h0, *h1])?;
-    let minute = number(&[*m0, *m1])?;
-    // 60 is a leap second.
-    let second = number(&[*s0, *s1])?;
-    if day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    Some(days * 86_400 + i64::from(hour * 3600 + minute * 60 + second))
-}
-
-/// A short run of ASCII digits.
-fn number(digits: &[u8]) -> Option<u32> {
-    digits.iter().try_fold(0u32, |acc, &d| {
-        d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-    })
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let month_from_march = i64::from((month + 9) % 12);
-    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 /// Whether an HTTP target's response status is retried: 429 and 5xx, as
@@ -763,33 +692,31 @@ mod tests {
             ),
             Some(Duration::from_secs(5))
         );
-        // Before 1970 is simply past.
-        assert_eq!(
-            parse_retry_after(b"Thu, 01 Jan 1920 00:00:00 GMT", date),
-            Some(Duration::ZERO)
-        );
+        // The obsolete forms name the same instant.
+        for obsolete in [
+            &b"Sunday, 06-Nov-94 08:49:37 GMT"[..],
+            b"Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                parse_retry_after(obsolete, before),
+                Some(Duration::from_millis(2500)),
+                "{obsolete:?}"
+            );
+        }
         for garbage in [
             &b"Sun, 06 Nov 1994 08:49:37 UTC"[..],
             b"Sun, 6 Nov 1994 08:49:37 GMT",
-            b"Sunday, 06-Nov-94 08:49:37 GMT",
-            b"Sun Nov  6 08:49:37 1994",
             b"sun, 06 nov 1994 08:49:37 GMT",
             b"Sun, 29 Feb 1900 08:49:37 GMT",
             b"Sun, 31 Apr 1994 08:49:37 GMT",
             b"Sun, 06 Nov 1994 24:00:00 GMT",
             b"Xyz, 06 Nov 1994 08:49:37 GMT",
+            b"Mon, 06 Nov 1994 08:49:37 GMT",
+            b"Thu, 01 Jan 1920 00:00:00 GMT",
             b"Sun, 06 Nov 1994 08:49:37 GMT ;",
         ] {
             assert_eq!(parse_retry_after(garbage, date), None, "{garbage:?}");
         }
-    }
-
-    #[test]
-    fn civil_days_agree_with_known_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(0, 1, 1), -719_528);
     }
 
     #[test]

@@ -66,10 +66,22 @@ enum OutKey {
 
 /// The running sinks by place (`None`: stdout), and the shared outputs
 /// every target and dead letter writes through; one per process.
-#[derive(Default)]
 pub struct Sinks {
     running: Mutex<HashMap<Option<PathBuf>, mpsc::UnboundedSender<Job>>>,
     outs: Mutex<HashMap<OutKey, Weak<Mutex<Out>>>>,
+    /// Set once a `stdout` target found its reader gone (`EPIPE`): `busbar
+    /// run ... | head -1` then stops as on SIGTERM, as `filter` does.
+    stdout_closed: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Sinks {
+    fn default() -> Self {
+        Sinks {
+            running: Mutex::default(),
+            outs: Mutex::default(),
+            stdout_closed: tokio::sync::watch::channel(false).0,
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,6 +92,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sinks {
+    /// Resolves once a `stdout` target's reader is gone; never otherwise.
+    pub fn stdout_closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stdout_closed.subscribe();
+        async move {
+            if rx.wait_for(|closed| *closed).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// The sink for `path` (`None`: stdout), started on first use.
     pub fn get(&self, path: Option<&Path>) -> Result<mpsc::UnboundedSender<Job>, String> {
         let mut running = lock(&self.running);
@@ -96,13 +118,14 @@ impl Sinks {
             Some(p) => format!("cannot open `{}`: {e}", p.display()),
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let closed = path.is_none().then(|| self.stdout_closed.clone());
         let name = match path {
             None => "busbar-stdout".to_string(),
             Some(_) => format!("busbar-file-{}", running.len()),
         };
         std::thread::Builder::new()
             .name(name)
-            .spawn(move || run(writer, rx))
+            .spawn(move || run(writer, rx, closed))
             .map_err(|e| format!("cannot start a writer thread: {e}"))?;
         running.insert(key, tx.clone());
         Ok(tx)
@@ -379,7 +402,12 @@ impl Out {
     }
 }
 
-fn run(out: LineWriter, mut rx: mpsc::UnboundedReceiver<Job>) {
+/// `closed`: for stdout, what to set when its reader is gone.
+fn run(
+    out: LineWriter,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    closed: Option<tokio::sync::watch::Sender<bool>>,
+) {
     let kind = out.kind();
     let mut buf = Vec::with_capacity(1 << 16);
     let mut ends = Vec::new();
@@ -391,7 +419,7 @@ fn run(out: LineWriter, mut rx: mpsc::UnboundedReceiver<Job>) {
             buf.push(b'\n');
             ends.push(buf.len());
         }
-        deliver(&out, kind, &tb, &info, &buf, &ends);
+        deliver(&out, kind, &tb, &info, &buf, &ends, closed.as_ref());
         // Do not keep a large batch's buffer around.
         if buf.capacity() > 4 << 20 {
             buf = Vec::with_capacity(1 << 16);
@@ -410,6 +438,7 @@ fn deliver(
     info: &TargetInfo,
     buf: &[u8],
     ends: &[usize],
+    closed: Option<&tokio::sync::watch::Sender<bool>>,
 ) {
     let accepted_at = tb.routed.batch.accepted_at;
     let latency = info.latency(kind);
@@ -441,7 +470,9 @@ fn deliver(
             latency.observe(secs);
             tb.event(d).done();
         }
-        info.deliveries.inc_by(now_out as u64);
+        if now_out > 0 {
+            info.delivered(now_out as u64);
+        }
         delivered += now_out;
         let Err(ShortWrite { error, .. }) = result else {
             return;
@@ -454,8 +485,17 @@ fn deliver(
             // A full disk may recover; retrying is what the policy is for.
             _ => DeliveryErrorCode::ServerError,
         };
-        info.failed(code.as_str());
         let message = format!("write failed: {error}");
+        match closed {
+            // Not a failure to warn about (a shell pipeline that took what
+            // it wanted): the service logs it once and stops; the events
+            // not written are dead-lettered or counted as dropped.
+            Some(closed) if error.kind() == io::ErrorKind::BrokenPipe => {
+                info.count_failure(code.as_str());
+                closed.send_replace(true);
+            }
+            _ => info.failed(code.as_str(), &message),
+        }
         let exhausted = if !code.retryable() {
             None
         } else {

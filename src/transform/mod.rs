@@ -68,7 +68,7 @@
 //! as JSON.
 
 mod error;
-mod path;
+pub(crate) mod path;
 mod template;
 
 pub use error::{RenderError, ShapeError, ShapeErrorKind};
@@ -196,6 +196,12 @@ impl Shaper {
     ) -> Result<Shaper, ShapeError> {
         let t = InputTemplate::compile(target_id, paths_map, template)?;
         Ok(Shaper::Template(Box::new(t)))
+    }
+
+    /// Whether what it renders is text rather than JSON (a plain-text
+    /// template, §4.2.7); every other shaper renders JSON.
+    pub fn is_text(&self) -> bool {
+        matches!(self, Shaper::Template(t) if t.is_text())
     }
 
     /// Renders the body for `event` (a complete, valid envelope) into `out`,

@@ -150,6 +150,12 @@ pub(crate) fn json_error(text: &[u8], e: &serde_json::Error) -> (usize, String) 
 }
 
 impl InputTemplate {
+    /// A plain-text template (§4.2.7): its results are text, not JSON.
+    pub fn is_text(&self) -> bool {
+        let first = self.text.bytes().find(|c| !c.is_ascii_whitespace());
+        !matches!(first, Some(b'{' | b'[' | b'"'))
+    }
+
     pub(crate) fn compile(
         target: &str,
         paths_map: &[(String, String)],

@@ -9,6 +9,12 @@ Subcommands:
   test-event-pattern  --endpoint URL --pattern P --event E
       Calls events.test_event_pattern. P and E are JSON text, or @FILE. Prints {"Result": bool}
       or {"Error": {"Code", "Message"}}, exit 0 either way.
+  describe            --endpoint URL
+      Looks at the loaded rules as an operator would: list_rules through boto3's paginator one
+      rule per page (NextToken), describe_rule and list_targets_by_rule for each, list_rules
+      with a NamePrefix, list_event_buses, describe_event_bus, and put_rule, which must fail.
+      Prints {"Rules", "Described", "Targets", "Prefixed", "EventBuses", "EventBus",
+      "PutRule"} as JSON (PutRule holds the error), exit 0.
 
 Anything else (connection refused, timeouts, bad arguments) prints to stderr and exits 2.
 Region us-east-1 by default; credentials from --access-key/--secret-key, else
@@ -91,6 +97,33 @@ def cmd_test_event_pattern(args):
     return 0
 
 
+def cmd_describe(args):
+    c = make_client(args)
+    out = {"Rules": [], "Described": {}, "Targets": {}}
+    pages = c.get_paginator("list_rules").paginate(PaginationConfig={"PageSize": 1})
+    for page in pages:
+        out["Rules"].extend(page["Rules"])
+    for r in out["Rules"]:
+        d = c.describe_rule(Name=r["Name"])
+        d.pop("ResponseMetadata", None)
+        out["Described"][r["Name"]] = d
+        t = c.list_targets_by_rule(Rule=r["Name"])
+        out["Targets"][r["Name"]] = t["Targets"]
+    prefix = out["Rules"][0]["Name"][:2] if out["Rules"] else "x"
+    out["Prefixed"] = [r["Name"] for r in c.list_rules(NamePrefix=prefix)["Rules"]]
+    out["EventBuses"] = c.list_event_buses()["EventBuses"]
+    bus = c.describe_event_bus()
+    bus.pop("ResponseMetadata", None)
+    out["EventBus"] = bus
+    try:
+        c.put_rule(Name="new", EventPattern='{"source":["x"]}')
+        out["PutRule"] = None
+    except ClientError as e:
+        out["PutRule"] = error_of(e)
+    dump(out)
+    return 0
+
+
 def main():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--endpoint", required=True, help="e.g. http://127.0.0.1:8080")
@@ -112,6 +145,8 @@ def main():
     s.add_argument("--pattern", required=True, help="JSON text or @FILE")
     s.add_argument("--event", required=True, help="JSON text or @FILE")
     s.set_defaults(func=cmd_test_event_pattern)
+    s = sub.add_parser("describe", parents=[common])
+    s.set_defaults(func=cmd_describe)
     args = p.parse_args()
     try:
         sys.exit(args.func(args))

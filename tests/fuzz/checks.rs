@@ -605,7 +605,9 @@ pub fn check_putevents(body: &[u8]) {
     let mut ids: Vec<&str> = entries
         .iter()
         .filter_map(|e| match e {
-            EntryOutcome::Accepted { id, .. } | EntryOutcome::Dropped { id } => Some(id.as_str()),
+            EntryOutcome::Accepted { id, .. } | EntryOutcome::Dropped { id, .. } => {
+                Some(id.as_str())
+            }
             EntryOutcome::Failed { .. } => None,
         })
         .collect();
@@ -630,7 +632,7 @@ pub fn check_putevents(body: &[u8]) {
     for (e, a) in entries.iter().zip(answered) {
         let a = a.as_object().expect("each answer is an object");
         match e {
-            EntryOutcome::Accepted { id, .. } | EntryOutcome::Dropped { id } => {
+            EntryOutcome::Accepted { id, .. } | EntryOutcome::Dropped { id, .. } => {
                 assert_eq!(a.len(), 1, "{a:?}");
                 assert_eq!(a["EventId"], id.as_str());
             }
@@ -667,7 +669,7 @@ pub fn check_putevents(body: &[u8]) {
     }
 
     for (i, e) in entries.iter().enumerate() {
-        let EntryOutcome::Accepted { envelope, id } = e else {
+        let EntryOutcome::Accepted { envelope, id, .. } = e else {
             continue;
         };
         let mut out = Vec::new();

@@ -134,6 +134,7 @@ struct State {
     connections: AtomicUsize,
     handshakes: AtomicUsize,
     requests: Mutex<Vec<Seen>>,
+    answer: Option<String>,
 }
 
 pub struct TlsServer {
@@ -148,6 +149,9 @@ pub struct Options {
     pub h2: bool,
     /// Require a client certificate issued by this CA (PEM).
     pub client_ca: Option<String>,
+    /// Answer every request with this JSON body (a token endpoint)
+    /// instead of an empty one.
+    pub answer: Option<String>,
 }
 
 impl TlsServer {
@@ -184,7 +188,10 @@ impl TlsServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("TLS server binds");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local addr");
-        let state = Arc::new(State::default());
+        let state = Arc::new(State {
+            answer: opts.answer.clone(),
+            ..State::default()
+        });
         let st = state.clone();
         // Lives as long as the test binary: tests are short.
         std::thread::spawn(move || {
@@ -299,5 +306,14 @@ async fn record(
         headers,
         body,
     });
-    Ok(Response::new(Full::new(Bytes::new())))
+    let mut resp = Response::new(Full::new(Bytes::from(
+        st.answer.clone().unwrap_or_default(),
+    )));
+    if st.answer.is_some() {
+        resp.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+    }
+    Ok(resp)
 }
