@@ -54,6 +54,7 @@
 //! allocating once it has seen the largest event.
 
 mod approx;
+mod complexity;
 mod consistency;
 mod dfa;
 pub mod naive;
@@ -270,19 +271,35 @@ pub fn check_limits(p: &Pattern, limits: &Limits) -> Result<(), PatternError> {
             ));
         }
         for f in &sp.fields {
-            let globs: Vec<&[pattern::GlobTok]> = f
+            let sources: Vec<complexity::Source> = f
                 .matchers
                 .iter()
-                .flat_map(|m| match m {
-                    Matcher::Wildcard(g) => std::slice::from_ref(g),
-                    Matcher::AnythingBut(AnythingBut::Wildcard(gs)) => gs.as_slice(),
-                    _ => &[],
+                .filter_map(|m| match m {
+                    Matcher::Wildcard(g) => Some(complexity::Source::Wildcard(g)),
+                    Matcher::AnythingBut(AnythingBut::Wildcard(gs)) => {
+                        Some(complexity::Source::AnythingBut(gs))
+                    }
+                    _ => None,
                 })
-                .map(|g| g.tokens.as_slice())
                 .collect();
+            if sources.is_empty() {
+                continue;
+            }
             let limit = limits.wildcard_complexity;
-            if !globs.is_empty() && dfa::complexity(&globs, limit) > limit {
-                return Err(PatternError::new(RULE_TOO_COMPLEX, f.path.clone(), 0));
+            match complexity::field_complexity(&sources, limit.saturating_add(1)) {
+                Ok(c) if c <= limit => {}
+                Ok(_) => return Err(PatternError::new(RULE_TOO_COMPLEX, f.path.clone(), 0)),
+                Err(complexity::OverBudget) => {
+                    return Err(PatternError::new(
+                        format!(
+                            "{RULE_TOO_COMPLEX} (its wildcard complexity could not be \
+                             measured within {} steps)",
+                            complexity::WALK_BUDGET
+                        ),
+                        f.path.clone(),
+                        0,
+                    ))
+                }
             }
         }
     }
