@@ -84,8 +84,9 @@ pub struct RuleId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub pattern: PatternLimits,
-    /// Most wildcard states one wildcard pattern may keep live at once
-    /// (§2.3; EventBridge rejects rules above 10).
+    /// Highest wildcard complexity a field of a rule may have, counted as
+    /// event-ruler counts it (§2.3, [`complexity`]; EventBridge rejects
+    /// rules above 10).
     pub wildcard_complexity: usize,
     /// Most states of one compiled string automaton (one path, one
     /// direction); its construction may also take at most
