@@ -30,9 +30,10 @@
 //! A field's other matchers (exact, prefix, equals-ignore-case...) are left
 //! out: they score nothing, and states they would share with a wildcard
 //! change only which objects hold the same moves, not how many moves lead
-//! to each wildcard match. A rule's complexity is the highest of its fields,
-//! one field at a time (event-ruler walks one automaton per key and keeps
-//! the highest).
+//! to each wildcard match. A rule's complexity is the highest of its
+//! automata; which fields share one (the same path of several `$or`
+//! branches after the same earlier fields) the engine decides, as
+//! event-ruler's name states do.
 //!
 //! The walk can visit exponentially many sets. It stops as soon as a set
 //! reaches `cap` (the caller passes its limit plus one, as event-ruler's
@@ -64,9 +65,14 @@ pub(crate) enum Source<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OverBudget;
 
-/// The wildcard complexity of one field: at most `cap` (the walk stops once
-/// a set scores `cap`).
-pub(crate) fn field_complexity(sources: &[Source<'_>], cap: usize) -> Result<usize, OverBudget> {
+/// The wildcard complexity of one automaton (one field's sources): at most
+/// `cap` (the walk stops once a set scores `cap`). The walk's steps are
+/// taken from `budget`.
+pub(crate) fn field_complexity(
+    sources: &[Source<'_>],
+    cap: usize,
+    budget: &mut u64,
+) -> Result<usize, OverBudget> {
     let mut machine = Machine::new();
     let mut ids: HashMap<(bool, Vec<&str>), u32> = HashMap::new();
     for source in sources {
@@ -89,7 +95,9 @@ pub(crate) fn field_complexity(sources: &[Source<'_>], cap: usize) -> Result<usi
             }
         }
     }
-    machine.complexity(cap, WALK_BUDGET)
+    let (result, steps) = machine.walk(cap, *budget);
+    *budget = budget.saturating_sub(steps);
+    result
 }
 
 /// One element of an added text.
@@ -502,11 +510,18 @@ impl Machine {
             .collect()
     }
 
-    /// The walk of the module docs, stopped at `cap` or out of `budget`.
-    /// Depth first, where event-ruler goes breadth first: the highest score
-    /// is the same, and a walk that reaches the cap only deep (after long
-    /// literals) gets there without visiting every shallower set first.
+    /// [`Machine::walk`]'s figure alone.
+    #[cfg(test)]
     fn complexity(&self, cap: usize, budget: u64) -> Result<usize, OverBudget> {
+        self.walk(cap, budget).0
+    }
+
+    /// The walk of the module docs, stopped at `cap` or out of `budget`,
+    /// and the steps it took. Depth first, where event-ruler goes breadth
+    /// first: the highest score is the same, and a walk that reaches the
+    /// cap only deep (after long literals) gets there without visiting
+    /// every shallower set first.
+    fn walk(&self, cap: usize, budget: u64) -> (Result<usize, OverBudget>, u64) {
         let extra = usize::from(self.start_match);
         let ahead = self.ahead();
         let mut walk = Walk {
@@ -522,7 +537,7 @@ impl Machine {
         let mut targets: Vec<u32> = Vec::new();
         while let Some(set) = walk.todo.pop() {
             if walk.steps > budget {
-                return Err(OverBudget);
+                return (Err(OverBudget), walk.steps);
             }
             let set = &walk.seen[set];
             let mut score = 0usize;
@@ -537,7 +552,7 @@ impl Machine {
                 }
             }
             if score >= cap {
-                return Ok(cap + extra);
+                return (Ok(cap + extra), walk.steps);
             }
             best = best.max(score);
             targets.clear();
@@ -546,7 +561,7 @@ impl Machine {
             targets.dedup();
             self.successors(&targets, &mut walk);
         }
-        Ok(best + extra)
+        (Ok(best + extra), walk.steps)
     }
 
     /// Queues the set of moves taken from `states` on each byte that any of
@@ -707,12 +722,15 @@ mod tests {
     fn wildcards(texts: &[&str]) -> usize {
         let globs: Vec<Glob> = texts.iter().map(|t| glob(t)).collect();
         let sources: Vec<Source> = globs.iter().map(Source::Wildcard).collect();
-        field_complexity(&sources, usize::MAX).unwrap()
+        field_complexity(&sources, usize::MAX, &mut { WALK_BUDGET }).unwrap()
     }
 
     fn anything_but(texts: &[&str]) -> usize {
         let globs: Vec<Glob> = texts.iter().map(|t| glob(t)).collect();
-        field_complexity(&[Source::AnythingBut(&globs)], usize::MAX).unwrap()
+        field_complexity(&[Source::AnythingBut(&globs)], usize::MAX, &mut {
+            WALK_BUDGET
+        })
+        .unwrap()
     }
 
     /// event-ruler's machine-level figures (its evaluator's unit tests),
@@ -825,7 +843,10 @@ mod tests {
         let ab = [glob("*a*"), glob("*s"), glob("*ssl*sa*")];
         let star = glob("*");
         let sources = [Source::Wildcard(&star), Source::AnythingBut(&ab)];
-        assert_eq!(field_complexity(&sources, usize::MAX), Ok(9));
+        assert_eq!(
+            field_complexity(&sources, usize::MAX, &mut { WALK_BUDGET }),
+            Ok(9)
+        );
         assert_eq!(anything_but(&["*u*e", "*ed*e", "*ed*e"]), 6);
         assert_eq!(anything_but(&["*u*e", "*ed*e"]), 6);
     }
@@ -883,7 +904,7 @@ mod tests {
     fn wildcards_capped(texts: &[&str], cap: usize) -> Result<usize, OverBudget> {
         let globs: Vec<Glob> = texts.iter().map(|t| glob(t)).collect();
         let sources: Vec<Source> = globs.iter().map(Source::Wildcard).collect();
-        field_complexity(&sources, cap)
+        field_complexity(&sources, cap, &mut { WALK_BUDGET })
     }
 
     #[test]
