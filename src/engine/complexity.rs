@@ -20,8 +20,8 @@
 //!    Matches of one `anything-but` set are one pattern and compare equal, as
 //!    event-ruler's do; its texts are added in the order of Java's `HashSet`
 //!    of the quoted texts ([`java_set_order`]), since sharing depends on order.
-//! 2. **Walking.** A breadth-first walk over the sets of moves that one input
-//!    can have taken at once (a subset construction over moves, not states).
+//! 2. **Walking.** A walk over the sets of moves that one input can have
+//!    taken at once (a subset construction over moves, not states).
 //!    A set scores, for each move in it, the number of distinct patterns
 //!    whose matches lie ahead of that move, plus the same for each `*` move
 //!    of its target state that is not in the set itself (input that reached
@@ -579,30 +579,21 @@ impl Machine {
             walk.any.extend_from_slice(&st.any);
         }
         walk.pairs.sort_unstable();
+        // The set for bytes no state names goes first, so that the sets
+        // that follow a named byte (where scores grow) are walked first.
+        walk.scratch.clear();
+        walk.scratch.extend_from_slice(&walk.any);
+        walk.queue_scratch();
         let mut k = 0;
-        loop {
+        while k < walk.pairs.len() {
+            let b = walk.pairs[k].0;
             walk.scratch.clear();
-            let at_end = k == walk.pairs.len();
-            if !at_end {
-                let b = walk.pairs[k].0;
-                while k < walk.pairs.len() && walk.pairs[k].0 == b {
-                    walk.scratch.push(walk.pairs[k].1);
-                    k += 1;
-                }
+            while k < walk.pairs.len() && walk.pairs[k].0 == b {
+                walk.scratch.push(walk.pairs[k].1);
+                k += 1;
             }
             walk.scratch.extend_from_slice(&walk.any);
-            walk.steps += walk.scratch.len() as u64 + 1;
-            walk.scratch.sort_unstable();
-            walk.scratch.dedup();
-            if !walk.scratch.is_empty() {
-                let (id, new) = walk.seen.insert_full(&walk.scratch);
-                if new {
-                    walk.todo.push(id);
-                }
-            }
-            if at_end {
-                break;
-            }
+            walk.queue_scratch();
         }
     }
 }
@@ -616,6 +607,22 @@ struct Walk {
     scratch: Vec<u32>,
     pairs: Vec<(u8, u32)>,
     any: Vec<u32>,
+}
+
+impl Walk {
+    /// Queues the set in `scratch` (unsorted, maybe repeating) unless
+    /// empty or seen before.
+    fn queue_scratch(&mut self) {
+        self.steps += self.scratch.len() as u64 + 1;
+        self.scratch.sort_unstable();
+        self.scratch.dedup();
+        if !self.scratch.is_empty() {
+            let (id, new) = self.seen.insert_full(&self.scratch);
+            if new {
+                self.todo.push(id);
+            }
+        }
+    }
 }
 
 /// Sets of moves, each stored once and named by its index.
