@@ -331,58 +331,6 @@ fn validate_accepts_a_thousand_wildcards_and_rejects_a_rule_set_over_the_budget(
     );
 }
 
-/// A pattern of exactly `chars` characters (an exact match on `source`).
-fn pattern_of(chars: usize) -> String {
-    let frame = r#"{"source":[""]}"#.len();
-    format!(r#"{{"source":["{}"]}}"#, "x".repeat(chars - frame))
-}
-
-/// `test-pattern` takes patterns up to TestEventPattern's 4096 characters;
-/// a rule in a configuration keeps the 2048-character quota.
-#[test]
-fn test_pattern_takes_4096_characters_and_rules_keep_the_2048_quota() {
-    let long = pattern_of(3000);
-    let event = format!(r#"{{"source":"{}"}}"#, "x".repeat(3000 - 15));
-    let out = busbar(
-        &["test-pattern", "--pattern", &long, "--event", &event],
-        b"",
-    );
-    assert_eq!(
-        (out.status.code(), text(&out.stdout)),
-        (Some(0), "true\n".to_string()),
-        "{}",
-        text(&out.stderr)
-    );
-    let over = busbar(
-        &[
-            "test-pattern",
-            "--pattern",
-            &pattern_of(4097),
-            "--event",
-            "{}",
-        ],
-        b"",
-    );
-    assert_eq!(over.status.code(), Some(2));
-    assert!(
-        text(&over.stderr).contains("Event pattern is too long: 4097 characters, limit 4096"),
-        "{}",
-        text(&over.stderr)
-    );
-
-    let config = temp("long-rule.yaml", &rules_config(&[long], ""));
-    let out = busbar(&["validate", "--config", config.to_str().unwrap()], b"");
-    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stdout));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains(
-            "Event pattern is too long: 3000 characters, limit 2048 \
-             (EventBridge's event pattern size quota)"
-        ),
-        "{err}"
-    );
-}
-
 /// Wildcard complexity is counted as event-ruler counts it, per field, and
 /// compared with `limits.wildcard_complexity` (10 by default, as
 /// EventBridge): issue #19's two rules that busbar used to over-count are
@@ -444,5 +392,57 @@ fn validate_counts_wildcard_complexity_as_event_ruler() {
         text(&out.stderr).contains(busbar::engine::RULE_TOO_COMPLEX),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// A pattern of exactly `chars` characters (an exact match on `source`).
+fn pattern_of(chars: usize) -> String {
+    let frame = r#"{"source":[""]}"#.len();
+    format!(r#"{{"source":["{}"]}}"#, "x".repeat(chars - frame))
+}
+
+/// `test-pattern` takes patterns up to TestEventPattern's 4096 characters;
+/// a rule in a configuration keeps the 2048-character quota.
+#[test]
+fn test_pattern_takes_4096_characters_and_rules_keep_the_2048_quota() {
+    let long = pattern_of(3000);
+    let event = format!(r#"{{"source":"{}"}}"#, "x".repeat(3000 - 15));
+    let out = busbar(
+        &["test-pattern", "--pattern", &long, "--event", &event],
+        b"",
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "true\n".to_string()),
+        "{}",
+        text(&out.stderr)
+    );
+    let over = busbar(
+        &[
+            "test-pattern",
+            "--pattern",
+            &pattern_of(4097),
+            "--event",
+            "{}",
+        ],
+        b"",
+    );
+    assert_eq!(over.status.code(), Some(2));
+    assert!(
+        text(&over.stderr).contains("Event pattern is too long: 4097 characters, limit 4096"),
+        "{}",
+        text(&over.stderr)
+    );
+
+    let config = temp("long-rule.yaml", &rules_config(&[long], ""));
+    let out = busbar(&["validate", "--config", config.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "Event pattern is too long: 3000 characters, limit 2048 \
+             (EventBridge's event pattern size quota)"
+        ),
+        "{err}"
     );
 }
