@@ -1,7 +1,12 @@
 //! Criterion benchmarks of the busbar engine on citylots-like data, compared
 //! with quamina-rs, then a one-run summary table (markdown, stdout).
 //!
-//! Groups (every id ends with the data set, "citylots-like, N events, seed 42"):
+//! Every group runs on the same events in each formatting of
+//! [`Format`] (compact, python, spaced, escaped, shuffled; see
+//! `busbar::bench::Format`); the scale and compile groups on compact only.
+//!
+//! Groups (every id ends with the data set, "citylots-like, N events, seed 42,
+//! FORMAT"):
 //! - `parse`: bare simd-json tape build of every event (the parse ceiling),
 //!   busbar's validating scan with nothing to extract (the floor under rule
 //!   sets that read whole events) and a bare `memchr` line count of the file
@@ -20,13 +25,15 @@
 //! `BUSBAR_BENCH_SKIP_BUSBAR=1` / `BUSBAR_BENCH_SKIP_QUAMINA=1` (leave one
 //! engine out), `BUSBAR_BENCH_ONLY=<text>` (summary rows whose id contains
 //! the text, for working on one kind; the parse, scale and compile lines
-//! are left out unless it matches them too). Under `cargo test --benches`
+//! are left out unless it matches them too), `BUSBAR_BENCH_FORMATS=compact,spaced`
+//! (the formattings to measure, default every one-event-per-line
+//! formatting). Under `cargo test --benches`
 //! every benchmark runs once on 1,000 events. See `benches/README.md`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use busbar::bench::{citylots, scale_rules, RuleKind};
+use busbar::bench::{citylots_formatted, scale_rules, Format, RuleKind};
 use busbar::engine::{Automaton, Cache, Limits, RuleSetBuilder};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use quamina::{Quamina, QuaminaBuilder};
@@ -49,6 +56,8 @@ struct Config {
     quamina: bool,
     /// `BUSBAR_BENCH_ONLY`: summary rows whose id contains this.
     only: Option<String>,
+    /// `BUSBAR_BENCH_FORMATS`.
+    formats: Vec<Format>,
 }
 
 impl Config {
@@ -95,6 +104,18 @@ impl Config {
             only: std::env::var("BUSBAR_BENCH_ONLY")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            formats: match std::env::var("BUSBAR_BENCH_FORMATS") {
+                Ok(v) if !v.is_empty() => v
+                    .split([',', ' '])
+                    .filter(|n| !n.is_empty())
+                    .map(|n| {
+                        Format::from_name(n)
+                            .filter(|f| Format::ndjson().contains(f))
+                            .unwrap_or_else(|| panic!("BUSBAR_BENCH_FORMATS: unknown `{n}`"))
+                    })
+                    .collect(),
+                _ => Format::ndjson().to_vec(),
+            },
         }
     }
 }
@@ -102,13 +123,14 @@ impl Config {
 /// The generated file and the byte range of each line.
 struct Data {
     name: String,
+    format: Format,
     bytes: Vec<u8>,
     lines: Vec<(usize, usize)>,
 }
 
 impl Data {
-    fn new(events: usize) -> Data {
-        let bytes = citylots(events, SEED);
+    fn new(events: usize, format: Format) -> Data {
+        let bytes = citylots_formatted(events, SEED, format);
         let mut lines = Vec::with_capacity(events);
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', &bytes) {
@@ -117,7 +139,11 @@ impl Data {
         }
         assert_eq!(lines.len(), events);
         Data {
-            name: format!("citylots-like, {events} events, seed {SEED}"),
+            name: format!(
+                "citylots-like, {events} events, seed {SEED}, {}",
+                format.name()
+            ),
+            format,
             bytes,
             lines,
         }
@@ -324,6 +350,9 @@ fn criterion_groups(c: &mut Criterion, cfg: &Config, data: &Data, sets: &[RuleSe
         g.finish();
     }
 
+    if data.format != Format::Compact {
+        return;
+    }
     for n in SCALES {
         let rules = scale_rules(n);
         let mut g = c.benchmark_group(format!("compile/{n}"));
@@ -424,7 +453,11 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
     println!("| benchmark | busbar events/s | busbar MB/s | quamina events/s | quamina MB/s | busbar / quamina | matches busbar | matches quamina |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
 
-    for set in sets.iter().filter(|s| cfg.wants(&s.id)) {
+    let compact = data.format == Format::Compact;
+    for set in sets
+        .iter()
+        .filter(|s| cfg.wants(&s.id) && (compact || !s.id.starts_with("scale/")))
+    {
         let mut b_cells = ("—".to_string(), "—".to_string(), "—".to_string());
         let mut q_cells = ("—".to_string(), "—".to_string(), "—".to_string());
         let mut b_eps = None;
@@ -575,7 +608,7 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
 
     // Compilation of the largest exact rule set.
     let n = SCALES[2];
-    if !cfg.wants(&format!("compile/{n}")) {
+    if !compact || !cfg.wants(&format!("compile/{n}")) {
         return print_warnings(&warnings, data);
     }
     let rules = scale_rules(n);
@@ -618,25 +651,29 @@ fn print_warnings(warnings: &[String], data: &Data) {
 
 fn main() {
     let cfg = Config::from_env();
-    let t = Instant::now();
-    let data = Data::new(cfg.events);
-    eprintln!(
-        "data set: {} ({} bytes, generated in {:.2?})",
-        data.name,
-        data.bytes.len(),
-        t.elapsed()
-    );
     let sets = rule_sets();
-    if !cfg.quick {
-        let mut c = Criterion::default()
-            .sample_size(10)
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3))
-            .configure_from_args();
-        criterion_groups(&mut c, &cfg, &data, &sets);
-        c.final_summary();
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    for &format in &cfg.formats {
+        let t = Instant::now();
+        let data = Data::new(cfg.events, format);
+        eprintln!(
+            "data set: {} ({} bytes, generated in {:.2?})",
+            data.name,
+            data.bytes.len(),
+            t.elapsed()
+        );
+        if !cfg.quick {
+            criterion_groups(&mut c, &cfg, &data, &sets);
+        }
+        if cfg.summary {
+            summary(&cfg, &data, &sets);
+        }
     }
-    if cfg.summary {
-        summary(&cfg, &data, &sets);
+    if !cfg.quick {
+        c.final_summary();
     }
 }

@@ -199,7 +199,8 @@ fn run_service(a: RunArgs) -> Result<ExitCode, Failure> {
 ///
 /// Lines that cannot match (they lack every literal the rules need) are
 /// rejected without being parsed, so an invalid line among them is not
-/// reported; --validate parses every line.
+/// reported; --validate parses every line. Runs of such lines are found by
+/// one search over a read buffer, as ripgrep does, and only counted.
 ///
 /// Exit status, as grep's: 0 when an event was selected (printed or counted),
 /// 1 when none was, 2 on an error: a file that cannot be read (the other files
@@ -314,10 +315,31 @@ pub struct GenArgs {
     count: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Print this benchmark rule set (exact, prefix, ..., complex_arrays, or
-    /// exact-N for N distinct exact rules) instead of events.
+    /// Print this benchmark rule set (exact, prefix, ..., complex_arrays,
+    /// exact-N for N distinct exact rules, or absent-N for N exact rules
+    /// whose values never occur) instead of events.
     #[arg(long)]
     rules: Option<String>,
+    /// How to write the events: compact, python (`", "` and `": "`), spaced
+    /// (spaces inside brackets too, as the public citylots file), escaped
+    /// (some characters as `\uXXXX`), shuffled (keys in random order). The
+    /// same events in every one.
+    #[arg(long, default_value = "compact", value_parser = parse_format)]
+    format: busbar::bench::Format,
+}
+
+fn parse_format(name: &str) -> Result<busbar::bench::Format, String> {
+    busbar::bench::Format::ndjson()
+        .iter()
+        .copied()
+        .find(|f| f.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = busbar::bench::Format::ndjson()
+                .iter()
+                .map(|f| f.name())
+                .collect();
+            format!("one of {}", names.join(", "))
+        })
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -536,6 +558,7 @@ fn filter(a: FilterArgs) -> Result<ExitCode, Failure> {
             buf: Vec::with_capacity(OUT_BUF),
             sink: stdout.lock(),
         },
+        skip: Backoff::default(),
     };
     // `-m 0` reads nothing, as grep's does.
     if f.out.limit > 0 {
@@ -663,6 +686,32 @@ struct Filter<'a, W: Write> {
     count_rules: bool,
     tally: Tally,
     out: Selection<W>,
+    skip: Backoff,
+}
+
+/// When to search a buffer for lines to pass over again. A search that
+/// passes over no line (a literal in the first line: rules whose literals
+/// most events hold) cost a search of that line's start for nothing, so
+/// the lines after it are taken one by one for a while, doubling the while
+/// after each fruitless search, up to [`Backoff::MAX`] lines.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// The line number from which to search again.
+    after: u64,
+    lines: u64,
+}
+
+impl Backoff {
+    const MAX: u64 = 64;
+
+    fn searched(&mut self, skipped: u64, line_no: u64) {
+        self.lines = if skipped > 0 {
+            0
+        } else {
+            (self.lines * 2).clamp(1, Self::MAX)
+        };
+        self.after = line_no + self.lines;
+    }
 }
 
 impl<W: Write> Filter<'_, W> {
@@ -714,7 +763,15 @@ impl<W: Write> Filter<'_, W> {
             let eof = n == 0;
             filled += n;
             let mut start = 0;
-            while let Some(nl) = memchr::memchr(b'\n', &buf[start..filled]) {
+            // The end of the last whole line read.
+            let lines_end = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |nl| nl + 1);
+            loop {
+                if !self.validate && !skipping && *line_no >= self.skip.after {
+                    start += self.skip_lines(&buf[start..lines_end], line_no);
+                }
+                let Some(nl) = memchr::memchr(b'\n', &buf[start..filled]) else {
+                    break;
+                };
                 let line = &buf[start..start + nl];
                 start += nl + 1;
                 *line_no += 1;
@@ -759,6 +816,30 @@ impl<W: Write> Filter<'_, W> {
                 self.out.buf.clear();
             }
         }
+    }
+
+    /// Passes over the whole lines at the start of `lines` that the
+    /// automaton finds no literal in (without --validate, those are the
+    /// lines `find` would reject unparsed, and reports nothing for),
+    /// counting them as read, and blank ones; returns the bytes passed.
+    fn skip_lines(&mut self, lines: &[u8], line_no: &mut u64) -> usize {
+        let n = self.automaton.skip_lines(lines);
+        let mut skipped = 0;
+        let mut from = 0;
+        for nl in memchr::memchr_iter(b'\n', &lines[..n]) {
+            let line = &lines[from..nl];
+            // Events start with `{`: one byte tells most lines from blank ones.
+            if line.first().is_none_or(u8::is_ascii_whitespace)
+                && line.iter().all(u8::is_ascii_whitespace)
+            {
+                self.tally.blank += 1;
+            }
+            skipped += 1;
+            from = nl + 1;
+        }
+        *line_no += skipped;
+        self.skip.searched(skipped, *line_no);
+        n
     }
 
     // Only a selected event, an invalid line or a blank one costs more here
@@ -810,8 +891,11 @@ impl<W: Write> Filter<'_, W> {
 
 fn gen(a: GenArgs) -> Result<ExitCode, Failure> {
     if let Some(kind) = &a.rules {
-        let rules = match kind.strip_prefix("exact-").map(str::parse::<usize>) {
-            Some(Ok(n)) => busbar::bench::many_exact_rules(n),
+        let exact = kind.strip_prefix("exact-").map(str::parse::<usize>);
+        let absent = kind.strip_prefix("absent-").map(str::parse::<usize>);
+        let rules = match (exact, absent) {
+            (Some(Ok(n)), _) => busbar::bench::many_exact_rules(n),
+            (_, Some(Ok(n))) => busbar::bench::absent_rules(n),
             _ => busbar::bench::RuleKind::all()
                 .iter()
                 .find(|k| k.name() == kind)
@@ -821,7 +905,7 @@ fn gen(a: GenArgs) -> Result<ExitCode, Failure> {
                         .map(|k| k.name())
                         .collect();
                     fail(format!(
-                        "unknown rule set `{kind}`; one of: {}, exact-N",
+                        "unknown rule set `{kind}`; one of: {}, exact-N, absent-N",
                         names.join(", ")
                     ))
                 })?
@@ -839,7 +923,7 @@ fn gen(a: GenArgs) -> Result<ExitCode, Failure> {
         io::stdout().lock().write_all(out.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let data = busbar::bench::citylots(a.count, a.seed);
+    let data = busbar::bench::citylots_formatted(a.count, a.seed, a.format);
     let mut out = io::stdout().lock();
     out.write_all(&data)?;
     out.flush()?;

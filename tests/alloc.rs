@@ -2,13 +2,15 @@
 //! the benchmark data twice under a counting global allocator; the second
 //! pass must allocate nothing (simd-json's `tests/alloc.rs` does the same).
 //! Two rule sets: the benchmark's, and a thousand wildcards that the engine
-//! matches by their literal pieces rather than a DFA. Then the CloudEvents
-//! writers of `http` and `kafka` targets, over buffers they reuse.
+//! matches by their literal pieces rather than a DFA; the events in every
+//! formatting of [`Format`] (spaces, escapes, shuffled keys, indentation).
+//! Then the CloudEvents writers of `http` and `kafka` targets, over buffers
+//! they reuse.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use busbar::bench::{citylots, RuleKind};
+use busbar::bench::{citylots, reformat, Format, RuleKind};
 use busbar::engine::{Automaton, Limits, RuleSetBuilder};
 
 struct Counting;
@@ -69,11 +71,20 @@ fn second_pass_allocations(automaton: &Automaton, lines: &[&[u8]]) -> (usize, us
 /// One test, so that no other test allocates while this one counts.
 #[test]
 fn second_pass_allocates_nothing() {
-    let data = citylots(3_000, 42);
-    let lines: Vec<&[u8]> = data
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    let data = citylots(1_000, 42);
+    let mut events: Vec<Vec<u8>> = Vec::new();
+    for &format in Format::all() {
+        for (i, line) in data
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            let mut event = Vec::new();
+            reformat(line, format, i as u64, &mut event);
+            events.push(event);
+        }
+    }
+    let lines: Vec<&[u8]> = events.iter().map(Vec::as_slice).collect();
 
     // Every benchmark rule set at once.
     let mut b = RuleSetBuilder::new(Limits::default());

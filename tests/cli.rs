@@ -331,6 +331,70 @@ fn validate_accepts_a_thousand_wildcards_and_rejects_a_rule_set_over_the_budget(
     );
 }
 
+/// Wildcard complexity is counted as event-ruler counts it, per field, and
+/// compared with `limits.wildcard_complexity` (10 by default, as
+/// EventBridge): issue #19's two rules that busbar used to over-count are
+/// accepted, a star and ten repeats of a letter (11) is not, until the
+/// limit allows it.
+#[test]
+fn validate_counts_wildcard_complexity_as_event_ruler() {
+    let rules = [
+        r#"{"b":[{"wildcard":"*"},{"anything-but":{"wildcard":["*a*","*s","*ssl*sa*"]}}]}"#,
+        r#"{"b":[{"anything-but":{"wildcard":["*u*e","*ed*e","*ed*e"]}}]}"#,
+        r#"{"detail":{"a":[{"wildcard":"*aaaaaaaaaa"}]}}"#,
+    ]
+    .map(String::from);
+    let config = temp("complexity.yaml", &rules_config(&rules, ""));
+    let out = busbar(&["validate", "--config", config.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        !err.contains("rules[0]") && !err.contains("rules[1]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`rules[2] (r2).event_pattern`")
+            && err.contains(busbar::engine::RULE_TOO_COMPLEX)
+            && err.contains("detail.a"),
+        "{err}"
+    );
+
+    let raised = temp(
+        "complexity-11.yaml",
+        &rules_config(&rules, "limits: {wildcard_complexity: 11}\n"),
+    );
+    let out = busbar(&["validate", "--config", raised.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ok (3 rules enabled"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // `test-pattern` applies the same count.
+    let out = busbar(
+        &[
+            "test-pattern",
+            "--pattern",
+            &rules[0],
+            "--event",
+            r#"{"b":"glass"}"#,
+        ],
+        b"",
+    );
+    assert_eq!(text(&out.stdout), "true\n", "{}", text(&out.stderr));
+    let out = busbar(
+        &["test-pattern", "--pattern", &rules[2], "--event", "{}"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(busbar::engine::RULE_TOO_COMPLEX),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// A pattern of exactly `chars` characters (an exact match on `source`).
 fn pattern_of(chars: usize) -> String {
     let frame = r#"{"source":[""]}"#.len();

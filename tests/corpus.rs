@@ -65,7 +65,7 @@ const SECTIONS: &[(&str, u32)] = &[
     ("1.11", 5),
     ("1.12", 2),
     ("1.13", 5),
-    ("2.3", 3),
+    ("2.3", 4),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -363,3 +363,82 @@ fn filter_reads_its_pattern_from_stdin_when_the_events_are_files() {
         "{err}"
     );
 }
+
+/// Without --validate, runs of lines that hold none of the rules' literals
+/// are passed over by one search per read buffer and only counted: every
+/// count, every selected line and the line number of every reported line
+/// stay what a line-by-line search gives (here, what --validate gives for
+/// the lines it shares with it), across reads of a pipe.
+#[test]
+fn lines_passed_over_by_the_buffer_search_are_still_counted() {
+    let mut input = String::new();
+    let mut want = Vec::new();
+    let mut blank = 0;
+    let mut events = 0;
+    for i in 0..40_000 {
+        let line = match i % 997 {
+            // Matches, spelt plainly, with whitespace, or with escapes that
+            // hide the literal.
+            0 => format!(r#"{{"s":"MISSION","i":{i}}}"#),
+            1 => format!(r#"{{ "i": {i}, "s": "MISSION" }}"#),
+            2 => format!(r#"{{"i":{i},"s":"MISS\u0049ON"}}"#),
+            // Near misses and escapes that hide nothing.
+            3 => format!(r#"{{"s":"MISSIONS","i":{i}}}"#),
+            4 => format!(r#"{{"s":"M\/ISSION","i":{i}}}"#),
+            // Blank lines of every kind.
+            5 => String::new(),
+            6 => " \t\r".to_string(),
+            // Invalid lines: without the literal (not reported without
+            // --validate) and with it (reported either way).
+            7 => "{\"s\":\"x\" nope".to_string(),
+            8 => "{\"s\":\"MISSION\" nope".to_string(),
+            _ => format!(r#"{{"s":"VALENCIA","t":"ST","i":{i}}}"#),
+        };
+        match i % 997 {
+            0..=2 => want.push(line.clone()),
+            5 | 6 => blank += 1,
+            _ => {}
+        }
+        if !matches!(i % 997, 5 | 6) {
+            events += 1;
+        }
+        input.push_str(&line);
+        input.push('\n');
+    }
+    let p = r#"{"s":["MISSION"]}"#;
+    let run = |extra: &[&str]| {
+        let mut args = vec!["filter", "--stats", "-p", p];
+        args.extend_from_slice(extra);
+        let out = busbar(&args, input.as_bytes());
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (out, err) = run(&[]);
+    let (checked_out, checked_err) = run(&["--validate"]);
+    assert_eq!(out, format!("{}\n", want.join("\n")), "{err}");
+    assert_eq!(out, checked_out);
+    let s = stats(&err);
+    let checked = stats(&checked_err);
+    for what in ["events read", "blank lines", "events matched", "bytes read"] {
+        assert_eq!(s[what], checked[what], "{what}: {err}\n{checked_err}");
+    }
+    assert_eq!(s["events read"], events as f64, "{err}");
+    assert_eq!(s["blank lines"], blank as f64, "{err}");
+    // The invalid lines with the literal are reported at their line
+    // numbers; those without it only under --validate.
+    let reported = |err: &str, line: usize| err.contains(&format!("line {line}: invalid event"));
+    for i in (0..40_000).filter(|i| i % 997 == 8) {
+        assert!(reported(&err, i + 1), "line {}: {err}", i + 1);
+    }
+    for i in (0..40_000).filter(|i| i % 997 == 7) {
+        assert!(!reported(&err, i + 1), "line {}: {err}", i + 1);
+        assert!(
+            reported(&checked_err, i + 1),
+            "line {}: {checked_err}",
+            i + 1
+        );
+    }
+    // The same counts by --count, from a file read in one buffer.
+    let f = temp("skip-count.ndjson", &input);
+    let (c, out, _) = code(&["filter", "-c", "-p", p, &f], "");
+    assert_eq!((c, out), (Some(0), format!("{}\n", want.len())));
+}

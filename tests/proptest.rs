@@ -36,6 +36,7 @@
 //! 256 cases per property unless `PROPTEST_CASES` says otherwise; the third
 //! runs a quarter as many (each case builds up to 80 rules twice).
 
+use busbar::bench::{reformat, Format};
 use busbar::engine::{naive, Automaton, Limits, RuleId, RuleSetBuilder};
 use busbar::pattern::{parse, Pattern};
 use proptest::prelude::*;
@@ -760,6 +761,83 @@ proptest! {
                     "rules (in add order) {:?}, event {}",
                     rules, event
                 );
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------ formatting
+
+/// `event` (compact) with about half of the ASCII characters of its
+/// strings, keys included, written as `\u00XX` (or `\/` for a slash).
+fn escape_some(event: &str, seed: u64) -> String {
+    let mut out = String::new();
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, c) in event.chars().enumerate() {
+        let pick = (seed.rotate_left(i as u32 % 64) ^ i as u64) & 1 == 1;
+        if in_string && !escaped && c != '"' && c != '\\' && c.is_ascii() && pick {
+            if c == '/' {
+                out.push_str("\\/");
+            } else {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            continue;
+        }
+        match c {
+            '"' if !escaped => in_string = !in_string,
+            _ => {}
+        }
+        escaped = in_string && c == '\\' && !escaped;
+        out.push(c);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The same events written as producers write JSON (Python's spacing,
+    /// spaces everywhere, escapes, keys in any order, indentation) match
+    /// the same rules as compact, through the prefilter (`find`) and
+    /// without it (`find_checked`).
+    #[test]
+    fn every_formatting_matches_as_compact(
+        texts in prop::collection::vec(pattern_text(), 1..=4),
+        events in prop::collection::vec(event_text(), 1..6),
+        seed in any::<u64>(),
+    ) {
+        let mut rules: Vec<(String, &str)> = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            if check_one(text)?.is_some() {
+                rules.push((format!("rule-{i}"), text.as_str()));
+            }
+        }
+        let automaton = build(&rules).map_err(TestCaseError::fail)?;
+        let mut cache = automaton.cache();
+        // Sorted: rules are decided in the order their fields are met.
+        let sorted = |ids: &[RuleId]| {
+            let mut ids = ids.to_vec();
+            ids.sort();
+            ids
+        };
+        for event in &events {
+            let want = automaton.find_checked(event.as_bytes(), &mut cache).ok().map(sorted);
+            let mut forms: Vec<(&str, String)> = Format::all()
+                .iter()
+                .map(|&f| {
+                    let mut out = Vec::new();
+                    reformat(event.as_bytes(), f, seed, &mut out);
+                    (f.name(), String::from_utf8(out).expect("reformat keeps UTF-8"))
+                })
+                .collect();
+            forms.push(("escape_some", escape_some(event, seed)));
+            for (name, form) in &forms {
+                let got = automaton.find_checked(form.as_bytes(), &mut cache).ok().map(sorted);
+                prop_assert_eq!(&got, &want, "find_checked, {} {}: rules {:?}", name, form, rules);
+                if want.is_some() {
+                    let fast = automaton.find(form.as_bytes(), &mut cache).ok().map(sorted);
+                    prop_assert_eq!(&fast, &want, "find, {} {}: rules {:?}", name, form, rules);
+                }
             }
         }
     }

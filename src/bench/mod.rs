@@ -24,6 +24,9 @@
 //! `MultiPolygon` and a few in a thousand with a hole; a few shared survey
 //! corners so that `numeric` `=` rules match. Events are compact (the real
 //! file has a space after `:` and `,`); the mean size is about 900 bytes.
+//! [`citylots_formatted`] writes the same events as other producers do
+//! (Python's spacing, the real file's spacing, `\uXXXX` escapes, shuffled
+//! keys, indented): see [`Format`].
 //!
 //! The stream is a pure function of the seed (splitmix64, integer
 //! arithmetic only): the same `(count, seed)` gives the same bytes on every
@@ -54,8 +57,11 @@
 //! (`equals-ignore-case`, `prefix`, `suffix`, `wildcard`), which has no
 //! equivalent: I-Regexp has no negation.
 
+mod format;
 mod gen;
 mod streets;
+
+pub use format::{reformat, reformat_all, Format};
 
 use serde_json::{Map, Value};
 
@@ -69,6 +75,12 @@ pub fn citylots(count: usize, seed: u64) -> Vec<u8> {
         out.push(b'\n');
     }
     out
+}
+
+/// [`citylots`] written in `format` (see [`Format`]): the same events,
+/// decoding to the same values.
+pub fn citylots_formatted(count: usize, seed: u64, format: Format) -> Vec<u8> {
+    reformat_all(&citylots(count, seed), format, seed)
 }
 
 /// The fourteen rule-set kinds of event-ruler's citylots benchmark.
@@ -332,6 +344,20 @@ pub fn scale_rules(n: usize) -> Vec<(String, String)> {
         )
     }));
     rules
+}
+
+/// `n` exact rules on `MAPBLKLOT` whose values (`X0000000`, ...) occur in
+/// no event: a rule set that reads nothing, whose speed end to end is
+/// bounded by reading the file (the `wc -l` line beside it).
+pub fn absent_rules(n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("absent-{i}"),
+                props("MAPBLKLOT", &format!(r#""X{i:07}""#)),
+            )
+        })
+        .collect()
 }
 
 /// Rewrites an EventBridge pattern into quamina-rs's dialect; `None` when

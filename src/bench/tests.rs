@@ -499,3 +499,46 @@ fn scale_rules_share_the_first_ten() {
     assert_eq!(names.len(), 10_000);
     assert!(big[10..].iter().all(|(_, p)| p.contains("\"X")));
 }
+
+/// Every formatting writes the same values as compact (key order aside),
+/// spelt as it says: spaces where it puts them, escapes in about a third
+/// of the events, every event on one line but the indented ones.
+#[test]
+fn formattings_write_the_same_values() {
+    let compact = citylots(300, 7);
+    let want: Vec<Value> = lines(&compact)
+        .iter()
+        .map(|l| serde_json::from_slice(l).expect("compact is JSON"))
+        .collect();
+    for &format in Format::all() {
+        let data = citylots_formatted(300, 7, format);
+        let got: Vec<Value> = match format {
+            Format::Pretty => serde_json::Deserializer::from_slice(&data)
+                .into_iter::<Value>()
+                .map(|v| v.expect("pretty is JSON"))
+                .collect(),
+            _ => lines(&data)
+                .iter()
+                .map(|l| serde_json::from_slice(l).expect("formatted is JSON"))
+                .collect(),
+        };
+        assert_eq!(got, want, "{}", format.name());
+        let text = String::from_utf8(data.clone()).expect("UTF-8");
+        match format {
+            Format::Compact | Format::Shuffled => assert!(!text.contains(", ")),
+            Format::Python => assert!(text.starts_with("{\"type\": \"Feature\", ")),
+            Format::Spaced => assert!(text.starts_with("{ \"type\": \"Feature\", ")),
+            Format::Escaped => {
+                let escaped = lines(&data)
+                    .iter()
+                    .filter(|l| l.windows(2).any(|w| w == b"\\u"))
+                    .count();
+                assert!((60..150).contains(&escaped), "{escaped} of 300 escaped");
+            }
+            Format::Pretty => assert!(text.contains("\n  \"properties\": {\n    \"")),
+        }
+        if format == Format::Shuffled {
+            assert_ne!(data, compact, "keys move");
+        }
+    }
+}

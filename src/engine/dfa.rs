@@ -481,98 +481,6 @@ fn merge_classes(
     (classes.map(|c| renumber[c as usize]), width, trans)
 }
 
-/// Wildcard complexity (§2.3) of the wildcard globs of one field of a rule,
-/// reproducing event-ruler's figures for every example AWS was seen to accept
-/// or reject. Two counts of the largest set of NFA positions live at once over
-/// all inputs, the larger decides:
-///
-/// - per glob, every position counted, less one (`*aa` = 3, `*:*:*:*:*` = 9,
-///   `*:*:*:*:*:event-bus/*` = 12, so AWS's rejection at > 10 holds);
-/// - over all globs together, positions just before a `*` not counted, since
-///   they always travel with the position after the star (three
-///   `*:stack/<name>/*` wildcards = 9, four = 12, as AWS accepts and rejects).
-///
-/// Exploration stops once `stop_above` is exceeded.
-pub(crate) fn complexity(globs: &[&[GlobTok]], stop_above: usize) -> usize {
-    let single = globs
-        .iter()
-        .map(|g| live_positions(std::slice::from_ref(g), true, stop_above + 1).saturating_sub(1))
-        .max()
-        .unwrap_or(0);
-    if single > stop_above || globs.len() < 2 {
-        return single;
-    }
-    single.max(live_positions(globs, false, stop_above))
-}
-
-/// The most positions of `globs` live at once; `count_stars` says whether a
-/// position sitting on a `*` counts.
-fn live_positions(globs: &[&[GlobTok]], count_stars: bool, stop_above: usize) -> usize {
-    let closure = |set: &mut Vec<NState>| {
-        let mut k = 0;
-        while k < set.len() {
-            let (g, p) = set[k];
-            if globs[g as usize].get(p as usize) == Some(&GlobTok::Star) {
-                set.push((g, p + 1));
-            }
-            k += 1;
-        }
-        set.sort_unstable();
-        set.dedup();
-    };
-    let count = |set: &[NState]| {
-        set.iter()
-            .filter(|(g, p)| {
-                count_stars || globs[*g as usize].get(*p as usize) != Some(&GlobTok::Star)
-            })
-            .count()
-    };
-    let mut bytes: Vec<u8> = globs
-        .iter()
-        .flat_map(|g| g.iter())
-        .filter_map(|t| match t {
-            GlobTok::Byte(b) => Some(*b),
-            GlobTok::Star => None,
-        })
-        .collect();
-    bytes.sort_unstable();
-    bytes.dedup();
-    // One byte no glob names stands for all the others.
-    if let Some(other) = (0..=255u8).find(|b| !bytes.contains(b)) {
-        bytes.push(other);
-    }
-    let mut start: Vec<NState> = (0..globs.len() as u32).map(|g| (g, 0)).collect();
-    closure(&mut start);
-    let mut best = count(&start);
-    let mut seen = std::collections::HashSet::new();
-    seen.insert(start.clone());
-    let mut todo = vec![start];
-    while let Some(set) = todo.pop() {
-        if best > stop_above || seen.len() > 100_000 {
-            break;
-        }
-        for &b in &bytes {
-            let mut next: Vec<NState> = Vec::new();
-            for &(g, p) in &set {
-                match globs[g as usize].get(p as usize) {
-                    Some(GlobTok::Byte(x)) if *x == b => next.push((g, p + 1)),
-                    Some(GlobTok::Star) => next.push((g, p)),
-                    _ => {}
-                }
-            }
-            closure(&mut next);
-            if next.is_empty() {
-                continue;
-            }
-            best = best.max(count(&next));
-            if seen.insert(next.clone()) {
-                todo.push(next);
-            }
-        }
-    }
-    best
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,25 +579,6 @@ mod tests {
         .unwrap();
         assert_eq!(d.fields(d.run_rev(b"x.png")), &[0]);
         assert!(d.fields(d.run_rev(b"x.PNG")).is_empty());
-    }
-
-    #[test]
-    fn complexity_matches_the_aws_boundary() {
-        let c = |s: &str| complexity(&[&glob(s)], 100);
-        assert_eq!(c("*aaaaaaaaa"), 10);
-        assert_eq!(c("*aaaaaaaaaa"), 11);
-        assert_eq!(c("*:*:*:*:*"), 9);
-        assert!(c("arn:aws:events:us-east-1:*:event-bus/*") <= 10);
-        assert!(c("/Users/*/dir/dir/dir/dir/dir/doc.txt") <= 10);
-        assert!(c("*:*:*:*:*:event-bus/*") > 10);
-        assert_eq!(c("abc"), 0);
-        let stacks: Vec<Vec<GlobTok>> = ["Network", "Data", "App", "Monitoring"]
-            .iter()
-            .map(|n| glob(&format!("*:stack/{n}Stack/*")))
-            .collect();
-        let refs: Vec<&[GlobTok]> = stacks.iter().map(Vec::as_slice).collect();
-        assert_eq!(complexity(&refs[..3], 100), 9);
-        assert_eq!(complexity(&refs, 100), 12);
     }
 
     #[test]

@@ -54,6 +54,7 @@
 //! allocating once it has seen the largest event.
 
 mod approx;
+mod complexity;
 mod consistency;
 mod dfa;
 pub mod naive;
@@ -61,7 +62,7 @@ mod pieces;
 mod prefilter;
 mod ranges;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::flatten::{self, ArrayPos, EventError, Leaf, PathTrie, ScanLimits, Scratch, Sink};
@@ -83,8 +84,9 @@ pub struct RuleId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub pattern: PatternLimits,
-    /// Most wildcard states one wildcard pattern may keep live at once
-    /// (§2.3; EventBridge rejects rules above 10).
+    /// Highest wildcard complexity a field of a rule may have, counted as
+    /// event-ruler counts it (§2.3, [`complexity`]; EventBridge rejects
+    /// rules above 10).
     pub wildcard_complexity: usize,
     /// Most states of one compiled string automaton (one path, one
     /// direction); its construction may also take at most
@@ -269,20 +271,70 @@ pub fn check_limits(p: &Pattern, limits: &Limits) -> Result<(), PatternError> {
                 0,
             ));
         }
-        for f in &sp.fields {
-            let globs: Vec<&[pattern::GlobTok]> = f
-                .matchers
-                .iter()
-                .flat_map(|m| match m {
-                    Matcher::Wildcard(g) => std::slice::from_ref(g),
-                    Matcher::AnythingBut(AnythingBut::Wildcard(gs)) => gs.as_slice(),
-                    _ => &[],
-                })
-                .map(|g| g.tokens.as_slice())
-                .collect();
-            let limit = limits.wildcard_complexity;
-            if !globs.is_empty() && dfa::complexity(&globs, limit) > limit {
-                return Err(PatternError::new(RULE_TOO_COMPLEX, f.path.clone(), 0));
+    }
+    check_complexity(p, limits)
+}
+
+/// Wildcard complexity (§2.3), per automaton as event-ruler builds them: a
+/// rule's fields in path order, each `$or` branch from the start, and the
+/// same path after the same earlier fields (path and matchers alike) in
+/// one automaton, as event-ruler's shared name states put them. All the
+/// walks of one rule share one budget; an automaton met again is not
+/// walked again.
+fn check_complexity(p: &Pattern, limits: &Limits) -> Result<(), PatternError> {
+    let mut fields: HashMap<String, u32> = HashMap::new();
+    let mut prefixes: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut groups: HashMap<(u32, &str), usize> = HashMap::new();
+    let mut automata: Vec<(&str, Vec<complexity::Source>)> = Vec::new();
+    for sp in &p.subpatterns {
+        let mut order: Vec<&pattern::Field> = sp.fields.iter().collect();
+        order.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut prefix = 0u32;
+        for f in order {
+            let sources = f.matchers.iter().filter_map(|m| match m {
+                Matcher::Wildcard(g) => Some(complexity::Source::Wildcard(g)),
+                Matcher::AnythingBut(AnythingBut::Wildcard(gs)) => {
+                    Some(complexity::Source::AnythingBut(gs))
+                }
+                _ => None,
+            });
+            let mut sources = sources.peekable();
+            if sources.peek().is_some() {
+                let next = automata.len();
+                let g = *groups.entry((prefix, f.path.as_str())).or_insert(next);
+                if g == next {
+                    automata.push((f.path.as_str(), Vec::new()));
+                }
+                automata[g].1.extend(sources);
+            }
+            let n = fields.len() as u32;
+            let field = *fields
+                .entry(format!("{}\0{:?}", f.path, f.matchers))
+                .or_insert(n);
+            let n = prefixes.len() as u32 + 1;
+            prefix = *prefixes.entry((prefix, field)).or_insert(n);
+        }
+    }
+    let limit = limits.wildcard_complexity;
+    let mut budget = complexity::WALK_BUDGET;
+    let mut walked: HashSet<String> = HashSet::new();
+    for (path, sources) in &automata {
+        if !walked.insert(format!("{sources:?}")) {
+            continue;
+        }
+        match complexity::field_complexity(sources, limit.saturating_add(1), &mut budget) {
+            Ok(c) if c <= limit => {}
+            Ok(_) => return Err(PatternError::new(RULE_TOO_COMPLEX, *path, 0)),
+            Err(complexity::OverBudget) => {
+                return Err(PatternError::new(
+                    format!(
+                        "{RULE_TOO_COMPLEX} (its wildcard complexity could not be \
+                         measured within {} steps)",
+                        complexity::WALK_BUDGET
+                    ),
+                    *path,
+                    0,
+                ))
             }
         }
     }
@@ -835,6 +887,8 @@ struct State {
     out: Vec<RuleId>,
     dp_entries: Vec<Entry>,
     dp_pool: Vec<Vec<(u64, u64)>>,
+    /// The prefilter's copy of an event with its escapes decoded.
+    decoded: Vec<u8>,
 }
 
 impl Automaton {
@@ -867,12 +921,21 @@ impl Automaton {
                     .get(path as usize)
                     .is_none_or(|pm| pm.string_matches(text, pieces))
             };
-            if !pf.may_match(event, judge) {
+            if !pf.may_match(event, judge, &mut cache.state.decoded) {
                 cache.state.out.clear();
                 return Ok(&cache.state.out);
             }
         }
         self.find_checked(event, cache)
+    }
+
+    /// How many bytes of whole lines at the start of `lines` (events one
+    /// per line, each ended by `\n`) [`find`](Self::find) would answer "no
+    /// match" for without parsing: a reader of NDJSON may pass over them
+    /// (counting their newlines) instead of calling `find` per line. 0 when
+    /// the rule set has no literals to search a buffer for.
+    pub fn skip_lines(&self, lines: &[u8]) -> usize {
+        self.prefilter.as_ref().map_or(0, |pf| pf.skip_lines(lines))
     }
 
     /// Like [`find`](Self::find), but every event is fully validated.
@@ -1277,12 +1340,11 @@ mod tests {
             let mut c = a.cache();
             let paths = &a.paths;
             let pieces = &mut c.state.pieces;
-            a.prefilter
-                .as_ref()
-                .expect("prefilter")
-                .may_match(ev.as_bytes(), |p, t| {
-                    paths[p as usize].string_matches(t, pieces)
-                })
+            a.prefilter.as_ref().expect("prefilter").may_match(
+                ev.as_bytes(),
+                |p, t| paths[p as usize].string_matches(t, pieces),
+                &mut Vec::new(),
+            )
         };
         assert!(probe(r#"{"p":{"BLKLOT":"x","MAPBLKLOT":"0000150"}}"#));
         assert!(probe(r#"{"p.MAPBLKLOT" : ["zz"]}"#));
@@ -1298,8 +1360,21 @@ mod tests {
         assert!(!probe("{\"s\":\"MIS\u{17f}ION\"}"));
         assert!(probe(r#"{"w":"aXbYc"}"#));
         assert!(!probe(r#"{"w":"aXbY"}"#));
-        // an escape anywhere takes the full path
-        assert!(probe(r#"{"w":"a\u0058"}"#));
+        // Escapes: decoded where they hide nothing the search needs, passed
+        // on to the full path where they might.
+        assert!(probe(r#"{"s":"M\u0049SSION"}"#));
+        assert!(probe(r#"{"\u0073":"MISSION"}"#));
+        assert!(!probe(r#"{"s":"M\u0049SSIONS"}"#));
+        assert!(!probe(r#"{"t":"M\u0049SSION","s":"\/"}"#));
+        assert!(!probe(r#"{"p":{"MAPBLKLOT":"000\u00310\/"}}"#));
+        assert!(probe(r#"{"p":{"MAPBLKL\u004fT":"0000150"}}"#));
+        assert!(probe(r#"{"w":"a\ud83d\ude80bc"}"#));
+        assert!(!probe(r#"{"w":"a\ud83d\ude80b"}"#));
+        assert!(probe(r#"{"x":"\n","s":"MISSIONS"}"#));
+        assert!(probe(r#"{"x":"\u0022","s":"MISSIONS"}"#));
+        assert!(probe(r#"{"x":"\ud83d","s":"MISSIONS"}"#));
+        // Decoded, `aX` cannot match `a*b*c`.
+        assert!(!probe(r#"{"w":"a\u0058"}"#));
         for ev in [
             r#"{"p":{"MAPBLKLOT":"0000150"}}"#,
             r#"{"s":"mIsSiOn","w":"abc"}"#,
@@ -1356,6 +1431,51 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.reason(), RULE_TOO_COMPLEX);
         assert_eq!(e.path(), "a");
+    }
+
+    /// Complexity is counted per automaton as event-ruler builds them: the
+    /// same path of several `$or` branches shares one when the fields
+    /// before it (in path order) are the same, and not otherwise.
+    #[test]
+    fn complexity_follows_event_rulers_automata() {
+        let add = |p: &str| {
+            RuleSetBuilder::new(Limits::default())
+                .add("r", p)
+                .map(|_| ())
+        };
+        let star = |t: &str| format!(r#"{{"wildcard":"*{t}*"}}"#);
+        // Three `*xy*` on one field: 9; a fourth: 12.
+        let three = [star("ab"), star("cd"), star("ef")].join(",");
+        assert!(add(&format!(r#"{{"a":[{three}]}}"#)).is_ok());
+        let four = format!("{three},{}", star("gh"));
+        assert!(add(&format!(r#"{{"a":[{four}]}}"#)).is_err());
+        // Split across branches that meet `a` first: one automaton, 12.
+        let branches = ["ab", "cd", "ef", "gh"]
+            .map(|t| format!(r#"{{"a":[{}]}}"#, star(t)))
+            .join(",");
+        let e = add(&format!(r#"{{"$or":[{branches}]}}"#)).unwrap_err();
+        assert_eq!((e.reason(), e.path()), (RULE_TOO_COMPLEX, "a"));
+        // After an earlier field that differs by branch: one each, 3.
+        let branches = ["ab", "cd", "ef", "gh"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!(r#"{{"a":["{i}"],"b":[{}]}}"#, star(t)))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(add(&format!(r#"{{"$or":[{branches}]}}"#)).is_ok());
+        // After the same earlier field: one automaton again.
+        let branches = ["ab", "cd", "ef", "gh"]
+            .map(|t| format!(r#"{{"a":["x"],"b":[{}]}}"#, star(t)))
+            .join(",");
+        assert!(add(&format!(r#"{{"$or":[{branches}]}}"#)).is_err());
+        // A later field (`z`) does not separate them.
+        let branches = ["ab", "cd", "ef", "gh"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!(r#"{{"b":[{}],"z":["{i}"]}}"#, star(t)))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(add(&format!(r#"{{"$or":[{branches}]}}"#)).is_err());
     }
 
     /// `n` wildcard rules on path `a` with two or three stars each and

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# End to end, one core: `busbar filter --count --rules KIND.json FILE` for
+# every benchmark rule set on the same citylots-like events written in each
+# formatting (compact, python, spaced, escaped, shuffled; see
+# `busbar gen-citylots --help`), beside `wc -l` on the same file (the I/O
+# ceiling). Process start, compiling the rules and reading the file count.
+#
+# Usage: bash benches/filter-formats.sh
+# Environment: EVENTS (default 200000), RUNS (best of, default 5), CPU (the
+# core to pin to with taskset, default 1), FORMATS and KINDS (space-separated
+# subsets), BUSBAR (a built binary; default: build the release binary),
+# DATA (a directory to keep the generated files in between runs),
+# INSTRUCTIONS=1 (add a column of instructions per event, counted by
+# valgrind's cachegrind over the first 20,000 events of the file, start-up
+# and compiling included: the figure to compare changes by on a noisy
+# machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVENTS=${EVENTS:-200000}
+RUNS=${RUNS:-5}
+CPU=${CPU:-1}
+FORMATS=${FORMATS:-compact python spaced escaped shuffled}
+KINDS=${KINDS:-exact wildcard prefix prefix_equals_ignore_case suffix suffix_equals_ignore_case \
+equals_ignore_case numeric anything_but anything_but_ignore_case anything_but_prefix \
+anything_but_suffix anything_but_wildcard complex_arrays exact-10000 absent-10}
+if [ -z "${BUSBAR:-}" ]; then
+  cargo build --release --quiet
+  BUSBAR=${CARGO_TARGET_DIR:-target}/release/busbar
+fi
+dir=${DATA:-$(mktemp -d)}
+[ -n "${DATA:-}" ] || trap 'rm -rf "$dir"' EXIT
+mkdir -p "$dir"
+
+# Best wall time of $RUNS runs of the command, nanoseconds; the first line
+# of the last run's stdout in the file $dir/first-line.
+best_of() {
+  local best="" t s e
+  for _ in $(seq "$RUNS"); do
+    s=$(date +%s%N)
+    # Status 1 (nothing selected, as grep) is a result here, not a failure.
+    { taskset -c "$CPU" "$@" || [ $? = 1 ]; } | head -1 > "$dir/first-line"
+    e=$(date +%s%N)
+    t=$(( e - s ))
+    if [ -z "$best" ] || [ "$t" -lt "$best" ]; then best=$t; fi
+  done
+  echo "$best"
+}
+
+# Instructions per event of the command over the first 20,000 events of
+# the file, which is its last argument.
+instructions() {
+  local args=("$@") small
+  small="${args[-1]%.ndjson}.20k"
+  [ -s "$small" ] || head -20000 "${args[-1]}" > "$small"
+  args[-1]=$small
+  valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null "${args[@]}" 2>&1 >/dev/null |
+    awk '/I *refs:/ {gsub(",", "", $NF); printf "%.0f", $NF / 20000}'
+}
+
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; pinned to CPU $CPU; best of $RUNS"
+printf '| rule set | format | matched | best (s) | events/s | MB/s | × wc -l |%s\n' "${INSTRUCTIONS:+ instr./event |}"
+printf '|---|---|---:|---:|---:|---:|---:|%s\n' "${INSTRUCTIONS:+---:|}"
+for format in $FORMATS; do
+  f="$dir/$format.ndjson"
+  [ -s "$f" ] || "$BUSBAR" gen-citylots --count "$EVENTS" --format "$format" > "$f"
+  bytes=$(stat -c %s "$f")
+  cat "$f" > /dev/null # warm the page cache
+  wc_ns=$(best_of wc -l "$f")
+  printf '| wc -l | %s | | %.3f | %.0f | %.0f | 1.00 |%s\n' "$format" \
+    "$(echo "$wc_ns / 10^9" | bc -l)" "$(echo "$EVENTS * 10^9 / $wc_ns" | bc -l)" \
+    "$(echo "$bytes * 1000 / $wc_ns" | bc -l)" "${INSTRUCTIONS:+ $(instructions wc -l "$f") |}"
+  for kind in $KINDS; do
+    r="$dir/$kind.json"
+    [ -s "$r" ] || "$BUSBAR" gen-citylots --rules "$kind" > "$r"
+    ns=$(best_of "$BUSBAR" filter --count --rules "$r" "$f")
+    printf '| %s | %s | %s | %.3f | %.0f | %.0f | %.2f |%s\n' "$kind" "$format" "$(cat "$dir/first-line")" \
+      "$(echo "$ns / 10^9" | bc -l)" "$(echo "$EVENTS * 10^9 / $ns" | bc -l)" \
+      "$(echo "$bytes * 1000 / $ns" | bc -l)" "$(echo "$ns / $wc_ns" | bc -l)" \
+      "${INSTRUCTIONS:+ $(instructions "$BUSBAR" filter --count --rules "$r" "$f") |}"
+  done
+done
