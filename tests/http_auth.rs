@@ -29,30 +29,9 @@ struct Run {
 }
 
 fn start(dir: &Path, connections: &str, rules: &str, envs: &[(&str, &str)]) -> Run {
-    let port = support::free_port();
-    let config = format!(
-        r#"
-bus: {{name: default, account: "123456789012", region: eu-west-1}}
-sources:
-  - {{id: api, kind: http, listen: "127.0.0.1:{port}", source: shop, detail_type: Order}}
-connections:
-{connections}
-rules:
-{rules}
-dead_letters:
-  dlq: {{kind: file, path: "{dlq}"}}
-watch_config: false
-shutdown_grace_seconds: 2
-log: {{level: debug}}
-"#,
-        dlq = dir.join("dlq.ndjson").display()
-    );
-    let mut busbar = Busbar::start(dir, &config, support::free_port(), envs);
-    busbar.wait_ready(Duration::from_secs(15));
-    Run {
-        busbar,
-        ingest: format!("127.0.0.1:{port}"),
-    }
+    let extra = format!("connections:\n{connections}\nlog: {{level: debug}}");
+    let (busbar, ingest) = support::start_ingest(dir, rules, &extra, envs);
+    Run { busbar, ingest }
 }
 
 impl Run {

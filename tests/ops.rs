@@ -18,25 +18,7 @@ use support::Busbar;
 /// a `file` dead letter `dlq` in `dir/dlq.ndjson`; returns it and the
 /// ingest address.
 fn start(dir: &Path, rules: &str, extra: &str) -> (Busbar, String) {
-    let port = support::free_port();
-    let config = format!(
-        r#"
-bus: {{name: default, account: "123456789012", region: eu-west-1}}
-sources:
-  - {{id: api, kind: http, listen: "127.0.0.1:{port}", source: shop, detail_type: Order}}
-rules:
-{rules}
-dead_letters:
-  dlq: {{kind: file, path: "{dlq}"}}
-watch_config: false
-shutdown_grace_seconds: 2
-{extra}
-"#,
-        dlq = dir.join("dlq.ndjson").display()
-    );
-    let mut busbar = Busbar::start(dir, &config, support::free_port(), &[]);
-    busbar.wait_ready(Duration::from_secs(15));
-    (busbar, format!("127.0.0.1:{port}"))
+    support::start_ingest(dir, rules, extra, &[])
 }
 
 fn send(ingest: &str, lines: &[String]) {

@@ -340,3 +340,34 @@ pub fn busbar(args: &[&str], stdin: &[u8]) -> Output {
     writer.join().expect("writer");
     out
 }
+
+/// `busbar run` with one HTTP ingest source (`api`: source `shop`,
+/// detail-type `Order`), `rules` (YAML list items), a `file` dead letter
+/// `dlq` at `dir/dlq.ndjson`, no config watch, a 2 s shutdown grace and
+/// `extra` top-level YAML; returns it ready, with the ingest address.
+pub fn start_ingest(
+    dir: &Path,
+    rules: &str,
+    extra: &str,
+    envs: &[(&str, &str)],
+) -> (Busbar, String) {
+    let port = free_port();
+    let config = format!(
+        r#"
+bus: {{name: default, account: "123456789012", region: eu-west-1}}
+sources:
+  - {{id: api, kind: http, listen: "127.0.0.1:{port}", source: shop, detail_type: Order}}
+rules:
+{rules}
+dead_letters:
+  dlq: {{kind: file, path: "{dlq}"}}
+watch_config: false
+shutdown_grace_seconds: 2
+{extra}
+"#,
+        dlq = dir.join("dlq.ndjson").display()
+    );
+    let mut busbar = Busbar::start(dir, &config, free_port(), envs);
+    busbar.wait_ready(Duration::from_secs(15));
+    (busbar, format!("127.0.0.1:{port}"))
+}
