@@ -98,26 +98,15 @@ fn wait_lines(b: &support::Busbar, file: &str, n: usize) -> Vec<String> {
     }
 }
 
-#[test]
-fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
-    let dir = support::temp_dir("reload");
-    let http = support::free_port();
-    let v1 = config(&rule("r1", "a", "one.ndjson"), http, &dir);
-    let mut b = support::Busbar::start(
-        &dir,
-        &v1,
-        support::free_port(),
-        &[("BUSBAR_TEST_FILE", "three.ndjson")],
-    );
-    b.wait_ready(Duration::from_secs(20));
-    // Every counter is there at zero before anything happens; the
-    // configuration counts as applied, with the file's checksum.
+/// Every counter is there at zero before anything happens; the
+/// configuration counts as applied, with the file's checksum.
+fn assert_counters_at_start(b: &support::Busbar, config: &str) {
     let m = b.metrics();
     for (series, value) in [
         ("busbar_config_reloads_total{result=\"ok\"}", 0.0),
         ("busbar_config_reloads_total{result=\"failed\"}", 0.0),
         ("busbar_config_last_reload_success", 1.0),
-        ("busbar_config_hash", f64::from(crc32fast::hash(v1.as_bytes()))),
+        ("busbar_config_hash", f64::from(crc32fast::hash(config.as_bytes()))),
         ("busbar_events_matched_total{rule=\"r1\"}", 0.0),
         (
             "busbar_parse_failures_total{reason=\"invalid_json\",source=\"api\"}",
@@ -139,6 +128,21 @@ fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
     ] {
         assert_eq!(support::sample(&m, series), Some(value), "{series}\n{m}");
     }
+}
+
+#[test]
+fn file_changes_and_sighup_swap_rules_and_a_bad_file_keeps_the_old_ones() {
+    let dir = support::temp_dir("reload");
+    let http = support::free_port();
+    let v1 = config(&rule("r1", "a", "one.ndjson"), http, &dir);
+    let mut b = support::Busbar::start(
+        &dir,
+        &v1,
+        support::free_port(),
+        &[("BUSBAR_TEST_FILE", "three.ndjson")],
+    );
+    b.wait_ready(Duration::from_secs(20));
+    assert_counters_at_start(&b, &v1);
     send(http, "a", 1);
     assert_eq!(wait_lines(&b, "one.ndjson", 1), vec!["a-1"]);
 
@@ -297,35 +301,7 @@ fn a_reload_over_the_compilation_budget_keeps_the_old_rules() {
         &[("BUSBAR_TEST_FILE", "three.ndjson")],
     );
     b.wait_ready(Duration::from_secs(20));
-    // Every counter is there at zero before anything happens; the
-    // configuration counts as applied, with the file's checksum.
-    let m = b.metrics();
-    for (series, value) in [
-        ("busbar_config_reloads_total{result=\"ok\"}", 0.0),
-        ("busbar_config_reloads_total{result=\"failed\"}", 0.0),
-        ("busbar_config_last_reload_success", 1.0),
-        ("busbar_config_hash", f64::from(crc32fast::hash(v1.as_bytes()))),
-        ("busbar_events_matched_total{rule=\"r1\"}", 0.0),
-        (
-            "busbar_parse_failures_total{reason=\"invalid_json\",source=\"api\"}",
-            0.0,
-        ),
-        (
-            "busbar_events_dropped_total{reason=\"not_an_object\",rule=\"\",stage=\"source\",target=\"api\"}",
-            0.0,
-        ),
-        ("busbar_deliveries_total{rule=\"r1\",target=\"t\"}", 0.0),
-        (
-            "busbar_delivery_failures_total{reason=\"CONNECTION_FAILURE\",rule=\"r1\",target=\"t\"}",
-            0.0,
-        ),
-        (
-            "busbar_events_dropped_total{reason=\"TIMEOUT\",rule=\"r1\",stage=\"target\",target=\"t\"}",
-            0.0,
-        ),
-    ] {
-        assert_eq!(support::sample(&m, series), Some(value), "{series}\n{m}");
-    }
+    assert_counters_at_start(&b, &v1);
     send(http, "a", 1);
     assert_eq!(wait_lines(&b, "one.ndjson", 1), vec!["a-1"]);
 
