@@ -3,7 +3,10 @@
 # every benchmark rule set on the same citylots-like events written in each
 # formatting (compact, python, spaced, escaped, shuffled; see
 # `busbar gen-citylots --help`), beside `wc -l` on the same file (the I/O
-# ceiling). Process start, compiling the rules and reading the file count.
+# ceiling) and quamina-rs 0.7's in-memory matching loop on the same bytes
+# and rules (`benches/quamina_file.rs`: file read and rules built before its
+# clock starts). Process start, compiling the rules and reading the file
+# count for busbar.
 #
 # Usage: bash benches/filter-formats.sh
 # Environment: EVENTS (default 200000), RUNS (best of, default 5), CPU (the
@@ -13,7 +16,7 @@
 # INSTRUCTIONS=1 (add a column of instructions per event, counted by
 # valgrind's cachegrind over the first 20,000 events of the file, start-up
 # and compiling included: the figure to compare changes by on a noisy
-# machine).
+# machine), QUAMINA=0 (leave quamina out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${EVENTS:-200000}
@@ -26,6 +29,15 @@ anything_but_suffix anything_but_wildcard complex_arrays exact-10000 absent-10}
 if [ -z "${BUSBAR:-}" ]; then
   cargo build --release --quiet
   BUSBAR=${CARGO_TARGET_DIR:-target}/release/busbar
+fi
+QUAMINA=${QUAMINA:-1}
+if [ "$QUAMINA" != 0 ]; then
+  quamina=$(cargo bench --quiet --bench quamina_file --no-run --message-format=json |
+    python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "quamina_file" and m.get("executable"):
+        print(m["executable"])')
 fi
 dir=${DATA:-$(mktemp -d)}
 [ -n "${DATA:-}" ] || trap 'rm -rf "$dir"' EXIT
@@ -58,24 +70,40 @@ instructions() {
 }
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; pinned to CPU $CPU; best of $RUNS"
-printf '| rule set | format | matched | best (s) | events/s | MB/s | × wc -l |%s\n' "${INSTRUCTIONS:+ instr./event |}"
-printf '|---|---|---:|---:|---:|---:|---:|%s\n' "${INSTRUCTIONS:+---:|}"
+printf '| rule set | format | matched | best (s) | events/s | MB/s | × wc -l |%s%s\n' \
+  "${INSTRUCTIONS:+ instr./event |}" "$([ "$QUAMINA" = 0 ] || echo ' quamina events/s | busbar ÷ quamina |')"
+printf '|---|---|---:|---:|---:|---:|---:|%s%s\n' "${INSTRUCTIONS:+---:|}" "$([ "$QUAMINA" = 0 ] || printf '%s' '---:|---:|')"
 for format in $FORMATS; do
   f="$dir/$format.ndjson"
   [ -s "$f" ] || "$BUSBAR" gen-citylots --count "$EVENTS" --format "$format" > "$f"
   bytes=$(stat -c %s "$f")
   cat "$f" > /dev/null # warm the page cache
   wc_ns=$(best_of wc -l "$f")
-  printf '| wc -l | %s | | %.3f | %.0f | %.0f | 1.00 |%s\n' "$format" \
+  printf '| wc -l | %s | | %.3f | %.0f | %.0f | 1.00 |%s%s\n' "$format" \
     "$(echo "$wc_ns / 10^9" | bc -l)" "$(echo "$EVENTS * 10^9 / $wc_ns" | bc -l)" \
-    "$(echo "$bytes * 1000 / $wc_ns" | bc -l)" "${INSTRUCTIONS:+ $(instructions wc -l "$f") |}"
+    "$(echo "$bytes * 1000 / $wc_ns" | bc -l)" "${INSTRUCTIONS:+ $(instructions wc -l "$f") |}" \
+    "$([ "$QUAMINA" = 0 ] || echo ' | |')"
   for kind in $KINDS; do
     r="$dir/$kind.json"
     [ -s "$r" ] || "$BUSBAR" gen-citylots --rules "$kind" > "$r"
     ns=$(best_of "$BUSBAR" filter --count --rules "$r" "$f")
-    printf '| %s | %s | %s | %.3f | %.0f | %.0f | %.2f |%s\n' "$kind" "$format" "$(cat "$dir/first-line")" \
+    matched=$(cat "$dir/first-line")
+    q=""
+    if [ "$QUAMINA" != 0 ]; then
+      read -r q_matched q_ns < <(QUAMINA_RUNS=$RUNS taskset -c "$CPU" "$quamina" --bench "$kind" "$f")
+      if [ "$q_matched" = n/a ]; then
+        q=" n/a | — |"
+      else
+        # They differ only where event-ruler's rules and quamina's do: an
+        # event number a double cannot hold exactly (numeric,
+        # complex_arrays) is text to busbar, as to event-ruler.
+        [ "$q_matched" = "$matched" ] || echo "$kind $format: quamina matched $q_matched, busbar $matched" >&2
+        q=$(printf ' %.0f | %.2f× |' "$(echo "$EVENTS * 10^9 / $q_ns" | bc -l)" "$(echo "$q_ns / $ns" | bc -l)")
+      fi
+    fi
+    printf '| %s | %s | %s | %.3f | %.0f | %.0f | %.2f |%s%s\n' "$kind" "$format" "$matched" \
       "$(echo "$ns / 10^9" | bc -l)" "$(echo "$EVENTS * 10^9 / $ns" | bc -l)" \
       "$(echo "$bytes * 1000 / $ns" | bc -l)" "$(echo "$ns / $wc_ns" | bc -l)" \
-      "${INSTRUCTIONS:+ $(instructions "$BUSBAR" filter --count --rules "$r" "$f") |}"
+      "${INSTRUCTIONS:+ $(instructions "$BUSBAR" filter --count --rules "$r" "$f") |}" "$q"
   done
 done

@@ -273,6 +273,11 @@ pub struct FilterArgs {
     /// Largest accepted event in bytes (EventBridge: 1 MiB; 262144 for 256 KiB).
     #[arg(long, default_value_t = 1 << 20)]
     max_event_bytes: usize,
+    /// Read input files instead of mapping them into memory. Files of 1 MiB
+    /// and more are mapped, which saves copying them; a mapped file that
+    /// shrinks while it is searched ends the run with exit status 2.
+    #[arg(long)]
+    no_mmap: bool,
     /// Input files; none or `-` reads stdin.
     files: Vec<PathBuf>,
 }
@@ -559,6 +564,7 @@ fn filter(a: FilterArgs) -> Result<ExitCode, Failure> {
             sink: stdout.lock(),
         },
         skip: Backoff::default(),
+        mmap: !a.no_mmap,
     };
     // `-m 0` reads nothing, as grep's does.
     if f.out.limit > 0 {
@@ -687,6 +693,8 @@ struct Filter<'a, W: Write> {
     tally: Tally,
     out: Selection<W>,
     skip: Backoff,
+    /// Map large files instead of reading them (not `--no-mmap`).
+    mmap: bool,
 }
 
 /// When to search a buffer for lines to pass over again. A search that
@@ -717,31 +725,40 @@ impl Backoff {
 impl<W: Write> Filter<'_, W> {
     /// Filters one input (`None`: stdin). A file that cannot be opened or
     /// read is reported and counted, and the next one is searched, as grep
-    /// does.
+    /// does. A large regular file is mapped into memory, not read, unless
+    /// `--no-mmap` (see [`busbar::mapped`]); where it cannot be mapped, it
+    /// is read.
     fn input(&mut self, input: Option<PathBuf>, max_line: usize) -> Result<Flow, Failure> {
-        let (name, reader): (String, Box<dyn Read>) = match input {
-            None => ("<stdin>".into(), Box::new(io::stdin().lock())),
-            Some(p) => match File::open(&p) {
-                Ok(f) => (p.display().to_string(), Box::new(f)),
-                Err(e) => {
-                    eprintln!("busbar: cannot open `{}`: {e}", p.display());
-                    self.tally.unreadable += 1;
-                    return Ok(Flow::NextFile);
-                }
-            },
-        };
         self.out.in_file = 0;
         let mut lines = 0;
-        let flow = self.run(&name, reader, max_line, &mut lines);
+        let flow = match input {
+            None => self.run("<stdin>", io::stdin().lock(), max_line, &mut lines),
+            Some(p) => {
+                let name = p.display().to_string();
+                let file = match File::open(&p) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        eprintln!("busbar: cannot open `{name}`: {e}");
+                        self.tally.unreadable += 1;
+                        return Ok(Flow::NextFile);
+                    }
+                };
+                match self.mmap.then(|| busbar::mapped::map(&file)) {
+                    Some(Ok(Some(data))) => self.mapped(&name, &data, &mut lines),
+                    _ => self.run(&name, file, max_line, &mut lines),
+                }
+            }
+        };
         self.tally.lines += lines;
         flow
     }
 
-    /// Filters one input, counting its lines in `line_no`.
+    /// Filters one input read piece by piece, counting its lines in
+    /// `line_no`.
     fn run(
         &mut self,
         name: &str,
-        mut r: Box<dyn Read>,
+        mut r: impl Read,
         max_line: usize,
         line_no: &mut u64,
     ) -> Result<Flow, Failure> {
@@ -760,40 +777,13 @@ impl<W: Write> Filter<'_, W> {
                 }
             };
             self.tally.bytes += n as u64;
-            let eof = n == 0;
             filled += n;
-            let mut start = 0;
-            // The end of the last whole line read.
-            let lines_end = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |nl| nl + 1);
-            loop {
-                if !self.validate && !skipping && *line_no >= self.skip.after {
-                    start += self.skip_lines(&buf[start..lines_end], line_no);
-                }
-                let Some(nl) = memchr::memchr(b'\n', &buf[start..filled]) else {
-                    break;
-                };
-                let line = &buf[start..start + nl];
-                start += nl + 1;
-                *line_no += 1;
-                if skipping {
-                    skipping = false;
-                    continue;
-                }
-                match self.line(name, *line_no, line) {
-                    Flow::Continue => {}
-                    flow => return Ok(flow),
-                }
+            let (start, flow) = self.lines(name, &buf[..filled], line_no, &mut skipping)?;
+            if flow != Flow::Continue {
+                return Ok(flow);
             }
-            if eof {
-                if start < filled && !skipping {
-                    *line_no += 1;
-                    let line = buf[start..filled].to_vec();
-                    return Ok(match self.line(name, *line_no, &line) {
-                        Flow::Stop => Flow::Stop,
-                        _ => Flow::Continue,
-                    });
-                }
-                return Ok(Flow::Continue);
+            if n == 0 {
+                return Ok(self.last_line(name, &buf[start..filled], line_no, skipping));
             }
             buf.copy_within(start..filled, 0);
             filled -= start;
@@ -811,10 +801,71 @@ impl<W: Write> Filter<'_, W> {
                 skipping = true;
                 filled = 0;
             }
+        }
+    }
+
+    /// Filters one input mapped into memory, counting its lines in
+    /// `line_no`. Lines of any length reach the matcher, which turns away
+    /// those over `--max-event-bytes`.
+    fn mapped(&mut self, name: &str, data: &[u8], line_no: &mut u64) -> Result<Flow, Failure> {
+        self.tally.bytes += data.len() as u64;
+        let (start, flow) = self.lines(name, data, line_no, &mut false)?;
+        if flow != Flow::Continue {
+            return Ok(flow);
+        }
+        Ok(self.last_line(name, &data[start..], line_no, false))
+    }
+
+    /// Filters the lines of `buf` that end in a newline, passing over runs
+    /// of lines that cannot match where it can (see [`Filter::skip_lines`]);
+    /// returns how many bytes it took (where the unfinished last line
+    /// starts) and what to do next. With `skipping`, the first line is the
+    /// rest of one too long to keep, and is dropped.
+    fn lines(
+        &mut self,
+        name: &str,
+        buf: &[u8],
+        line_no: &mut u64,
+        skipping: &mut bool,
+    ) -> Result<(usize, Flow), Failure> {
+        let lines_end = memchr::memrchr(b'\n', buf).map_or(0, |nl| nl + 1);
+        let mut start = 0;
+        while start < lines_end {
+            if !self.validate && !*skipping && *line_no >= self.skip.after {
+                start += self.skip_lines(&buf[start..lines_end], line_no);
+                if start == lines_end {
+                    break;
+                }
+            }
+            // `buf[lines_end - 1]` is a newline.
+            let nl = memchr::memchr(b'\n', &buf[start..lines_end]).unwrap_or(lines_end - start);
+            let line = &buf[start..start + nl];
+            start += nl + 1;
+            *line_no += 1;
+            if std::mem::take(skipping) {
+                continue;
+            }
+            match self.line(name, *line_no, line) {
+                Flow::Continue => {}
+                flow => return Ok((start, flow)),
+            }
             if self.out.buf.len() >= OUT_BUF {
                 self.out.sink.write_all(&self.out.buf)?;
                 self.out.buf.clear();
             }
+        }
+        Ok((start, Flow::Continue))
+    }
+
+    /// The last line of an input when it does not end in a newline.
+    fn last_line(&mut self, name: &str, rest: &[u8], line_no: &mut u64, skipping: bool) -> Flow {
+        if rest.is_empty() || skipping {
+            return Flow::Continue;
+        }
+        *line_no += 1;
+        match self.line(name, *line_no, rest) {
+            Flow::Stop => Flow::Stop,
+            _ => Flow::Continue,
         }
     }
 
@@ -891,26 +942,9 @@ impl<W: Write> Filter<'_, W> {
 
 fn gen(a: GenArgs) -> Result<ExitCode, Failure> {
     if let Some(kind) = &a.rules {
-        let exact = kind.strip_prefix("exact-").map(str::parse::<usize>);
-        let absent = kind.strip_prefix("absent-").map(str::parse::<usize>);
-        let rules = match (exact, absent) {
-            (Some(Ok(n)), _) => busbar::bench::many_exact_rules(n),
-            (_, Some(Ok(n))) => busbar::bench::absent_rules(n),
-            _ => busbar::bench::RuleKind::all()
-                .iter()
-                .find(|k| k.name() == kind)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = busbar::bench::RuleKind::all()
-                        .iter()
-                        .map(|k| k.name())
-                        .collect();
-                    fail(format!(
-                        "unknown rule set `{kind}`; one of: {}, exact-N, absent-N",
-                        names.join(", ")
-                    ))
-                })?
-                .rules(),
-        };
+        let rules = busbar::bench::rule_set(kind, false)
+            .map_err(fail)?
+            .unwrap_or_default();
         let mut out = String::from("{\n");
         for (i, (name, pattern)) in rules.iter().enumerate() {
             let sep = if i + 1 == rules.len() { "" } else { "," };

@@ -42,6 +42,7 @@
 //!   [`tap`] copies the events a rule matches to `busbar tap` clients.
 //! - [`metrics`] defines every metric; [`admin`] serves them with the
 //!   health probes; [`service`] is the `busbar run` lifecycle.
+//! - [`mapped`]: input files mapped into memory for `busbar filter`.
 //! - [`version`]: the build's version, git revision, target and features.
 //! - [`bench`]: the deterministic citylots-like data set and the rule sets
 //!   the benchmarks use.
@@ -49,7 +50,8 @@
 //!   `filter`'s counts and writes its `--stats` report.
 // `deny`, not `forbid`: three SIMD modules opt out, each saying why
 // (`flatten::numbers`, the string scan of `flatten::scan` and the byte
-// search of `engine::prefilter`: unaligned loads, detected CPU features).
+// search of `engine::prefilter`: unaligned loads, detected CPU features),
+// and `mapped` (a file mapped into memory, a signal handler).
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -63,6 +65,7 @@ pub mod handoff;
 pub mod ingest;
 pub mod inspect;
 pub mod kafka_log;
+pub mod mapped;
 pub mod metrics;
 pub mod offsets;
 pub mod pattern;

@@ -439,6 +439,57 @@ fn lines_passed_over_by_the_buffer_search_are_still_counted() {
     }
     // The same counts by --count, from a file read in one buffer.
     let f = temp("skip-count.ndjson", &input);
-    let (c, out, _) = code(&["filter", "-c", "-p", p, &f], "");
-    assert_eq!((c, out), (Some(0), format!("{}\n", want.len())));
+    let (c, count, _) = code(&["filter", "-c", "-p", p, &f], "");
+    assert_eq!((c, count), (Some(0), format!("{}\n", want.len())));
+    // The same lines and counts from the file mapped into memory (it is
+    // over 1 MiB) and read with --no-mmap.
+    assert!(input.len() > 1 << 20);
+    for extra in [None, Some("--no-mmap")] {
+        let mut args = vec!["filter", "--stats", "-p", p, &f];
+        args.extend(extra);
+        let file = busbar(&args, b"");
+        let file_err = text(&file.stderr);
+        assert_eq!(text(&file.stdout), out, "{extra:?}: {file_err}");
+        let fs = stats(&file_err);
+        for what in ["events read", "blank lines", "events matched", "bytes read"] {
+            assert_eq!(fs[what], s[what], "{extra:?} {what}: {file_err}");
+        }
+    }
+}
+
+/// A file is mapped into memory, not read; should it shrink while it is
+/// searched, the run ends with status 2 and says why, instead of dying of
+/// SIGBUS. The first megabyte of output fills the pipe, which is read only
+/// once the file has been cut: busbar is then stopped in mid-file.
+#[test]
+fn a_mapped_file_that_shrinks_ends_the_run_with_status_2() {
+    use std::io::Read;
+    let line = format!("{{\"s\":\"MISSION\",\"pad\":\"{}\"}}\n", "x".repeat(80));
+    let path = dir().join("shrinks.ndjson");
+    std::fs::write(&path, line.repeat(80_000)).expect("temp file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args(["filter", "-p", r#"{"s":["MISSION"]}"#])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("busbar starts");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).expect("the first output");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_len(0))
+        .expect("truncate");
+    let mut rest = Vec::new();
+    stdout
+        .read_to_end(&mut rest)
+        .expect("the rest of the output");
+    let out = child.wait_with_output().expect("busbar exits");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("shrank while it was being read"), "{err}");
+    assert!(rest.len() + 1 < line.len() * 80_000);
 }

@@ -842,3 +842,64 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `Automaton::skip_lines` passes over only lines that `find` rejects,
+    /// stops at a line boundary, and passes over every line of a buffer
+    /// without literals or escapes. The values are a few letters around
+    /// an `X` (a rare byte, which the buffer search takes as its needle, at
+    /// a different offset in each), so literals occur, nearly occur, hide
+    /// behind `\u` escapes and start before the needle.
+    #[test]
+    fn the_buffer_skip_passes_over_only_lines_find_rejects(
+        values in prop::collection::vec("[ab]{1,3}X[abY]{1,3}", 1..6),
+        lines in prop::collection::vec(
+            ("[abXYZ]{0,8}", 0..4usize, prop::bool::ANY),
+            1..40,
+        ),
+    ) {
+        let rules: Vec<(String, String)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("r{i}"), format!(r#"{{"k":["{v}"]}}"#)))
+            .collect();
+        let refs: Vec<(String, &str)> = rules.iter().map(|(n, t)| (n.clone(), t.as_str())).collect();
+        let automaton = build(&refs).map_err(TestCaseError::fail)?;
+        let mut cache = automaton.cache();
+        let mut buf = String::new();
+        for (text, which, escape) in &lines {
+            // Some lines carry a rule's value, whole or inside another.
+            let value = match which {
+                0 => text.clone(),
+                1 => format!("{}{text}", values[text.len() % values.len()]),
+                _ => values[text.len() % values.len()].clone(),
+            };
+            let value = if *escape {
+                // The first letter as a \u escape.
+                let mut chars = value.chars();
+                match chars.next() {
+                    Some(c) => format!("\\u{:04x}{}", c as u32, chars.as_str()),
+                    None => value,
+                }
+            } else {
+                value
+            };
+            buf.push_str(&format!(r#"{{"k":"{value}","n":1}}"#));
+            buf.push('\n');
+        }
+        let bytes = buf.as_bytes();
+        let n = automaton.skip_lines(bytes);
+        prop_assert!(n == 0 || bytes[n - 1] == b'\n', "not at a line boundary: {n}");
+        for line in bytes[..n].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let found = automaton.find(line, &mut cache).map(|ids| ids.len());
+            prop_assert_eq!(found, Ok(0), "skipped {}", String::from_utf8_lossy(line));
+        }
+        // Lines without a literal or an escape are passed over, all of
+        // them (the search may stop a little early, before a line that
+        // holds one, never late: `find` above judges those).
+        let clean = "{\"k\":\"zzz\",\"n\":1}\n".repeat(lines.len());
+        prop_assert_eq!(automaton.skip_lines(clean.as_bytes()), clean.len());
+    }
+}

@@ -360,6 +360,39 @@ pub fn absent_rules(n: usize) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A benchmark rule set by name: a [`RuleKind`]'s name, `exact-N`
+/// ([`many_exact_rules`]) or `absent-N` ([`absent_rules`]). With `quamina`,
+/// in quamina-rs's spelling, `Ok(None)` when quamina cannot express it.
+/// `Err` names the sets there are.
+pub fn rule_set(name: &str, quamina: bool) -> Result<Option<Vec<(String, String)>>, String> {
+    let count = |prefix: &str| name.strip_prefix(prefix).and_then(|n| n.parse().ok());
+    let rules = if let Some(n) = count("exact-") {
+        many_exact_rules(n)
+    } else if let Some(n) = count("absent-") {
+        absent_rules(n)
+    } else {
+        let Some(kind) = RuleKind::all().iter().find(|k| k.name() == name) else {
+            let names: Vec<&str> = RuleKind::all().iter().map(|k| k.name()).collect();
+            return Err(format!(
+                "unknown rule set `{name}`; one of: {}, exact-N, absent-N",
+                names.join(", ")
+            ));
+        };
+        return Ok(if quamina {
+            kind.quamina_rules()
+        } else {
+            Some(kind.rules())
+        });
+    };
+    if !quamina {
+        return Ok(Some(rules));
+    }
+    Ok(rules
+        .into_iter()
+        .map(|(n, text)| to_quamina(&text).map(|q| (n, q)))
+        .collect())
+}
+
 /// Rewrites an EventBridge pattern into quamina-rs's dialect; `None` when
 /// some part has no quamina equivalent.
 fn to_quamina(text: &str) -> Option<String> {

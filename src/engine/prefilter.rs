@@ -56,6 +56,9 @@ enum Mode {
         search: Search,
         /// Last path segments of the fields the literals came from.
         segments: Vec<Vec<u8>>,
+        /// A rare byte every literal holds, for searching whole buffers
+        /// ([`Prefilter::skip_lines`]); `None` when there is none.
+        skip: Option<Needle>,
     },
     /// Many literals, or string operators without literals: search the few
     /// keys (`MAPBLKLOT"`), then run the real string automaton of every path
@@ -87,7 +90,11 @@ struct SegProbe {
 /// instructions each with Teddy and a backslash pass, 1,336 with this pass
 /// by `memchr2`, 1,187 with 64-byte AVX2 masks). (For one or two
 /// literals, `memmem` passes in document order were tried: no faster on
-/// `equals_ignore_case`'s two key probes, measured 2026-12-03.)
+/// `equals_ignore_case`'s two key probes, measured 2026-12-03.) Values
+/// that share such a byte (`"X0000001"`, `"X0000002"`, ...) are searched
+/// by it too, up to [`SKIP_NEEDLE_MAX`] of them: events that hold none of
+/// them cost 1,159 instructions instead of 1,851 (a third with escapes,
+/// `absent-10`, callgrind); no benchmark rule set of another kind has one.
 #[derive(Debug, Clone)]
 enum Search {
     Teddy(packed::Searcher),
@@ -162,6 +169,11 @@ const TEDDY_MAX: usize = 64;
 /// Most literals a needle search compares at each occurrence.
 const NEEDLE_MAX: usize = 4;
 
+/// Most literals the buffer skip's needle compares at each occurrence: it
+/// searches text where they are expected to be absent, so occurrences of
+/// the needle are rare and comparing many literals at each costs little.
+const SKIP_NEEDLE_MAX: usize = TEDDY_MAX;
+
 /// How rare a byte is in JSON events, lower is rarer: a guess good enough
 /// to pick a needle (structure, digits and lower-case letters are common).
 fn commonness(b: u8) -> u32 {
@@ -178,10 +190,9 @@ fn commonness(b: u8) -> u32 {
 
 impl Search {
     fn build(lits: &[Vec<u8>], keys: bool) -> Option<Search> {
-        if keys {
-            if let Some(n) = Needle::build(lits) {
-                return Some(Search::Needle(n));
-            }
+        let max = if keys { NEEDLE_MAX } else { SKIP_NEEDLE_MAX };
+        if let Some(n) = Needle::build(lits, max) {
+            return Some(Search::Needle(n));
         }
         if lits.len() <= TEDDY_MAX {
             let mut b = packed::Config::new().builder();
@@ -283,10 +294,10 @@ impl Needle {
         None
     }
 
-    /// A rare byte every literal holds, when there is one and the literals
-    /// are few.
-    fn build(lits: &[Vec<u8>]) -> Option<Needle> {
-        if lits.is_empty() || lits.len() > NEEDLE_MAX {
+    /// A rare byte every literal holds, when there is one and there are at
+    /// most `max` literals.
+    fn build(lits: &[Vec<u8>], max: usize) -> Option<Needle> {
+        if lits.is_empty() || lits.len() > max {
             return None;
         }
         let byte = (0..=255u8)
@@ -473,6 +484,7 @@ impl Prefilter {
                 mode: Mode::Direct {
                     search: Search::build(&lits, false)?,
                     segments,
+                    skip: Needle::build(&lits, SKIP_NEEDLE_MAX),
                 },
             });
         }
@@ -539,9 +551,9 @@ impl Prefilter {
     #[inline(always)]
     fn search(&self, event: &[u8], judge: &mut impl FnMut(u32, &[u8]) -> bool) -> Found {
         match &self.mode {
-            Mode::Direct { search, segments } => {
-                search.any_hit(event, |at, _| verify(event, at, segments))
-            }
+            Mode::Direct {
+                search, segments, ..
+            } => search.any_hit(event, |at, _| verify(event, at, segments)),
             Mode::Probe { keys, segs } => {
                 keys.any_hit(event, |at, id| probe(event, at, &segs[id], judge))
             }
@@ -562,7 +574,7 @@ impl Prefilter {
     /// mode searches values; the keys the probe mode searches occur in
     /// nearly every event, so it skips nothing.
     pub(crate) fn skip_lines(&self, buf: &[u8]) -> usize {
-        let Mode::Direct { search, .. } = &self.mode else {
+        let Mode::Direct { search, skip, .. } = &self.mode else {
             return 0;
         };
         // Windows of whole lines (no literal spans a newline), growing: a
@@ -577,8 +589,13 @@ impl Prefilter {
                 None => memchr(b'\n', &buf[want..]).map_or(buf.len(), |nl| want + nl + 1),
             };
             let w = &buf[done..end];
-            let escape = memchr(b'\\', w).unwrap_or(w.len());
-            let stop = search.first(&w[..escape]).unwrap_or(escape);
+            let stop = match skip {
+                Some(needle) => needle.first_or_escape(w),
+                None => {
+                    let escape = memchr(b'\\', w).unwrap_or(w.len());
+                    search.first(&w[..escape]).unwrap_or(escape)
+                }
+            };
             if stop < w.len() {
                 return done + memrchr(b'\n', &w[..stop]).map_or(0, |nl| nl + 1);
             }
@@ -586,6 +603,33 @@ impl Prefilter {
             size = (size * 2).min(1 << 20);
         }
         done
+    }
+}
+
+impl Needle {
+    /// A position in `w` before which no literal starts and no backslash
+    /// stands, and at or after which one of them does (`w.len()` when `w`
+    /// holds neither): one pass for both, where the literals' own search
+    /// and a separate pass for backslashes were two (the bytes of a
+    /// citylots-like file whose literals never occur: 1.16 instructions
+    /// each by Teddy and 0.04 by the backslash pass, 0.35 by this needle,
+    /// callgrind).
+    fn first_or_escape(&self, w: &[u8]) -> usize {
+        // The needle occurrences are visited in order, so a literal found
+        // at `start` has no other literal starting before it by more than
+        // the needle's largest offset in a literal.
+        let back = self.lits.iter().map(|l| l.offset).max().unwrap_or(0);
+        let mut first = w.len();
+        match self.any_hit(w, |start, _| {
+            first = start.saturating_sub(back);
+            true
+        }) {
+            Found::Hit => first,
+            // No literal starts before the backslash: literals hold none,
+            // and one that ended before it would have been found first.
+            Found::Backslash => memchr(b'\\', w).unwrap_or(0),
+            Found::Nothing { .. } => w.len(),
+        }
     }
 }
 
@@ -1041,7 +1085,7 @@ mod tests {
             ),
             stop_after in 0usize..6,
         ) {
-            let n = Needle::build(&[b"ST_\"".to_vec(), b"TS".to_vec(), b"S".to_vec()]).unwrap();
+            let n = Needle::build(&[b"ST_\"".to_vec(), b"TS".to_vec(), b"S".to_vec()], NEEDLE_MAX).unwrap();
             prop_assert_eq!(n.byte, b'S');
             let fast = needle_trace(&n, &h, stop_after, |n, h, hit| n.any_hit(h, hit));
             let plain = needle_trace(&n, &h, stop_after, |n, h, hit| n.any_hit_memchr(h, hit));
