@@ -848,7 +848,7 @@ proptest! {
 
     /// `Automaton::skip_lines` passes over only lines that `find` rejects,
     /// stops at a line boundary, and passes over every line of a buffer
-    /// without literals or escapes. The values are a few letters around
+    /// without literals, or whose escapes cannot hide one. The values are a few letters around
     /// an `X` (a rare byte, which the buffer search takes as its needle, at
     /// a different offset in each), so literals occur, nearly occur, hide
     /// behind `\u` escapes and start before the needle.
@@ -901,5 +901,9 @@ proptest! {
         // holds one, never late: `find` above judges those).
         let clean = "{\"k\":\"zzz\",\"n\":1}\n".repeat(lines.len());
         prop_assert_eq!(automaton.skip_lines(clean.as_bytes()), clean.len());
+        // So are lines whose escapes stand for characters no literal holds
+        // (`Z`, `/`, a newline, `é`): they cannot hide one.
+        let escaped = "{\"k\":\"z\\u005az\\/z\\n\\u00e9\",\"n\":1}\n".repeat(lines.len());
+        prop_assert_eq!(automaton.skip_lines(escaped.as_bytes()), escaped.len());
     }
 }

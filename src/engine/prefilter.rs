@@ -59,6 +59,9 @@ enum Mode {
         /// A rare byte every literal holds, for searching whole buffers
         /// ([`Prefilter::skip_lines`]); `None` when there is none.
         skip: Option<Needle>,
+        /// The bytes the literals hold: an escape that stands for none of
+        /// them cannot hide a literal.
+        bytes: ByteSet,
     },
     /// Many literals, or string operators without literals: search the few
     /// keys (`MAPBLKLOT"`), then run the real string automaton of every path
@@ -151,9 +154,9 @@ impl NeedleLit {
 enum Found {
     /// A hit the caller accepted.
     Hit,
-    /// A backslash, before any accepted hit: the event must take the full
-    /// path (see the module docs).
-    Backslash,
+    /// A backslash (at this index), before any accepted hit: the event
+    /// must take the full path (see the module docs).
+    Backslash(usize),
     /// Nothing; `escape_free` when the search also saw every byte and
     /// found no backslash.
     Nothing { escape_free: bool },
@@ -281,7 +284,7 @@ impl Needle {
         hit: &mut impl FnMut(usize, usize) -> bool,
     ) -> Option<Found> {
         if h[at] == b'\\' {
-            return Some(Found::Backslash);
+            return Some(Found::Backslash(at));
         }
         for l in &self.lits {
             let Some(start) = at.checked_sub(l.offset) else {
@@ -485,6 +488,7 @@ impl Prefilter {
                     search: Search::build(&lits, false)?,
                     segments,
                     skip: Needle::build(&lits, SKIP_NEEDLE_MAX),
+                    bytes: ByteSet::of(&lits),
                 },
             });
         }
@@ -537,7 +541,7 @@ impl Prefilter {
             Found::Hit => true,
             Found::Nothing { escape_free: true } => false,
             Found::Nothing { escape_free: false } if memchr(b'\\', event).is_none() => false,
-            Found::Nothing { .. } | Found::Backslash => {
+            Found::Nothing { .. } | Found::Backslash(_) => {
                 if !decode_escapes(event, decoded) {
                     return true;
                 }
@@ -566,15 +570,22 @@ impl Prefilter {
 
     /// How many bytes of whole lines at the start of `buf` (NDJSON) hold no
     /// line that may match: the offset after the last newline before the
-    /// first literal or backslash in `buf`. Searching a buffer once instead
-    /// of each line spares a call, a setup and a verification per line
-    /// (ripgrep searches buffers, not lines). Each line skipped lacks every
-    /// literal and every backslash, so [`may_match`](Self::may_match)
-    /// rejects it (literals hold no newline: `plain`). Only the direct
-    /// mode searches values; the keys the probe mode searches occur in
-    /// nearly every event, so it skips nothing.
+    /// first literal in `buf`, or the first escape that may hide one.
+    /// Searching a buffer once instead of each line spares a call, a setup
+    /// and a verification per line (ripgrep searches buffers, not lines).
+    /// Each line skipped lacks every literal, and its escapes stand for
+    /// none of the literals' bytes, so [`may_match`](Self::may_match)
+    /// rejects it (literals hold no newline and no backslash: `plain`).
+    /// Only the direct mode searches values; the keys the probe mode
+    /// searches occur in nearly every event, so it skips nothing.
     pub(crate) fn skip_lines(&self, buf: &[u8]) -> usize {
-        let Mode::Direct { search, skip, .. } = &self.mode else {
+        let Mode::Direct {
+            search,
+            skip,
+            bytes,
+            ..
+        } = &self.mode
+        else {
             return 0;
         };
         // Windows of whole lines (no literal spans a newline), growing: a
@@ -589,11 +600,29 @@ impl Prefilter {
                 None => memchr(b'\n', &buf[want..]).map_or(buf.len(), |nl| want + nl + 1),
             };
             let w = &buf[done..end];
-            let stop = match skip {
-                Some(needle) => needle.first_or_escape(w),
-                None => {
-                    let escape = memchr(b'\\', w).unwrap_or(w.len());
-                    search.first(&w[..escape]).unwrap_or(escape)
+            // Past the escapes that cannot hide a literal: a literal in the
+            // decoded text that holds none of their characters lies whole
+            // between them, where the raw search sees it.
+            let mut from = 0;
+            let stop = loop {
+                let rest = &w[from..];
+                let found = match skip {
+                    Some(needle) => needle.first_or_escape(rest),
+                    None => {
+                        let escape = memchr(b'\\', rest);
+                        match search.first(&rest[..escape.unwrap_or(rest.len())]) {
+                            Some(at) => Stop::Literal(at),
+                            None => escape.map_or(Stop::End, Stop::Escape),
+                        }
+                    }
+                };
+                match found {
+                    Stop::End => break w.len(),
+                    Stop::Literal(at) => break from + at,
+                    Stop::Escape(at) => match bytes.escape_len_without(w, from + at) {
+                        Some(len) => from += at + len,
+                        None => break from + at,
+                    },
                 }
             };
             if stop < w.len() {
@@ -606,15 +635,24 @@ impl Prefilter {
     }
 }
 
+/// Where a search of a window for [`Prefilter::skip_lines`] stopped.
+enum Stop {
+    /// No literal starts before this index, and one may start at or after
+    /// it.
+    Literal(usize),
+    /// A backslash, with no literal before it.
+    Escape(usize),
+    /// Neither.
+    End,
+}
+
 impl Needle {
-    /// A position in `w` before which no literal starts and no backslash
-    /// stands, and at or after which one of them does (`w.len()` when `w`
-    /// holds neither): one pass for both, where the literals' own search
-    /// and a separate pass for backslashes were two (the bytes of a
-    /// citylots-like file whose literals never occur: 1.16 instructions
-    /// each by Teddy and 0.04 by the backslash pass, 0.35 by this needle,
-    /// callgrind).
-    fn first_or_escape(&self, w: &[u8]) -> usize {
+    /// Where the first literal or backslash of `w` is: one pass for both,
+    /// where the literals' own search and a separate pass for backslashes
+    /// were two (the bytes of a citylots-like file whose literals never
+    /// occur: 1.16 instructions each by Teddy and 0.04 by the backslash
+    /// pass, 0.35 by this needle, callgrind).
+    fn first_or_escape(&self, w: &[u8]) -> Stop {
         // The needle occurrences are visited in order, so a literal found
         // at `start` has no other literal starting before it by more than
         // the needle's largest offset in a literal.
@@ -624,12 +662,59 @@ impl Needle {
             first = start.saturating_sub(back);
             true
         }) {
-            Found::Hit => first,
+            Found::Hit => Stop::Literal(first),
             // No literal starts before the backslash: literals hold none,
             // and one that ended before it would have been found first.
-            Found::Backslash => memchr(b'\\', w).unwrap_or(0),
-            Found::Nothing { .. } => w.len(),
+            Found::Backslash(at) => Stop::Escape(at),
+            Found::Nothing { .. } => Stop::End,
         }
+    }
+}
+
+/// A set of bytes: those the literals of a direct search hold.
+#[derive(Debug, Clone)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn of(lits: &[Vec<u8>]) -> ByteSet {
+        let mut set = [0u64; 4];
+        for &b in lits.iter().flatten() {
+            set[usize::from(b >> 6)] |= 1 << (b & 63);
+        }
+        ByteSet(set)
+    }
+
+    fn has(&self, b: u8) -> bool {
+        self.0[usize::from(b >> 6)] >> (b & 63) & 1 != 0
+    }
+
+    /// The length of the escape at `w[at]` (a backslash) when the
+    /// character it stands for cannot be part of a literal: an ASCII
+    /// character none of them holds, or any other when none holds a
+    /// non-ASCII byte. `None` when it may be, or is not a valid escape.
+    fn escape_len_without(&self, w: &[u8], at: usize) -> Option<usize> {
+        let (len, unit) = match *w.get(at + 1)? {
+            b'u' => {
+                let hex = w.get(at + 2..at + 6)?;
+                let mut unit = 0u32;
+                for &h in hex {
+                    unit = unit << 4 | char::from(h).to_digit(16)?;
+                }
+                (6, unit)
+            }
+            b'b' => (2, 0x08),
+            b'f' => (2, 0x0c),
+            b'n' => (2, u32::from(b'\n')),
+            b'r' => (2, u32::from(b'\r')),
+            b't' => (2, u32::from(b'\t')),
+            c @ (b'"' | b'\\' | b'/') => (2, u32::from(c)),
+            _ => return None,
+        };
+        let hides = match u8::try_from(unit) {
+            Ok(b) if b < 0x80 => self.has(b),
+            _ => (0x80..=0xff).any(|b| self.has(b)),
+        };
+        (!hides).then_some(len)
     }
 }
 
