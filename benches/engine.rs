@@ -36,7 +36,10 @@ use std::time::{Duration, Instant};
 use busbar::bench::{citylots_formatted, scale_rules, Format, RuleKind};
 use busbar::engine::{Automaton, Cache, Limits, RuleSetBuilder};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use quamina::{Quamina, QuaminaBuilder};
+use quamina::Quamina;
+
+#[path = "shared/quamina.rs"]
+mod quamina_setup;
 use simd_json::{Buffers, Tape};
 
 const SEED: u64 = 42;
@@ -176,22 +179,6 @@ fn busbar_pass(a: &Automaton, cache: &mut Cache, data: &Data) -> usize {
         n += a.find(line, cache).expect("busbar rejects an event").len();
     }
     n
-}
-
-/// quamina-rs's default arena budget (10 MB) refuses the 7,400th or so of
-/// the 10,000 exact rules; the benchmark gives it room.
-const QUAMINA_ARENA_BYTES: usize = 1 << 30;
-
-fn build_quamina(rules: &[(String, String)]) -> Result<Quamina<u32>, String> {
-    let mut q = QuaminaBuilder::<u32>::new()
-        .with_arena_byte_budget(QUAMINA_ARENA_BYTES)
-        .build()
-        .map_err(|e| format!("quamina builder: {e}"))?;
-    for (i, (name, pattern)) in rules.iter().enumerate() {
-        q.add_pattern(i as u32, pattern)
-            .map_err(|e| format!("quamina rejects {name} {pattern}: {e}"))?;
-    }
-    Ok(q)
 }
 
 fn quamina_pass(q: &Quamina<u32>, data: &Data) -> usize {
@@ -337,7 +324,7 @@ fn criterion_groups(c: &mut Criterion, cfg: &Config, data: &Data, sets: &[RuleSe
         }
         if cfg.quamina {
             if let Some(qrules) = &set.quamina {
-                match build_quamina(qrules) {
+                match quamina_setup::build(qrules) {
                     Ok(q) => {
                         g.bench_function(BenchmarkId::new("quamina", &data.name), |b| {
                             b.iter(|| black_box(quamina_pass(&q, data)))
@@ -366,7 +353,7 @@ fn criterion_groups(c: &mut Criterion, cfg: &Config, data: &Data, sets: &[RuleSe
         }
         if cfg.quamina {
             g.bench_function(BenchmarkId::new("quamina", &data.name), |b| {
-                b.iter(|| black_box(build_quamina(&rules).map(|q| q.pattern_count())))
+                b.iter(|| black_box(quamina_setup::build(&rules).map(|q| q.pattern_count())))
             });
         }
         g.finish();
@@ -477,7 +464,7 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
             None
         };
         let quamina = match (&set.quamina, cfg.quamina) {
-            (Some(qrules), true) => match build_quamina(qrules) {
+            (Some(qrules), true) => match quamina_setup::build(qrules) {
                 Ok(q) => Some(q),
                 Err(e) => {
                     q_cells.0 = "error".to_string();
@@ -628,7 +615,7 @@ fn summary(cfg: &Config, data: &Data, sets: &[RuleSet]) {
     };
     let b = compile(cfg.busbar, &|| build_busbar(&rules).map(|a| a.rule_count()));
     let q = compile(cfg.quamina, &|| {
-        build_quamina(&rules).map(|q| q.pattern_count())
+        quamina_setup::build(&rules).map(|q| q.pattern_count())
     });
     println!("| compile/{n}: add + build {n} exact rules | {b} | | {q} | | | | |");
     print_warnings(&warnings, data);

@@ -20,23 +20,11 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use busbar::bench::{citylots_formatted, rule_set, Format};
-use quamina::{Quamina, QuaminaBuilder};
+use quamina::Quamina;
 
-/// quamina-rs's default arena budget (10 MB) refuses the 7,400th or so of
-/// 10,000 exact rules; the benchmark gives it room.
-const ARENA_BYTES: usize = 1 << 30;
-
-fn build(rules: &[(String, String)]) -> Result<Quamina<u32>, String> {
-    let mut q = QuaminaBuilder::<u32>::new()
-        .with_arena_byte_budget(ARENA_BYTES)
-        .build()
-        .map_err(|e| format!("quamina builder: {e}"))?;
-    for (i, (name, pattern)) in rules.iter().enumerate() {
-        q.add_pattern(i as u32, pattern)
-            .map_err(|e| format!("quamina rejects {name} {pattern}: {e}"))?;
-    }
-    Ok(q)
-}
+#[path = "shared/quamina.rs"]
+mod quamina_setup;
+use quamina_setup::build;
 
 fn lines(bytes: &[u8]) -> Vec<&[u8]> {
     bytes
