@@ -56,9 +56,6 @@ enum Mode {
         search: Search,
         /// Last path segments of the fields the literals came from.
         segments: Vec<Vec<u8>>,
-        /// A rare byte every literal holds, for searching whole buffers
-        /// ([`Prefilter::skip_lines`]); `None` when there is none.
-        skip: Option<Needle>,
         /// The bytes the literals hold: an escape that stands for none of
         /// them cannot hide a literal.
         bytes: ByteSet,
@@ -95,7 +92,7 @@ struct SegProbe {
 /// literals, `memmem` passes in document order were tried: no faster on
 /// `equals_ignore_case`'s two key probes, measured 2026-12-03.) Values
 /// that share such a byte (`"X0000001"`, `"X0000002"`, ...) are searched
-/// by it too, up to [`SKIP_NEEDLE_MAX`] of them: events that hold none of
+/// by it too, up to [`VALUE_NEEDLE_MAX`] of them: events that hold none of
 /// them cost 1,159 instructions instead of 1,851 (a third with escapes,
 /// `absent-10`, callgrind); no benchmark rule set of another kind has one.
 #[derive(Debug, Clone)]
@@ -172,10 +169,12 @@ const TEDDY_MAX: usize = 64;
 /// Most literals a needle search compares at each occurrence.
 const NEEDLE_MAX: usize = 4;
 
-/// Most literals the buffer skip's needle compares at each occurrence: it
-/// searches text where they are expected to be absent, so occurrences of
-/// the needle are rare and comparing many literals at each costs little.
-const SKIP_NEEDLE_MAX: usize = TEDDY_MAX;
+/// Most value literals a needle search compares at each occurrence: values
+/// that share a rare byte are expected to be absent from most events (and
+/// [`Prefilter::skip_lines`] searches whole buffers for them), so
+/// occurrences of the needle are rare and comparing many literals at each
+/// costs little.
+const VALUE_NEEDLE_MAX: usize = TEDDY_MAX;
 
 /// How rare a byte is in JSON events, lower is rarer: a guess good enough
 /// to pick a needle (structure, digits and lower-case letters are common).
@@ -193,7 +192,7 @@ fn commonness(b: u8) -> u32 {
 
 impl Search {
     fn build(lits: &[Vec<u8>], keys: bool) -> Option<Search> {
-        let max = if keys { NEEDLE_MAX } else { SKIP_NEEDLE_MAX };
+        let max = if keys { NEEDLE_MAX } else { VALUE_NEEDLE_MAX };
         if let Some(n) = Needle::build(lits, max) {
             return Some(Search::Needle(n));
         }
@@ -487,7 +486,6 @@ impl Prefilter {
                 mode: Mode::Direct {
                     search: Search::build(&lits, false)?,
                     segments,
-                    skip: Needle::build(&lits, SKIP_NEEDLE_MAX),
                     bytes: ByteSet::of(&lits),
                 },
             });
@@ -579,13 +577,7 @@ impl Prefilter {
     /// Only the direct mode searches values; the keys the probe mode
     /// searches occur in nearly every event, so it skips nothing.
     pub(crate) fn skip_lines(&self, buf: &[u8]) -> usize {
-        let Mode::Direct {
-            search,
-            skip,
-            bytes,
-            ..
-        } = &self.mode
-        else {
+        let Mode::Direct { search, bytes, .. } = &self.mode else {
             return 0;
         };
         // Windows of whole lines (no literal spans a newline), growing: a
@@ -606,9 +598,9 @@ impl Prefilter {
             let mut from = 0;
             let stop = loop {
                 let rest = &w[from..];
-                let found = match skip {
-                    Some(needle) => needle.first_or_escape(rest),
-                    None => {
+                let found = match search {
+                    Search::Needle(needle) => needle.first_or_escape(rest),
+                    _ => {
                         let escape = memchr(b'\\', rest);
                         match search.first(&rest[..escape.unwrap_or(rest.len())]) {
                             Some(at) => Stop::Literal(at),
