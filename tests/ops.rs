@@ -242,11 +242,9 @@ fn put_events(ingest: &str, bus: &str, n: usize) -> Value {
     serde_json::from_slice(&resp).unwrap()
 }
 
-#[test]
-fn entries_for_another_bus_are_named_in_one_warning_or_taken_when_configured() {
-    let dir = support::temp_dir("ops-other-bus");
-    let out = dir.join("out.ndjson");
-    let rules = format!(
+/// One rule, `all`, sending every `shop` event to the file `out`.
+fn all_to_file(out: &Path) -> String {
+    format!(
         r#"
   - name: all
     event_pattern: {{"source": ["shop"]}}
@@ -254,7 +252,14 @@ fn entries_for_another_bus_are_named_in_one_warning_or_taken_when_configured() {
       - {{id: out, kind: file, path: "{}"}}
 "#,
         out.display()
-    );
+    )
+}
+
+#[test]
+fn entries_for_another_bus_are_named_in_one_warning_or_taken_when_configured() {
+    let dir = support::temp_dir("ops-other-bus");
+    let out = dir.join("out.ndjson");
+    let rules = all_to_file(&out);
     let (b, ingest) = start(&dir, &rules, "");
     for _ in 0..3 {
         put_events(&ingest, "payments", 5);
@@ -276,15 +281,7 @@ fn entries_for_another_bus_are_named_in_one_warning_or_taken_when_configured() {
 
     let dir = support::temp_dir("ops-other-bus-accepted");
     let out = dir.join("out.ndjson");
-    let rules = format!(
-        r#"
-  - name: all
-    event_pattern: {{"source": ["shop"]}}
-    targets:
-      - {{id: out, kind: file, path: "{}"}}
-"#,
-        out.display()
-    );
+    let rules = all_to_file(&out);
     // The same, with the bus accepted.
     let port = support::free_port();
     let text = format!(
