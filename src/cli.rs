@@ -698,10 +698,14 @@ struct Filter<'a, W: Write> {
 }
 
 /// When to search a buffer for lines to pass over again. A search that
-/// passes over no line (a literal in the first line: rules whose literals
-/// most events hold) cost a search of that line's start for nothing, so
-/// the lines after it are taken one by one for a while, doubling the while
-/// after each fruitless search, up to [`Backoff::MAX`] lines.
+/// stops in one of the first few lines (a hit in most events: rules whose
+/// literals or probed values most events hold) cost a search of that
+/// line's start for nothing, so the lines after it are taken one by one
+/// for a while, doubling the while after each search that passed over
+/// fewer than [`Backoff::FRUITFUL`] lines, up to [`Backoff::MAX`] lines.
+/// (Counting any line passed over as fruitful cost rules that 59% of
+/// citylots-like events match, `equals_ignore_case`, 4,535 instructions an
+/// event instead of 4,462; callgrind.)
 #[derive(Debug, Default)]
 struct Backoff {
     /// The line number from which to search again.
@@ -711,9 +715,10 @@ struct Backoff {
 
 impl Backoff {
     const MAX: u64 = 64;
+    const FRUITFUL: u64 = 4;
 
     fn searched(&mut self, skipped: u64, line_no: u64) {
-        self.lines = if skipped > 0 {
+        self.lines = if skipped >= Self::FRUITFUL {
             0
         } else {
             (self.lines * 2).clamp(1, Self::MAX)
@@ -874,7 +879,7 @@ impl<W: Write> Filter<'_, W> {
     /// lines `find` would reject unparsed, and reports nothing for),
     /// counting them as read, and blank ones; returns the bytes passed.
     fn skip_lines(&mut self, lines: &[u8], line_no: &mut u64) -> usize {
-        let n = self.automaton.skip_lines(lines);
+        let n = self.automaton.skip_lines(lines, &mut self.cache);
         let mut skipped = 0;
         let mut from = 0;
         for nl in memchr::memchr_iter(b'\n', &lines[..n]) {

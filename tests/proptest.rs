@@ -890,7 +890,7 @@ proptest! {
             buf.push('\n');
         }
         let bytes = buf.as_bytes();
-        let n = automaton.skip_lines(bytes);
+        let n = automaton.skip_lines(bytes, &mut cache);
         prop_assert!(n == 0 || bytes[n - 1] == b'\n', "not at a line boundary: {n}");
         for line in bytes[..n].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let found = automaton.find(line, &mut cache).map(|ids| ids.len());
@@ -900,10 +900,71 @@ proptest! {
         // them (the search may stop a little early, before a line that
         // holds one, never late: `find` above judges those).
         let clean = "{\"k\":\"zzz\",\"n\":1}\n".repeat(lines.len());
-        prop_assert_eq!(automaton.skip_lines(clean.as_bytes()), clean.len());
+        prop_assert_eq!(automaton.skip_lines(clean.as_bytes(), &mut cache), clean.len());
         // So are lines whose escapes stand for characters no literal holds
         // (`Z`, `/`, a newline, `é`): they cannot hide one.
         let escaped = "{\"k\":\"z\\u005az\\/z\\n\\u00e9\",\"n\":1}\n".repeat(lines.len());
-        prop_assert_eq!(automaton.skip_lines(escaped.as_bytes()), escaped.len());
+        prop_assert_eq!(automaton.skip_lines(escaped.as_bytes(), &mut cache), escaped.len());
+    }
+
+    /// The same for rules whose values share no rare byte, on a key that
+    /// holds one (`KQ`): the buffer skip then probes each `KQ"` key and
+    /// judges its value by the path's string automata, as `find` does per
+    /// line. The lines carry the key nested or not, in arrays, beside a
+    /// look-alike key, and with escapes in keys and values.
+    #[test]
+    fn the_probing_buffer_skip_passes_over_only_lines_find_rejects(
+        rules in prop::collection::vec(("[ab1]{1,3}", 0..5usize), 1..5),
+        lines in prop::collection::vec(("[ab1]{0,5}", 0..6usize, 0..3usize), 1..40),
+    ) {
+        let rules: Vec<(String, String)> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, (v, op))| {
+                let m = match op {
+                    0 => format!(r#""{v}""#),
+                    1 => format!(r#"{{"prefix":"{v}"}}"#),
+                    2 => format!(r#"{{"suffix":"{v}"}}"#),
+                    3 => format!(r#"{{"wildcard":"{v}*1"}}"#),
+                    _ => format!(r#"{{"equals-ignore-case":"{v}"}}"#),
+                };
+                (format!("r{i}"), format!(r#"{{"o":{{"KQ":[{m}]}}}}"#))
+            })
+            .collect();
+        let refs: Vec<(String, &str)> = rules.iter().map(|(n, t)| (n.clone(), t.as_str())).collect();
+        let automaton = build(&refs).map_err(TestCaseError::fail)?;
+        let mut cache = automaton.cache();
+        let mut buf = String::new();
+        for (value, shape, escape) in &lines {
+            let value = match escape {
+                // The first character as a \u escape.
+                1 => match value.chars().next() {
+                    Some(c) => format!("\\u{:04x}{}", c as u32, &value[1..]),
+                    None => value.clone(),
+                },
+                2 => format!("{value}\\/"),
+                _ => value.clone(),
+            };
+            let line = match shape {
+                0 => format!(r#"{{"o":{{"KQ":"{value}"}},"n":1}}"#),
+                1 => format!(r#"{{"o" : {{ "KQ" : [ "x", "{value}" ] }} }}"#),
+                2 => format!(r#"{{"o":{{"XKQ":"{value}","KQ":"zz"}}}}"#),
+                3 => format!(r#"{{"o":{{"K\u0051":"{value}"}}}}"#),
+                4 => format!(r#"{{"KQ":"{value}","o":{{"n":2}}}}"#),
+                _ => format!(r#"{{"o.KQ":"{value}"}}"#),
+            };
+            buf.push_str(&line);
+            buf.push('\n');
+        }
+        let bytes = buf.as_bytes();
+        let n = automaton.skip_lines(bytes, &mut cache);
+        prop_assert!(n == 0 || bytes[n - 1] == b'\n', "not at a line boundary: {n}");
+        for line in bytes[..n].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let found = automaton.find(line, &mut cache).map(|ids| ids.len());
+            prop_assert_eq!(found, Ok(0), "skipped {}", String::from_utf8_lossy(line));
+        }
+        // Lines whose values no rule takes, without escapes: all passed over.
+        let clean = "{\"o\":{\"KQ\":\"zzz\"},\"n\":1}\n".repeat(lines.len());
+        prop_assert_eq!(automaton.skip_lines(clean.as_bytes(), &mut cache), clean.len());
     }
 }

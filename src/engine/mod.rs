@@ -914,13 +914,7 @@ impl Automaton {
     /// [`find_checked`](Self::find_checked) to validate every event.
     pub fn find<'c>(&self, event: &[u8], cache: &'c mut Cache) -> Result<&'c [RuleId], EventError> {
         if let Some(pf) = &self.prefilter {
-            let paths = &self.paths;
-            let pieces = &mut cache.state.pieces;
-            let judge = |path: u32, text: &[u8]| {
-                paths
-                    .get(path as usize)
-                    .is_none_or(|pm| pm.string_matches(text, pieces))
-            };
+            let judge = Self::judge(&self.paths, &mut cache.state.pieces);
             if !pf.may_match(event, judge, &mut cache.state.decoded) {
                 cache.state.out.clear();
                 return Ok(&cache.state.out);
@@ -934,8 +928,24 @@ impl Automaton {
     /// match" for without parsing: a reader of NDJSON may pass over them
     /// (counting their newlines) instead of calling `find` per line. 0 when
     /// the rule set has no literals to search a buffer for.
-    pub fn skip_lines(&self, lines: &[u8]) -> usize {
-        self.prefilter.as_ref().map_or(0, |pf| pf.skip_lines(lines))
+    pub fn skip_lines(&self, lines: &[u8], cache: &mut Cache) -> usize {
+        let Some(pf) = &self.prefilter else {
+            return 0;
+        };
+        pf.skip_lines(lines, Self::judge(&self.paths, &mut cache.state.pieces))
+    }
+
+    /// The prefilter's judge of a key probe: whether string `text` may
+    /// satisfy some field of path `path` (by that path's string automata).
+    fn judge<'a>(
+        paths: &'a [PathMatcher],
+        pieces: &'a mut PieceScratch,
+    ) -> impl FnMut(u32, &[u8]) -> bool + 'a {
+        |path: u32, text: &[u8]| {
+            paths
+                .get(path as usize)
+                .is_none_or(|pm| pm.string_matches(text, pieces))
+        }
     }
 
     /// Like [`find`](Self::find), but every event is fully validated.
@@ -1324,6 +1334,37 @@ mod tests {
             ids(&a, r#"{"source":"az","ip":"10.0.0.7"}"#),
             vec![2, 3, 5, 6]
         );
+    }
+
+    #[test]
+    fn exact_values_without_a_rare_byte_are_judged_by_their_key_probe() {
+        // Digits only: the prefilter probes `MAPBLKLOT"` (see
+        // `prefilter::tests`), within events and over buffers of lines.
+        let a = set(&[
+            r#"{"p":{"MAPBLKLOT":["3745012","2607117"]}}"#,
+            r#"{"MAPBLKLOT":["1430022"]}"#,
+        ]);
+        let mut c = a.cache();
+        let hits = |c: &mut Cache, ev: &str| a.find(ev.as_bytes(), c).map(<[RuleId]>::len);
+        assert_eq!(
+            hits(&mut c, r#"{"p":{"BLKLOT":"3745012","MAPBLKLOT":"1"}}"#),
+            Ok(0)
+        );
+        assert_eq!(hits(&mut c, r#"{"p":{"MAPBLKLOT":"37450123"}}"#), Ok(0));
+        assert_eq!(hits(&mut c, r#"{"p":{"MAPBLKLOT" : "2607117"}}"#), Ok(1));
+        assert_eq!(hits(&mut c, r#"{"MAPBLKLOT":["1","1430022"]}"#), Ok(1));
+        assert_eq!(hits(&mut c, r#"{"MAPBLKLOT":"\u0031430022"}"#), Ok(1));
+        // A buffer: passed over up to the line whose value matches, or
+        // whose backslash may hide one.
+        let no = "{\"p\":{\"BLKLOT\":\"3745012\",\"MAPBLKLOT\":\"0000001\"}}\n";
+        let yes = "{\"MAPBLKLOT\":\"1430022\"}\n";
+        let escaped = "{\"MAPBLKLOT\":\"\\u0031430022\"}\n";
+        for stop in [yes, escaped] {
+            let buf = format!("{}{stop}{no}", no.repeat(3));
+            assert_eq!(a.skip_lines(buf.as_bytes(), &mut c), 3 * no.len());
+        }
+        let buf = no.repeat(5);
+        assert_eq!(a.skip_lines(buf.as_bytes(), &mut c), buf.len());
     }
 
     #[test]
