@@ -932,7 +932,8 @@ impl Automaton {
         let Some(pf) = &self.prefilter else {
             return 0;
         };
-        pf.skip_lines(lines, Self::judge(&self.paths, &mut cache.state.pieces))
+        let judge = Self::judge(&self.paths, &mut cache.state.pieces);
+        pf.skip_lines(lines, judge, &mut cache.state.decoded)
     }
 
     /// The prefilter's judge of a key probe: whether string `text` may

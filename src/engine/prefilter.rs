@@ -597,18 +597,21 @@ impl Prefilter {
     /// How many bytes of whole lines at the start of `buf` (NDJSON) hold no
     /// line that may match: the offset after the last newline before the
     /// first hit in `buf` that [`may_match`](Self::may_match) would accept
-    /// (a literal, or a key whose value `judge` accepts), or the first
-    /// escape that may hide one. Searching a buffer once instead of each
+    /// (a literal, or a key whose value `judge` accepts), or the first line
+    /// with an escape that may hide one and whose decoded copy (made in
+    /// `decoded`) is not rejected. Searching a buffer once instead of each
     /// line spares a call, a setup and a search per line (ripgrep searches
     /// buffers, not lines). Each line skipped holds no accepted hit, and
-    /// its escapes (in the direct mode) stand for none of the literals'
-    /// bytes, so `may_match` rejects it (literals hold no newline and no
-    /// backslash: `plain`). A hit or probe that runs past the end of its
-    /// line only ever stops the skip early, never late.
+    /// either its escapes (in the direct mode) stand for none of the
+    /// literals' bytes or its decoded copy holds no accepted hit either, so
+    /// no rule can match it (literals hold no newline and no backslash:
+    /// `plain`). A hit or probe that runs past the end of its line only
+    /// ever stops the skip early, never late.
     pub(crate) fn skip_lines(
         &self,
         buf: &[u8],
         mut judge: impl FnMut(u32, &[u8]) -> bool,
+        decoded: &mut Vec<u8>,
     ) -> usize {
         // The needle's search stops at the first hit or backslash by
         // itself, and takes the whole buffer. The others first look for a
@@ -639,12 +642,40 @@ impl Prefilter {
                 }
             };
             let w = &buf[done..end];
-            let stop = match &self.mode {
-                Mode::Direct { search, bytes, .. } => direct_stop(search, bytes, w),
-                Mode::Probe { keys, segs } => probe_stop(keys, segs, w, &mut judge),
-            };
-            if stop < w.len() {
-                return done + memrchr(b'\n', &w[..stop]).map_or(0, |nl| nl + 1);
+            // Within the window: a line whose escape stopped the search is
+            // judged where it lies, by its decoded copy as `find` judges
+            // it, and the search goes on after it when that rejects it. (Ending
+            // the skip there instead sent a third of the events of the
+            // `escaped` benchmark data, and the lines after each, down the
+            // per-line path: `absent-10`, 942 instructions an event against
+            // 578 on compact data, callgrind.)
+            let mut from = 0;
+            while from < w.len() {
+                let rest = &w[from..];
+                let stop = match &self.mode {
+                    Mode::Direct { search, bytes, .. } => direct_stop(search, bytes, rest),
+                    Mode::Probe { keys, segs } => probe_stop(keys, segs, rest, &mut judge),
+                };
+                let line_start = |at: usize| memrchr(b'\n', &w[..at]).map_or(0, |nl| nl + 1);
+                match stop {
+                    Stop::End => break,
+                    Stop::Literal(at) => return done + line_start(from + at),
+                    Stop::Escape(at) => {
+                        let (start, at) = (line_start(from + at), from + at);
+                        let end = memchr(b'\n', &w[at..]).map_or(w.len(), |nl| at + nl);
+                        // Searched in its decoded copy, as `may_match`
+                        // does when the raw search finds nothing (here the
+                        // raw search up to the escape found nothing; a hit
+                        // after it would only let an event that cannot
+                        // match go on to be parsed).
+                        if !decode_escapes(&w[start..end], decoded)
+                            || !matches!(self.search(decoded, &mut judge), Found::Nothing { .. })
+                        {
+                            return done + start;
+                        }
+                        from = end + 1;
+                    }
+                }
             }
             done = end;
             size = (size * 2).min(1 << 20);
@@ -654,8 +685,8 @@ impl Prefilter {
 }
 
 /// Where in the window `w` the direct mode's skip must stop: its first
-/// literal, or its first escape that may hide one; `w.len()` when neither.
-fn direct_stop(search: &Search, bytes: &ByteSet, w: &[u8]) -> usize {
+/// literal, or its first escape that may hide one.
+fn direct_stop(search: &Search, bytes: &ByteSet, w: &[u8]) -> Stop {
     // Past the escapes that cannot hide a literal: a literal in the
     // decoded text that holds none of their characters lies whole between
     // them, where the raw search sees it.
@@ -673,37 +704,38 @@ fn direct_stop(search: &Search, bytes: &ByteSet, w: &[u8]) -> usize {
             }
         };
         match found {
-            Stop::End => return w.len(),
-            Stop::Literal(at) => return from + at,
+            Stop::End => return Stop::End,
+            Stop::Literal(at) => return Stop::Literal(from + at),
             Stop::Escape(at) => match bytes.escape_len_without(w, from + at) {
                 Some(len) => from += at + len,
-                None => return from + at,
+                None => return Stop::Escape(from + at),
             },
         }
     }
 }
 
 /// Where in the window `w` the probe mode's skip must stop: the first key
-/// whose value may match, or the first backslash (an escape may hide a
-/// key, or a character of a value that `judge` reads raw); `w.len()` when
-/// neither. This is [`Prefilter::search`]'s probe over many lines at once:
-/// with a key most events hold (`MAPBLKLOT"`) and values most events fail,
-/// a line costs the needle search over its bytes and one probe, instead
-/// of a call to `may_match` and its setup (citylots-like events, `busbar
-/// filter`, callgrind: `prefix` rules 1,142 instructions an event per
-/// line, 949 over buffers; `wildcard` 1,302 and 1,114).
+/// whose value may match (`Literal`), or the first backslash (an escape
+/// may hide a key, or a character of a value that `judge` reads raw).
+/// This is [`Prefilter::search`]'s probe over many lines at once: with a
+/// key most events hold (`MAPBLKLOT"`) and values most events fail, a line
+/// costs the needle search over its bytes and one probe, instead of a call
+/// to `may_match` and its setup (citylots-like events, `busbar filter`,
+/// callgrind: `prefix` rules 1,142 instructions an event per line, 949
+/// over buffers; `wildcard` 1,302 and 1,114).
 fn probe_stop(
     keys: &Search,
     segs: &[SegProbe],
     w: &[u8],
     judge: &mut impl FnMut(u32, &[u8]) -> bool,
-) -> usize {
+) -> Stop {
     // The needle's search ends at a backslash itself; the others do not
     // see them, so they search only up to the first.
-    let end = match keys {
-        Search::Needle(_) => w.len(),
-        _ => memchr(b'\\', w).unwrap_or(w.len()),
+    let escape = match keys {
+        Search::Needle(_) => None,
+        _ => memchr(b'\\', w),
     };
+    let end = escape.unwrap_or(w.len());
     let mut first = end;
     let found = keys.any_hit(&w[..end], |at, id| {
         let accepted = probe(w, at, &segs[id], judge);
@@ -713,16 +745,16 @@ fn probe_stop(
         accepted
     });
     match found {
-        Found::Hit => first,
-        Found::Backslash(at) => at,
-        Found::Nothing { .. } => end,
+        Found::Hit => Stop::Literal(first),
+        Found::Backslash(at) => Stop::Escape(at),
+        Found::Nothing { .. } => escape.map_or(Stop::End, Stop::Escape),
     }
 }
 
 /// Where a search of a window for [`Prefilter::skip_lines`] stopped.
 enum Stop {
-    /// No literal starts before this index, and one may start at or after
-    /// it.
+    /// No literal (or accepted key probe) starts before this index, and
+    /// one may start at or after it.
     Literal(usize),
     /// A backslash, with no literal before it.
     Escape(usize),
