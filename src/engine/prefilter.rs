@@ -11,7 +11,9 @@
 //! rejected at memory speed (ripgrep's trick, `PERFORMANCE.md` §1).
 //! Case-insensitive and very short literals are not searched for: their
 //! fields' keys are, and the value after each is judged by the path's own
-//! automata (`Mode::Probe`).
+//! automata (`Mode::Probe`). So are literals that share no rare byte when
+//! their keys do: a needle search for the keys' byte is three times faster
+//! than Teddy over the values (see [`Prefilter::build`]).
 //!
 //! A hit is then *verified* where it lies: the string token around it must be
 //! a key whose last dotted segment is one the literals came from, or a value
