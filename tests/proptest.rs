@@ -37,7 +37,7 @@
 //! runs a quarter as many (each case builds up to 80 rules twice).
 
 use busbar::bench::{reformat, Format};
-use busbar::engine::{naive, Automaton, Limits, RuleId, RuleSetBuilder};
+use busbar::engine::{naive, Automaton, Cache, Limits, RuleId, RuleSetBuilder};
 use busbar::pattern::{parse, Pattern};
 use proptest::prelude::*;
 use proptest::strategy::Union;
@@ -519,6 +519,25 @@ fn build(rules: &[(String, &str)]) -> Result<Automaton, String> {
     builder.build().map_err(|e| e.to_string())
 }
 
+/// `Automaton::skip_lines` over `bytes` stops at a line boundary, and
+/// every line it passes over is one `find` rejects.
+fn skips_only_what_find_rejects(
+    automaton: &Automaton,
+    cache: &mut Cache,
+    bytes: &[u8],
+) -> Result<(), TestCaseError> {
+    let n = automaton.skip_lines(bytes, cache);
+    prop_assert!(
+        n == 0 || bytes[n - 1] == b'\n',
+        "not at a line boundary: {n}"
+    );
+    for line in bytes[..n].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let found = automaton.find(line, cache).map(|ids| ids.len());
+        prop_assert_eq!(found, Ok(0), "skipped {}", String::from_utf8_lossy(line));
+    }
+    Ok(())
+}
+
 /// Parses and builds one pattern alone, checking that parser and builder
 /// agree on validity. `Ok(None)` means "invalid, skip it".
 fn check_one(text: &str) -> Result<Option<(Pattern, Automaton)>, TestCaseError> {
@@ -893,12 +912,7 @@ proptest! {
             buf.push('\n');
         }
         let bytes = buf.as_bytes();
-        let n = automaton.skip_lines(bytes, &mut cache);
-        prop_assert!(n == 0 || bytes[n - 1] == b'\n', "not at a line boundary: {n}");
-        for line in bytes[..n].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let found = automaton.find(line, &mut cache).map(|ids| ids.len());
-            prop_assert_eq!(found, Ok(0), "skipped {}", String::from_utf8_lossy(line));
-        }
+        skips_only_what_find_rejects(&automaton, &mut cache, bytes)?;
         // Lines without a literal or an escape are passed over, all of
         // them (the search may stop a little early, before a line that
         // holds one, never late: `find` above judges those).
@@ -964,12 +978,7 @@ proptest! {
             buf.push('\n');
         }
         let bytes = buf.as_bytes();
-        let n = automaton.skip_lines(bytes, &mut cache);
-        prop_assert!(n == 0 || bytes[n - 1] == b'\n', "not at a line boundary: {n}");
-        for line in bytes[..n].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let found = automaton.find(line, &mut cache).map(|ids| ids.len());
-            prop_assert_eq!(found, Ok(0), "skipped {}", String::from_utf8_lossy(line));
-        }
+        skips_only_what_find_rejects(&automaton, &mut cache, bytes)?;
         // Lines whose values no rule takes: all passed over, with escapes
         // or without (those are judged by their decoded copy).
         let clean = "{\"o\":{\"KQ\":\"zzz\"},\"n\":1}\n".repeat(lines.len());
