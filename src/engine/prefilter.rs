@@ -672,19 +672,22 @@ impl Prefilter {
                     Stop::End => break,
                     Stop::Literal(at) => return done + line_start(from + at),
                     Stop::Escape(at) => {
-                        let (start, at) = (line_start(from + at), from + at);
-                        let end = memchr(b'\n', &w[at..]).map_or(w.len(), |nl| at + nl);
+                        let at = from + at;
+                        let (start, line_end) = (
+                            line_start(at),
+                            memchr(b'\n', &w[at..]).map_or(w.len(), |nl| at + nl),
+                        );
                         // Searched in its decoded copy, as `may_match`
                         // does when the raw search finds nothing (here the
                         // raw search up to the escape found nothing; a hit
                         // after it would only let an event that cannot
                         // match go on to be parsed).
-                        if !decode_escapes(&w[start..end], decoded)
+                        if !decode_escapes(&w[start..line_end], decoded)
                             || !matches!(self.search(decoded, &mut judge), Found::Nothing { .. })
                         {
                             return done + start;
                         }
-                        from = end + 1;
+                        from = line_end + 1;
                     }
                 }
             }
