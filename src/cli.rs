@@ -609,6 +609,9 @@ fn filter(a: FilterArgs) -> Result<ExitCode, Failure> {
 const READ_BUF: usize = 4 << 20;
 /// Output is written in batches of about this size, one `write_all` each.
 const OUT_BUF: usize = 1 << 20;
+/// See [`Filter::skip_lines`]: small enough that a window stays in a
+/// core's L2 cache between its search and its count.
+const SKIP_WINDOW: usize = 128 << 10;
 
 /// What the reading loop does next.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -878,20 +881,40 @@ impl<W: Write> Filter<'_, W> {
     /// automaton finds no literal in (without --validate, those are the
     /// lines `find` would reject unparsed, and reports nothing for),
     /// counting them as read, and blank ones; returns the bytes passed.
+    ///
+    /// `lines` ends with a newline. It is searched in windows of about
+    /// [`SKIP_WINDOW`] bytes, each ending at a newline, and each window's
+    /// newlines are counted while it is still in the cache: a search over
+    /// all of a mapped file followed by a count over all of it read the
+    /// file from memory twice (absent-10 on 180 MB, perf).
     fn skip_lines(&mut self, lines: &[u8], line_no: &mut u64) -> usize {
-        let n = self.automaton.skip_lines(lines, &mut self.cache);
         let mut skipped = 0;
-        let mut from = 0;
-        for nl in memchr::memchr_iter(b'\n', &lines[..n]) {
-            let line = &lines[from..nl];
-            // Events start with `{`: one byte tells most lines from blank ones.
-            if line.first().is_none_or(u8::is_ascii_whitespace)
-                && line.iter().all(u8::is_ascii_whitespace)
-            {
-                self.tally.blank += 1;
+        let mut n = 0;
+        while n < lines.len() {
+            let rest = &lines[n..];
+            let end = match memchr::memrchr(b'\n', &rest[..rest.len().min(SKIP_WINDOW)]) {
+                Some(nl) => nl + 1,
+                // One line longer than the window: up to its end.
+                None => memchr::memchr(b'\n', rest).map_or(rest.len(), |nl| nl + 1),
+            };
+            let k = self.automaton.skip_lines(&rest[..end], &mut self.cache);
+            let mut from = 0;
+            for nl in memchr::memchr_iter(b'\n', &rest[..k]) {
+                let line = &rest[from..nl];
+                // Events start with `{`: one byte tells most lines from
+                // blank ones.
+                if line.first().is_none_or(u8::is_ascii_whitespace)
+                    && line.iter().all(u8::is_ascii_whitespace)
+                {
+                    self.tally.blank += 1;
+                }
+                skipped += 1;
+                from = nl + 1;
             }
-            skipped += 1;
-            from = nl + 1;
+            n += k;
+            if k < end {
+                break;
+            }
         }
         *line_no += skipped;
         self.skip.searched(skipped, *line_no);

@@ -405,6 +405,28 @@ fn lines_passed_over_by_the_buffer_search_are_still_counted() {
         input.push_str(&line);
         input.push('\n');
     }
+    // A run with no match many times longer than one window of the search
+    // (128 KiB), blank lines at every distance from the window's edges, and
+    // one line longer than a window; then a match.
+    for i in 0..12_000 {
+        let line = match i % 13 {
+            0 => " ".repeat(i % 5),
+            _ if i == 6_000 => format!(r#"{{"pad":"{}"}}"#, "y".repeat(300_000)),
+            _ => format!(r#"{{"s":"VALENCIA","t":"ST","j":{i}}}"#),
+        };
+        if i % 13 == 0 {
+            blank += 1;
+        } else {
+            events += 1;
+        }
+        input.push_str(&line);
+        input.push('\n');
+    }
+    let last = r#"{"s":"MISSION","j":"last"}"#;
+    want.push(last.to_string());
+    events += 1;
+    input.push_str(last);
+    input.push('\n');
     let p = r#"{"s":["MISSION"]}"#;
     let run = |extra: &[&str]| {
         let mut args = vec!["filter", "--stats", "-p", p];
