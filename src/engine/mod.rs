@@ -1203,10 +1203,11 @@ impl MatchSink<'_> {
     }
 
     /// A string leaf on a path without IP ranges. The fields it satisfies
-    /// are recorded straight from the automata's tables, and (`ANY`: the
-    /// path has such fields) the anything-but fields from the path's list
-    /// unless an automaton's state excludes them: no hit or exclusion lists
-    /// to build, which cost a third of each anything-but leaf (callgrind).
+    /// are recorded straight from the automata's tables (7% fewer
+    /// instructions per leaf on equals-ignore-case than building hit lists,
+    /// callgrind), and (`ANY`: the path has such fields) the anything-but
+    /// fields from the path's list unless an automaton's state excludes
+    /// them, with no exclusion list to build either.
     #[inline(always)]
     fn string_leaf<const ANY: bool>(&mut self, pm: &PathMatcher, s: &[u8], arrays: &[ArrayPos]) {
         let a = self.a;
