@@ -889,6 +889,9 @@ fn compact_member(b: &[u8], i: usize) -> Option<Member> {
     // the next quote, with `:` and whitespace only between.
     let v = if chunk[k + 1] == b':' && quotes >> (k + 2) & 1 != 0 {
         k + 2
+    } else if chunk[k + 1] == b':' && chunk[k + 2] == b' ' && quotes >> (k + 3) & 1 != 0 {
+        // `"key": "value"`, as Python and the citylots file write it.
+        k + 3
     } else {
         let v = (quotes >> (k + 1)).trailing_zeros() as usize + k + 1;
         if v >= 32 {
@@ -1259,6 +1262,28 @@ mod tests {
         let pad = "x".repeat(40);
         let ev = format!(r#"{{"a":"b","c":{{"d":"STREET","e":"ST"}},"p":"{pad}"}}"#);
         assert!(compact_member(ev.as_bytes(), 1).is_some());
+        // Spaced as Python writes it, and other ways.
+        for (m, value_start) in [
+            (r#""ab": "cd""#, 7),
+            (r#""ab" : "cd""#, 8),
+            (r#""ab":  "cd""#, 8),
+            (r#""ab" :"cd""#, 7),
+        ] {
+            let b = format!("{m}{pad}");
+            let want = Member {
+                key_end: 3,
+                value_start,
+                value_end: value_start + 2,
+            };
+            assert_eq!(compact_member(b.as_bytes(), 0), Some(want), "{m}");
+        }
+        for m in [r#""ab": :"cd""#, r#""ab":x"cd""#, r#""ab" "cd""#] {
+            assert_eq!(
+                compact_member(format!("{m}{pad}").as_bytes(), 0),
+                None,
+                "{m}"
+            );
+        }
         assert_eq!(
             run(&["a", "c.d", "c.e", "p"], &ev).unwrap(),
             vec![
