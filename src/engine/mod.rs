@@ -994,8 +994,9 @@ impl Automaton {
     /// The rules `event` matches, in rule-id order.
     ///
     /// Events that contain none of the rule set's necessary literals are
-    /// answered "no match" without being parsed, so an invalid event that
-    /// could not match anyway is not reported here; use
+    /// answered "no match", most often without being parsed (see
+    /// `Bypass` for when they are), so an invalid event that could not
+    /// match anyway is not reported here; use
     /// [`find_checked`](Self::find_checked) to validate every event.
     pub fn find<'c>(&self, event: &[u8], cache: &'c mut Cache) -> Result<&'c [RuleId], EventError> {
         let Some(pf) = &self.prefilter else {
