@@ -16,7 +16,17 @@
 # INSTRUCTIONS=1 (add a column of instructions per event, counted by
 # valgrind's cachegrind over the first 20,000 events of the file, start-up
 # and compiling included: the figure to compare changes by on a noisy
-# machine), QUAMINA=0 (leave quamina out).
+# machine), QUAMINA=0 (leave quamina out), PAGE_CACHE (see below).
+#
+# How the page cache holds the file changes every reader's speed twofold.
+# A file just written in small writes (as gen-citylots writes it) is cached
+# in small pieces, and mapping or reading 180 MB of them costs 20-25 ms in
+# the kernel; read from disk by readahead, it is cached in pieces as large
+# as the disk's read_ahead_kb allows (8 MiB here: 2 MiB pieces), and the
+# same costs 4-9 ms. PAGE_CACHE=reread (the default) evicts each file from
+# the cache and reads it back with cat before it is measured, so every run
+# starts from the state a reboot leaves; PAGE_CACHE=as-is measures the file
+# as it is cached already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${EVENTS:-200000}
@@ -31,6 +41,11 @@ if [ -z "${BUSBAR:-}" ]; then
   BUSBAR=${CARGO_TARGET_DIR:-target}/release/busbar
 fi
 QUAMINA=${QUAMINA:-1}
+PAGE_CACHE=${PAGE_CACHE:-reread}
+case "$PAGE_CACHE" in
+  reread | as-is) ;;
+  *) echo "PAGE_CACHE must be reread or as-is, not $PAGE_CACHE" >&2; exit 2 ;;
+esac
 if [ "$QUAMINA" != 0 ]; then
   quamina=$(cargo bench --quiet --bench quamina_file --no-run --message-format=json |
     python3 -c 'import json,sys
@@ -69,7 +84,8 @@ instructions() {
     awk '/I *refs:/ {gsub(",", "", $NF); printf "%.0f", $NF / 20000}'
 }
 
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; pinned to CPU $CPU; best of $RUNS"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; pinned to CPU $CPU; best of $RUNS;" \
+  "page cache: $PAGE_CACHE"
 printf '| rule set | format | matched | best (s) | events/s | MB/s | × wc -l |%s%s\n' \
   "${INSTRUCTIONS:+ instr./event |}" "$([ "$QUAMINA" = 0 ] || echo ' quamina events/s | busbar ÷ quamina |')"
 printf '|---|---|---:|---:|---:|---:|---:|%s%s\n' "${INSTRUCTIONS:+---:|}" "$([ "$QUAMINA" = 0 ] || printf '%s' '---:|---:|')"
@@ -77,6 +93,11 @@ for format in $FORMATS; do
   f="$dir/$format.ndjson"
   [ -s "$f" ] || "$BUSBAR" gen-citylots --count "$EVENTS" --format "$format" > "$f"
   bytes=$(stat -c %s "$f")
+  if [ "$PAGE_CACHE" = reread ]; then
+    # Written back, then dropped from the cache (dirty pages cannot be).
+    sync "$f"
+    dd if="$f" iflag=nocache count=0 status=none
+  fi
   cat "$f" > /dev/null # warm the page cache
   wc_ns=$(best_of wc -l "$f")
   printf '| wc -l | %s | | %.3f | %.0f | %.0f | 1.00 |%s%s\n' "$format" \
