@@ -21,15 +21,10 @@
 //! construction scratch, steps), and moves such globs to
 //! [`pieces`](super::pieces) when a first, small attempt runs out of it.
 
-use std::rc::Rc;
+use std::hash::BuildHasher;
 
 use crate::pattern::case::case_forms;
 use crate::pattern::GlobTok;
-
-/// foldhash rather than SipHash: a third of compiling 10,000 exact rules
-/// was SipHash (callgrind). Seeded per process, as SipHash is, since
-/// patterns may come from clients (`TestEventPattern`).
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// One element of a glob with alternatives: a wildcard's tokens, plus the
 /// two jumps that spell "this text or that one" for the case-insensitive
@@ -122,9 +117,11 @@ pub(crate) struct Over {
     pub glob: usize,
 }
 
-/// Bytes a state costs beyond its transitions and positions: the shared
-/// set's header (16), its hash-map entry (24, up to twice over while the
-/// map doubles) and its slot in the state list (16, as much again).
+/// Bytes a state costs beyond its transitions and positions: its span (16)
+/// and hash-table slot (5), each up to twice over while the tables double,
+/// come to about 40. The figure is the one from when each set had an
+/// allocation of its own, kept so that a budget admits the rule sets it
+/// did.
 const STATE_OVERHEAD: usize = 128;
 
 #[derive(Debug, Clone)]
@@ -141,6 +138,41 @@ pub(crate) struct Dfa {
 }
 
 type NState = (u32, u32);
+
+/// The state sets of a build: each one's positions in `arena`, by state id,
+/// and a table from a set's hash to its id. Hashed with foldhash rather
+/// than SipHash (a third of compiling 10,000 exact rules, callgrind),
+/// seeded per process as SipHash is, since patterns may come from clients
+/// (`TestEventPattern`).
+#[derive(Default)]
+struct Sets {
+    arena: Vec<NState>,
+    spans: Vec<(usize, usize)>,
+    /// Each set's hash, so that the table grows without hashing sets again.
+    hashes: Vec<u64>,
+    ids: hashbrown::HashTable<u32>,
+}
+
+impl Sets {
+    fn get(&self, id: u32) -> &[NState] {
+        let (at, len) = self.spans[id as usize];
+        &self.arena[at..at + len]
+    }
+
+    fn find(&self, set: &[NState], hash: u64) -> Option<u32> {
+        self.ids.find(hash, |&id| self.get(id) == set).copied()
+    }
+
+    /// Adds `set`, whose hash is `hash`, as the next id.
+    fn push(&mut self, set: &[NState], hash: u64) {
+        let id = self.spans.len() as u32;
+        self.spans.push((self.arena.len(), set.len()));
+        self.arena.extend_from_slice(set);
+        self.hashes.push(hash);
+        let hashes = &self.hashes;
+        self.ids.insert_unique(hash, id, |&id| hashes[id as usize]);
+    }
+}
 
 impl Dfa {
     /// Subset construction of `globs` within `budget`, which is checked
@@ -202,18 +234,19 @@ impl Dfa {
             set.dedup();
         };
 
-        // Each set is stored once, shared by the map and the list.
-        let mut ids: HashMap<Rc<[NState]>, u32> = HashMap::default();
-        let mut sets: Vec<Rc<[NState]>> = Vec::new();
+        // Every set is stored once, end to end in one arena, and found again
+        // by a hash table of state ids: no allocation per state (a shared
+        // `Rc<[NState]>` per state and a map keyed by it were a fifth of
+        // compiling 10,000 exact rules, most of it malloc; callgrind).
+        let hasher = foldhash::fast::RandomState::default();
+        let hash = |set: &[NState]| hasher.hash_one(set);
+        let mut store = Sets::default();
         let mut used = 0usize;
         let mut steps = 0u64;
         // The latest glob of a set: sets are sorted by glob.
         let last_glob = |set: &[NState]| set.last().map_or(0, |&(g, _)| g as usize);
-        let mut add = |set: &[NState],
-                       ids: &mut HashMap<Rc<[NState]>, u32>,
-                       sets: &mut Vec<Rc<[NState]>>|
-         -> Result<u32, Over> {
-            let id = sets.len();
+        let mut add = |set: &[NState], h: u64, store: &mut Sets| -> Result<u32, Over> {
+            let id = store.spans.len();
             // Its row of transitions counts twice: the table grows by
             // doubling.
             used = used
@@ -232,26 +265,26 @@ impl Dfa {
                     glob: last_glob(set),
                 });
             }
-            let rc: Rc<[NState]> = Rc::from(set);
-            ids.insert(rc.clone(), id as u32);
-            sets.push(rc);
+            store.push(set, h);
             Ok(id as u32)
         };
-        add(&[], &mut ids, &mut sets)?;
+        add(&[], hash(&[]), &mut store)?;
         let mut start: Vec<NState> = (0..globs.len() as u32).map(|g| (g, 0)).collect();
         closure(&mut start);
-        add(&start, &mut ids, &mut sets)?;
+        add(&start, hash(&start), &mut store)?;
 
         let mut trans: Vec<u32> = vec![DEAD; stride];
         let mut buckets: Vec<Vec<NState>> = vec![Vec::new(); stride];
         let mut stars: Vec<NState> = Vec::new();
+        let mut set: Vec<NState> = Vec::new();
         let mut s = 1;
-        while s < sets.len() {
+        while s < store.spans.len() {
             for b in buckets.iter_mut() {
                 b.clear();
             }
             stars.clear();
-            let set = sets[s].clone();
+            set.clear();
+            set.extend_from_slice(store.get(s as u32));
             for &(g, p) in set.iter() {
                 match tok(g, p) {
                     Some(Tok::Byte(b)) => buckets[classes[b as usize] as usize].push((g, p + 1)),
@@ -265,6 +298,11 @@ impl Dfa {
             for c in 0..stride {
                 let next = &mut buckets[c];
                 next.extend_from_slice(&stars);
+                // The empty set is state 0, DEAD: most classes of most
+                // states of exact and prefix rules.
+                if next.is_empty() {
+                    continue;
+                }
                 closure(next);
                 steps += next.len() as u64;
                 if steps > budget.steps {
@@ -273,23 +311,24 @@ impl Dfa {
                         glob: last_glob(&set),
                     });
                 }
-                trans[row + c] = match ids.get(next.as_slice()) {
-                    Some(&id) => id,
-                    None => add(next, &mut ids, &mut sets)?,
+                let h = hash(next);
+                trans[row + c] = match store.find(next, h) {
+                    Some(id) => id,
+                    None => add(next, h, &mut store)?,
                 };
             }
             s += 1;
         }
-        drop(ids);
 
-        let mut field_at = Vec::with_capacity(sets.len() + 1);
-        let mut excl_at = Vec::with_capacity(sets.len() + 1);
+        let states = store.spans.len();
+        let mut field_at = Vec::with_capacity(states + 1);
+        let mut excl_at = Vec::with_capacity(states + 1);
         let mut fields = Vec::new();
         let mut excls = Vec::new();
-        for set in &sets {
+        for id in 0..states {
             field_at.push(fields.len() as u32);
             excl_at.push(excls.len() as u32);
-            for &(g, p) in set.iter() {
+            for &(g, p) in store.get(id as u32) {
                 let (toks, action) = &globs[g as usize];
                 let action = *action;
                 if p as usize == toks.len() {
@@ -302,6 +341,7 @@ impl Dfa {
         }
         field_at.push(fields.len() as u32);
         excl_at.push(excls.len() as u32);
+        drop(store);
         let (classes, stride, trans) = merge_classes(classes, stride, trans);
         Ok(Dfa {
             classes,
