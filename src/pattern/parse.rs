@@ -144,26 +144,45 @@ enum Frame {
     },
 }
 
-/// event-ruler's `Path`: object keys joined with `.`.
+/// event-ruler's `Path`: object keys joined with `.`, kept joined, so that
+/// naming the path (in every error a token may raise) costs nothing.
 #[derive(Debug, Default)]
 struct Path {
-    steps: Vec<String>,
+    joined: String,
+    /// The length of `joined` before each step.
+    ends: Vec<usize>,
 }
 
 impl Path {
-    fn name(&self) -> String {
-        self.steps.join(".")
+    fn name(&self) -> &str {
+        &self.joined
+    }
+
+    fn push(&mut self, step: &str) {
+        self.ends.push(self.joined.len());
+        if self.ends.len() > 1 {
+            self.joined.push('.');
+        }
+        self.joined.push_str(step);
+    }
+
+    fn pop(&mut self) {
+        if let Some(end) = self.ends.pop() {
+            self.joined.truncate(end);
+        }
     }
 
     /// The name of a member of the current object. Like event-ruler, an
     /// empty base adds no dot (so `{"": {"b": …}}` is path `b`).
     fn extended(&self, step: &str) -> String {
-        let base = self.name();
-        if base.is_empty() {
-            step.to_string()
-        } else {
-            format!("{base}.{step}")
+        if self.joined.is_empty() {
+            return step.to_string();
         }
+        let mut name = String::with_capacity(self.joined.len() + 1 + step.len());
+        name.push_str(&self.joined);
+        name.push('.');
+        name.push_str(step);
+        name
     }
 }
 
@@ -253,15 +272,15 @@ impl Reader<'_> {
                     step,
                 } => {
                     let (offset, in_or, step) = (*offset, *in_or, *step);
-                    let tok = self.next(&path.name())?;
+                    let tok = self.next(path.name())?;
                     let name = match tok.token {
                         Token::EndObject => {
                             if !*present {
-                                return fail("Empty objects are not allowed", &path.name(), offset);
+                                return fail("Empty objects are not allowed", path.name(), offset);
                             }
                             stack.pop();
                             if step {
-                                path.steps.pop();
+                                path.pop();
                             }
                             if let Some(Frame::Or { branches, .. }) = stack.last_mut() {
                                 // The end of a `$or` branch.
@@ -270,11 +289,11 @@ impl Reader<'_> {
                             continue;
                         }
                         Token::Name(name) => name,
-                        _ => return fail("Unexpected token in object", &path.name(), tok.start),
+                        _ => return fail("Unexpected token in object", path.name(), tok.start),
                     };
                     *present = true;
                     if name == "$or" {
-                        let parent = path.name();
+                        let parent = path.name().to_string();
                         let array = self.next(&parent)?;
                         if array.token != Token::StartArray {
                             return fail(
@@ -301,7 +320,7 @@ impl Reader<'_> {
                     let value = self.next(&field)?;
                     match value.token {
                         Token::StartObject => {
-                            path.steps.push(name);
+                            path.push(&name);
                             stack.push(Frame::Object {
                                 offset: value.start,
                                 present: false,
@@ -910,7 +929,21 @@ fn expand(ops: Vec<Op>, limits: &PatternLimits) -> Result<Pattern, PatternError>
         );
     }
     let mut rules = Vec::new();
-    apply(&ops, &mut rules);
+    if ops.iter().any(|op| matches!(op, Op::Or { .. })) {
+        apply(&ops, &mut rules);
+    } else if !ops.is_empty() {
+        // `apply` of fields alone, moving them where it would copy.
+        let mut fields: Vec<Field> = Vec::with_capacity(ops.len());
+        for op in ops {
+            if let Op::Field { path, matchers } = op {
+                match fields.iter_mut().find(|f| f.path == path) {
+                    Some(field) => field.matchers = matchers,
+                    None => fields.push(Field { path, matchers }),
+                }
+            }
+        }
+        rules.push(fields);
+    }
     Ok(Pattern {
         subpatterns: rules
             .into_iter()
@@ -1132,6 +1165,27 @@ mod tests {
             f.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
             vec!["source", "detail.state"]
         );
+    }
+
+    #[test]
+    fn paths_join_keys_with_dots_and_an_empty_base_adds_none() {
+        let path = |s: &str| fields(s).remove(0).0;
+        assert_eq!(path(r#"{"a":{"b":{"c":["x"]}}}"#), "a.b.c");
+        assert_eq!(path(r#"{"":{"b":["x"]}}"#), "b");
+        assert_eq!(path(r#"{"a":{"":{"b":["x"]}}}"#), "a..b");
+        assert_eq!(path(r#"{"":{"":{"b":["x"]}}}"#), "..b");
+        // Leaving an object drops its step, and only its step.
+        assert_eq!(
+            fields(r#"{"a":{"b":{"c":["x"]},"d":["y"]},"e":["z"]}"#)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect::<Vec<_>>(),
+            ["a.b.c", "a.d", "e"]
+        );
+        // Errors name the path they were met at.
+        assert_eq!(err(r#"{"a":{"bb":{}}}"#).path(), "a.bb");
+        assert_eq!(err(r#"{"a":{"b":["x"]},"c":{"d":[]}}"#).path(), "c.d");
+        assert_eq!(err(r#"{"a":{"b":["x"],"c":7}}"#).path(), "a.c");
     }
 
     // §1.1.10
