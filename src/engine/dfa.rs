@@ -277,17 +277,30 @@ impl Dfa {
         let mut buckets: Vec<Vec<NState>> = vec![Vec::new(); stride];
         let mut stars: Vec<NState> = Vec::new();
         let mut set: Vec<NState> = Vec::new();
+        // The classes some position of the set steps on, in order: without
+        // a star, every other class goes to DEAD, and is neither cleared
+        // nor visited (most classes of most states of exact and prefix
+        // rules).
+        let mut touched: Vec<usize> = Vec::new();
+        let all: Vec<usize> = (0..stride).collect();
         let mut s = 1;
         while s < store.spans.len() {
-            for b in buckets.iter_mut() {
-                b.clear();
+            for &c in &touched {
+                buckets[c].clear();
             }
+            touched.clear();
             stars.clear();
             set.clear();
             set.extend_from_slice(store.get(s as u32));
             for &(g, p) in set.iter() {
                 match tok(g, p) {
-                    Some(Tok::Byte(b)) => buckets[classes[b as usize] as usize].push((g, p + 1)),
+                    Some(Tok::Byte(b)) => {
+                        let c = classes[b as usize] as usize;
+                        if buckets[c].is_empty() {
+                            touched.push(c);
+                        }
+                        buckets[c].push((g, p + 1));
+                    }
                     Some(Tok::Star) => stars.push((g, p)),
                     // Jumps never stay in a set (`closure`).
                     Some(Tok::Fork(_) | Tok::Jump(_)) | None => {}
@@ -295,14 +308,16 @@ impl Dfa {
             }
             let row = trans.len();
             trans.resize(row + stride, DEAD);
-            for c in 0..stride {
+            if stars.is_empty() {
+                touched.sort_unstable();
+            } else {
+                // Every class steps on the stars; all are cleared next.
+                touched.clear();
+                touched.extend_from_slice(&all);
+            }
+            for &c in &touched {
                 let next = &mut buckets[c];
                 next.extend_from_slice(&stars);
-                // The empty set is state 0, DEAD: most classes of most
-                // states of exact and prefix rules.
-                if next.is_empty() {
-                    continue;
-                }
                 closure(next);
                 steps += next.len() as u64;
                 if steps > budget.steps {
