@@ -151,7 +151,7 @@ impl<'a> Lexer<'a> {
         Lexer {
             src,
             pos: 0,
-            stack: Vec::new(),
+            stack: Vec::with_capacity(8),
             max_depth,
             pending: None,
             unchecked: None,
