@@ -25,7 +25,9 @@
 # (`wc -l` 37.5 ms against 23.6 ms on the compact file written with
 # `bs=1M`, 2026-12-07); read from disk by readahead it is cached in pieces
 # as large as the disk's read_ahead_kb allows (8 MiB here: 2 MiB pieces).
-# gen-citylots writes each file in one write. PAGE_CACHE=reread (the
+# gen-citylots writes each file in one write, but a machine may evict
+# and re-read it meanwhile (this one runs DAMON with a pageout scheme,
+# which evicts page cache left untouched). PAGE_CACHE=reread (the
 # default) evicts each file from the cache and reads it back with cat
 # before it is measured, so every run starts from the state a reboot
 # leaves, whoever wrote the file; PAGE_CACHE=as-is measures the file as it
