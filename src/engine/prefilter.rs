@@ -524,27 +524,34 @@ impl Prefilter {
     /// segment, and the path automaton that judges its values (`None`: any
     /// value may match).
     fn probing(probes: &[(Vec<u8>, Option<u32>)]) -> Option<Prefilter> {
-        let mut names: Vec<Vec<u8>> = probes.iter().map(|c| c.0.clone()).collect();
-        names.sort();
-        names.dedup();
-        if names.iter().any(|n| n.is_empty() || !plain(n)) {
+        // Grouped by sorting, not by a pass over every probe for each name:
+        // that was quadratic, 0.7 s of compiling 10,000 rules on as many
+        // keys (perf).
+        let mut sorted: Vec<(&[u8], Option<u32>)> =
+            probes.iter().map(|(n, p)| (n.as_slice(), *p)).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.iter().any(|(n, _)| n.is_empty() || !plain(n)) {
             return None;
         }
-        let segs: Vec<SegProbe> = names
-            .iter()
-            .map(|name| {
-                let mine = probes.iter().filter(|c| &c.0 == name);
-                let mut paths: Vec<u32> = mine.clone().filter_map(|c| c.1).collect();
-                paths.sort_unstable();
-                paths.dedup();
-                SegProbe {
-                    name: name.clone(),
-                    any: mine.clone().any(|c| c.1.is_none()),
-                    paths,
+        let mut segs: Vec<SegProbe> = Vec::new();
+        for (name, path) in sorted {
+            if segs.last().is_none_or(|seg| seg.name != name) {
+                segs.push(SegProbe {
+                    name: name.to_vec(),
+                    any: false,
+                    paths: Vec::new(),
+                });
+            }
+            // `None` sorts first, and the paths in order after it.
+            if let Some(seg) = segs.last_mut() {
+                match path {
+                    None => seg.any = true,
+                    Some(p) => seg.paths.push(p),
                 }
-            })
-            .collect();
-        let keys: Vec<Vec<u8>> = names.iter().map(|n| quoted(false, n, true)).collect();
+            }
+        }
+        let keys: Vec<Vec<u8>> = segs.iter().map(|s| quoted(false, &s.name, true)).collect();
         Some(Prefilter {
             literals: keys.len(),
             mode: Mode::Probe {
@@ -1229,6 +1236,37 @@ mod tests {
     use super::*;
     use crate::pattern::{parse, PatternLimits};
     use proptest::prelude::*;
+
+    #[test]
+    fn probes_are_grouped_by_key_with_sorted_paths() {
+        let probes: Vec<(Vec<u8>, Option<u32>)> = vec![
+            (b"b".to_vec(), Some(2)),
+            (b"a".to_vec(), Some(3)),
+            (b"b".to_vec(), None),
+            (b"a".to_vec(), Some(1)),
+            (b"a".to_vec(), Some(3)),
+        ];
+        let Some(Prefilter {
+            mode: Mode::Probe { segs, .. },
+            literals,
+        }) = Prefilter::probing(&probes)
+        else {
+            panic!("two plain keys are probed");
+        };
+        assert_eq!(literals, 2);
+        let got: Vec<(&[u8], bool, &[u32])> = segs
+            .iter()
+            .map(|s| (s.name.as_slice(), s.any, s.paths.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [(&b"a"[..], false, &[1, 3][..]), (&b"b"[..], true, &[2][..])]
+        );
+        // A key that cannot be probed (empty, or not plain) leaves the
+        // probe mode out.
+        let empty = vec![(b"a".to_vec(), Some(1)), (Vec::new(), None)];
+        assert!(Prefilter::probing(&empty).is_none());
+    }
 
     #[test]
     fn decode_line_stops_at_the_first_newline() {
