@@ -449,6 +449,13 @@ impl Prefilter {
     ) -> Option<Prefilter> {
         let mut choices: Vec<Choice> = Vec::new();
         let mut probes: Vec<(Vec<u8>, Option<u32>)> = Vec::new();
+        // Short literals (`7"` from a wildcard `2*0*1*7`) hit too often to
+        // search for directly; the key probe judges those values exactly.
+        // Once the literals are too many or too short to search for, they
+        // are no longer kept (10,000 rules: a tenth of building this, most
+        // of it freeing them again).
+        let mut direct = true;
+        let mut values = 0;
         for p in patterns {
             for sp in &p.subpatterns {
                 let (_, lits, seg) = sp
@@ -463,19 +470,22 @@ impl Prefilter {
                     .iter()
                     .find(|f| string_only(f) && last_segment(&f.path) == seg.as_slice());
                 probes.push((seg.clone(), string_field.map(|f| path_id(&f.path))));
-                choices.push((seg, lits));
+                if direct {
+                    values += lits.len();
+                    direct = values + choices.len() < TEDDY_MAX
+                        && !lits.is_empty()
+                        && lits.iter().all(|l| !l.1 && l.0.len() >= DIRECT_MIN);
+                    if direct {
+                        choices.push((seg, lits));
+                    } else {
+                        choices = Vec::new();
+                    }
+                }
             }
         }
-        if choices.is_empty() {
+        if probes.is_empty() {
             return None;
         }
-        let values = choices.iter().map(|c| c.1.len()).sum::<usize>();
-        // Short literals (`7"` from a wildcard `2*0*1*7`) hit too often to
-        // search for directly; the key probe judges those values exactly.
-        let direct = values + choices.len() <= TEDDY_MAX
-            && choices
-                .iter()
-                .all(|c| !c.1.is_empty() && c.1.iter().all(|l| !l.1 && l.0.len() >= DIRECT_MIN));
         if direct {
             let mut lits: Vec<Vec<u8>> = choices
                 .iter()
