@@ -438,7 +438,7 @@ type Lit = (Vec<u8>, bool);
 
 /// What one `$or` branch contributes: its chosen field's last path segment
 /// and that field's value literals (empty: only the key is necessary).
-type Choice = (Vec<u8>, Vec<Lit>);
+type Choice<'a> = (&'a [u8], Vec<Lit>);
 
 impl Prefilter {
     /// `None` when some branch of some rule has no necessary literal.
@@ -447,8 +447,9 @@ impl Prefilter {
         patterns: impl Iterator<Item = &'a Pattern>,
         path_id: impl Fn(&str) -> u32,
     ) -> Option<Prefilter> {
-        let mut choices: Vec<Choice> = Vec::new();
-        let mut probes: Vec<(Vec<u8>, Option<u32>)> = Vec::new();
+        // Keys are borrowed from the patterns' paths.
+        let mut choices: Vec<Choice<'a>> = Vec::new();
+        let mut probes: Vec<(&'a [u8], Option<u32>)> = Vec::new();
         // Short literals (`7"` from a wildcard `2*0*1*7`) hit too often to
         // search for directly; the key probe judges those values exactly.
         // Once the literals are too many or too short to search for, they
@@ -468,8 +469,8 @@ impl Prefilter {
                 let string_field = sp
                     .fields
                     .iter()
-                    .find(|f| string_only(f) && last_segment(&f.path) == seg.as_slice());
-                probes.push((seg.clone(), string_field.map(|f| path_id(&f.path))));
+                    .find(|f| string_only(f) && last_segment(&f.path) == seg);
+                probes.push((seg, string_field.map(|f| path_id(&f.path))));
                 if direct {
                     values += lits.len();
                     direct = values + choices.len() < TEDDY_MAX
@@ -493,9 +494,10 @@ impl Prefilter {
                 .collect();
             lits.sort();
             lits.dedup();
-            let mut segments: Vec<Vec<u8>> = choices.into_iter().map(|c| c.0).collect();
-            segments.sort();
+            let mut segments: Vec<&[u8]> = choices.iter().map(|c| c.0).collect();
+            segments.sort_unstable();
             segments.dedup();
+            let segments: Vec<Vec<u8>> = segments.into_iter().map(<[u8]>::to_vec).collect();
             let search = Search::build(&lits, false)?;
             // Values that share no rare byte (`"3745012"`, `"2607117"`)
             // are searched by Teddy, at 1.16 instructions a byte; probing
@@ -533,12 +535,11 @@ impl Prefilter {
     /// The probe mode for the chosen fields' keys: each key's last path
     /// segment, and the path automaton that judges its values (`None`: any
     /// value may match).
-    fn probing(probes: &[(Vec<u8>, Option<u32>)]) -> Option<Prefilter> {
+    fn probing(probes: &[(&[u8], Option<u32>)]) -> Option<Prefilter> {
         // Grouped by sorting, not by a pass over every probe for each name:
         // that was quadratic, 0.7 s of compiling 10,000 rules on as many
         // keys (perf).
-        let mut sorted: Vec<(&[u8], Option<u32>)> =
-            probes.iter().map(|(n, p)| (n.as_slice(), *p)).collect();
+        let mut sorted = probes.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
         if sorted.iter().any(|(n, _)| n.is_empty() || !plain(n)) {
@@ -1219,7 +1220,7 @@ fn value_literal(m: &Matcher) -> Option<Lit> {
 /// The field's necessary literals with a selectivity score and the path's
 /// last segment, or `None` when the field can be satisfied without any (by
 /// absence).
-fn field_literals(f: &Field) -> Option<(usize, Vec<Lit>, Vec<u8>)> {
+fn field_literals(f: &Field) -> Option<(usize, Vec<Lit>, &[u8])> {
     if f.matchers
         .iter()
         .any(|m| matches!(m, Matcher::Exists(false)))
@@ -1228,13 +1229,13 @@ fn field_literals(f: &Field) -> Option<(usize, Vec<Lit>, Vec<u8>)> {
     }
     // The last path segment: present in the raw text whether the event nests
     // objects or writes a dotted key.
-    let last = last_segment(&f.path).to_vec();
+    let last = last_segment(&f.path);
     let values: Option<Vec<Lit>> = f.matchers.iter().map(value_literal).collect();
     if let Some(v) = values {
         let min = v.iter().map(|l| l.0.len()).min().unwrap_or(0);
         return Some((1000 + min, v, last));
     }
-    if last.is_empty() || !plain(&last) {
+    if last.is_empty() || !plain(last) {
         return None;
     }
     // No value literal: the key itself (`seg"`) is what is necessary.
@@ -1249,12 +1250,12 @@ mod tests {
 
     #[test]
     fn probes_are_grouped_by_key_with_sorted_paths() {
-        let probes: Vec<(Vec<u8>, Option<u32>)> = vec![
-            (b"b".to_vec(), Some(2)),
-            (b"a".to_vec(), Some(3)),
-            (b"b".to_vec(), None),
-            (b"a".to_vec(), Some(1)),
-            (b"a".to_vec(), Some(3)),
+        let probes: [(&[u8], Option<u32>); 5] = [
+            (b"b", Some(2)),
+            (b"a", Some(3)),
+            (b"b", None),
+            (b"a", Some(1)),
+            (b"a", Some(3)),
         ];
         let Some(Prefilter {
             mode: Mode::Probe { segs, .. },
@@ -1274,7 +1275,7 @@ mod tests {
         );
         // A key that cannot be probed (empty, or not plain) leaves the
         // probe mode out.
-        let empty = vec![(b"a".to_vec(), Some(1)), (Vec::new(), None)];
+        let empty: [(&[u8], Option<u32>); 2] = [(b"a", Some(1)), (b"", None)];
         assert!(Prefilter::probing(&empty).is_none());
     }
 
