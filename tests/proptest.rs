@@ -33,8 +33,16 @@
 //!    `validate` accepts (which sends nearly every set to the pieces); per
 //!    rule, both answer as the naive matcher does.
 //!
+//! 4. `many_exact_strings_on_one_field_match_naive`: 64–120 exact strings
+//!    on one field (enough for the path to keep them in a hash table rather
+//!    than a DFA), the same short strings over `{a, b, c}` named by several
+//!    rules, mixed with anything-but strings and lists, wildcards with no
+//!    star, prefixes and equals-ignore-case; per rule, `find` and
+//!    `find_checked` answer as the naive matcher does.
+//!
 //! 256 cases per property unless `PROPTEST_CASES` says otherwise; the third
-//! runs a quarter as many (each case builds up to 80 rules twice).
+//! and fourth run a quarter as many (each case builds up to 80 or 160
+//! rules).
 
 use busbar::bench::{reformat, Format};
 use busbar::engine::{naive, Automaton, Cache, Limits, RuleId, RuleSetBuilder};
@@ -985,5 +993,68 @@ proptest! {
         prop_assert_eq!(automaton.skip_lines(clean.as_bytes(), &mut cache), clean.len());
         let escaped = "{\"o\":{\"K\\u0051\":\"z\\u007az\\/\"},\"n\":1}\n".repeat(lines.len());
         prop_assert_eq!(automaton.skip_lines(escaped.as_bytes(), &mut cache), escaped.len());
+    }
+}
+
+// ------------------------------------------------ many exact strings, one field
+
+/// A short string over `{a, b, c}`, empty included: several rules name the
+/// same one, and one is often a prefix of another.
+fn short() -> BoxedStrategy<String> {
+    prop::collection::vec(piece(0), 0..=3)
+        .prop_map(|ps| ps.concat())
+        .boxed()
+}
+
+/// One more rule on field `a` beside the exact strings.
+fn beside_exact_rule() -> BoxedStrategy<String> {
+    let m = prop_oneof![
+        2 => op("anything-but", quoted(short())),
+        2 => op("anything-but", list(quoted(short()), 3)),
+        1 => op("wildcard", quoted(short())),
+        1 => op("prefix", quoted(piece(1))),
+        1 => op("equals-ignore-case", quoted(short())),
+        1 => op("exists", Just("true".to_string()).boxed()),
+    ];
+    m.prop_map(|m| format!(r#"{{"a":[{m}]}}"#)).boxed()
+}
+
+proptest! {
+    #![proptest_config(quarter_config())]
+
+    #[test]
+    fn many_exact_strings_on_one_field_match_naive(
+        exact in prop::collection::vec(short(), 64..=120),
+        others in prop::collection::vec(beside_exact_rule(), 0..=40),
+        events in prop::collection::vec(one_field_event(), 1..12),
+    ) {
+        let mut texts: Vec<String> = exact
+            .iter()
+            .map(|s| format!(r#"{{"a":[{}]}}"#, json_string(s)))
+            .collect();
+        texts.extend(others);
+        let patterns: Vec<Pattern> = texts
+            .iter()
+            .map(|t| parse(t, &Limits::default().pattern).expect("generated rules are valid"))
+            .collect();
+        let mut builder = RuleSetBuilder::new(Limits::default());
+        for (i, t) in texts.iter().enumerate() {
+            builder.add(&format!("r{i}"), t).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
+        let automaton = builder.build().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(automaton.literal_tables(), 1);
+        let mut cache = automaton.cache();
+        for event in &events {
+            let want: Vec<RuleId> = patterns
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| naive_answer(p, event) == Some(true))
+                .map(|(i, _)| RuleId(i as u32))
+                .collect();
+            let checked = automaton.find_checked(event.as_bytes(), &mut cache).ok().map(<[RuleId]>::to_vec);
+            prop_assert_eq!(checked, Some(want.clone()), "find_checked, event {}", event);
+            let fast = automaton.find(event.as_bytes(), &mut cache).ok().map(<[RuleId]>::to_vec);
+            prop_assert_eq!(fast, Some(want), "find, event {}", event);
+        }
     }
 }

@@ -13,7 +13,8 @@
 //!   forms, whose globs accept each pattern character's lower- or
 //!   upper-case bytes), see [`dfa`]; where many wildcards with literals
 //!   after a `*` would blow the forward DFA up, those wildcards are
-//!   searched by their literal pieces instead, see [`pieces`];
+//!   searched by their literal pieces instead, see [`pieces`]; a path
+//!   with many exact strings keeps them in a hash table, see [`literals`];
 //! - numbers, and IP addresses of each family, become ordered segments, see
 //!   [`ranges`]; an event number is placed from a cheap approximation unless
 //!   it lies next to a boundary ([`approx`]);
@@ -57,6 +58,7 @@ mod approx;
 mod complexity;
 mod consistency;
 mod dfa;
+mod literals;
 pub mod naive;
 mod pieces;
 mod prefilter;
@@ -72,6 +74,7 @@ use crate::pattern::{self, AnythingBut, Literal, Matcher, Pattern, PatternError,
 
 use consistency::Entry;
 use dfa::{case_glob, literal_glob, suffix_glob, Action, Budget, CaseForm, Dfa, Exceeded, Over};
+use literals::Literals;
 use pieces::{literal_after_star, PieceScratch, Pieces};
 use prefilter::Prefilter;
 use ranges::{Bound, Item, Segments};
@@ -430,7 +433,10 @@ impl PathMatcher {
                 !d.fields(q).is_empty()
             })
         };
-        hit(&self.fwd, false, s)
+        self.exact
+            .as_ref()
+            .is_some_and(|t| !t.fields(t.find(s)).is_empty())
+            || hit(&self.fwd, false, s)
             || hit(&self.rev, true, s)
             || hit(&self.ci_fwd, false, s)
             || hit(&self.ci_rev, true, s)
@@ -441,6 +447,9 @@ impl PathMatcher {
 /// Everything one path's matchers compile into.
 #[derive(Debug, Default)]
 struct PathMatcher {
+    /// The path's star-free globs, where it has at least
+    /// [`literals::MIN`] of them.
+    exact: Option<Literals>,
     fwd: Option<Dfa>,
     /// The forward wildcards that would have blown `fwd` up.
     pieces: Option<Pieces>,
@@ -565,6 +574,26 @@ impl Spend<'_> {
         let d = Dfa::build(globs, budget).map_err(|o| (o, globs[o.glob].1))?;
         *self.bytes_left = self.bytes_left.saturating_sub(d.heap_bytes());
         Ok(d)
+    }
+
+    /// Takes the star-free globs out of one path's forward globs into a
+    /// [`Literals`] table, where there are at least [`literals::MIN`].
+    fn exact_strings(
+        &mut self,
+        globs: &mut Vec<(Vec<pattern::GlobTok>, Action)>,
+    ) -> Result<Option<Literals>, (Over, Action)> {
+        let star_free = |t: &[pattern::GlobTok]| !t.contains(&pattern::GlobTok::Star);
+        if globs.iter().filter(|(t, _)| star_free(t)).count() < literals::MIN {
+            return Ok(None);
+        }
+        let (exact, rest): (Vec<_>, Vec<_>) = std::mem::take(globs)
+            .into_iter()
+            .partition(|(t, _)| star_free(t));
+        *globs = rest;
+        let t = Literals::build(&exact, self.limits.max_automaton_states, *self.bytes_left)
+            .map_err(|o| (o, exact[o.glob].1))?;
+        *self.bytes_left = self.bytes_left.saturating_sub(t.heap_bytes());
+        Ok(Some(t))
     }
 
     /// Compiles one path's case-insensitive globs of one direction: no
@@ -707,7 +736,9 @@ impl Compiler {
                 self.build_error(over, action, &b.name, &names, &limits)
             };
             let mut m = b.m;
-            (m.fwd, m.pieces) = budget.strings(&b.fwd).map_err(err)?;
+            let mut fwd = b.fwd;
+            m.exact = budget.exact_strings(&mut fwd).map_err(err)?;
+            (m.fwd, m.pieces) = budget.strings(&fwd).map_err(err)?;
             (m.rev, _) = budget.strings(&b.rev).map_err(err)?;
             m.ci_fwd = budget.case_strings(&b.ci_fwd).map_err(err)?;
             m.ci_rev = budget.case_strings(&b.ci_rev).map_err(err)?;
@@ -1096,6 +1127,12 @@ impl Automaton {
         self.names.len()
     }
 
+    /// How many paths keep their exact strings in a hash table rather
+    /// than in a DFA (see [`literals`]), for diagnostics and tests.
+    pub fn literal_tables(&self) -> usize {
+        self.paths.iter().filter(|p| p.exact.is_some()).count()
+    }
+
     /// How many wildcards are matched by their literal pieces rather than
     /// by a DFA (see [`pieces`]), for diagnostics and tests.
     pub fn piece_globs(&self) -> usize {
@@ -1183,17 +1220,16 @@ impl MatchSink<'_> {
         (start, arrays.len() as u32)
     }
 
-    /// Records the fields automaton `d` satisfies in state `q`, with the
-    /// leaf's array positions (stored once per leaf, on the first hit).
+    /// Records `fields`, those an automaton's state or a literal table's
+    /// entry satisfies, with the leaf's array positions (stored once per
+    /// leaf, on the first hit).
     #[inline(always)]
     fn automaton_hits(
         &mut self,
-        d: &Dfa,
-        q: u32,
+        fields: &[u32],
         arrays: &[ArrayPos],
         mem: &mut Option<(u32, u32)>,
     ) {
-        let fields = d.fields(q);
         if fields.is_empty() {
             return;
         }
@@ -1214,33 +1250,40 @@ impl MatchSink<'_> {
         let a = self.a;
         let in_array = !arrays.is_empty();
         let mut mem = None;
-        let mut excluded: [&[u32]; 4] = [&[]; 4];
-        // Written out for each automaton: as a loop over the four, the
-        // leaf cost anything_but 4% more instructions (callgrind).
+        let mut excluded: [&[u32]; 5] = [&[]; 5];
+        // Written out for each automaton: as a loop over them, the leaf
+        // cost anything_but 4% more instructions (callgrind).
+        if let Some(t) = &pm.exact {
+            let e = t.find(s);
+            self.automaton_hits(t.fields(e), arrays, &mut mem);
+            if ANY {
+                excluded[4] = t.excluded(e);
+            }
+        }
         if let Some(d) = &pm.fwd {
             let q = d.run(s);
-            self.automaton_hits(d, q, arrays, &mut mem);
+            self.automaton_hits(d.fields(q), arrays, &mut mem);
             if ANY {
                 excluded[0] = d.excluded(q);
             }
         }
         if let Some(d) = &pm.rev {
             let q = d.run_rev(s);
-            self.automaton_hits(d, q, arrays, &mut mem);
+            self.automaton_hits(d.fields(q), arrays, &mut mem);
             if ANY {
                 excluded[1] = d.excluded(q);
             }
         }
         if let Some(d) = &pm.ci_fwd {
             let q = d.run(s);
-            self.automaton_hits(d, q, arrays, &mut mem);
+            self.automaton_hits(d.fields(q), arrays, &mut mem);
             if ANY {
                 excluded[2] = d.excluded(q);
             }
         }
         if let Some(d) = &pm.ci_rev {
             let q = d.run_rev(s);
-            self.automaton_hits(d, q, arrays, &mut mem);
+            self.automaton_hits(d.fields(q), arrays, &mut mem);
             if ANY {
                 excluded[3] = d.excluded(q);
             }
@@ -1357,6 +1400,11 @@ impl Sink for MatchSink<'_> {
         st.excl.clear();
         match value {
             Leaf::Str(s) => {
+                if let Some(t) = &pm.exact {
+                    let e = t.find(s);
+                    st.hits.extend_from_slice(t.fields(e));
+                    st.excl.extend_from_slice(t.excluded(e));
+                }
                 if let Some(d) = &pm.fwd {
                     let q = d.run(s);
                     st.hits.extend_from_slice(d.fields(q));
