@@ -940,11 +940,12 @@ proptest! {
     /// holds one (`KQ`): the buffer skip then probes each `KQ"` key and
     /// judges its value by the path's string automata, as `find` does per
     /// line. The lines carry the key nested or not, in arrays, beside a
-    /// look-alike key, and with escapes in keys and values.
+    /// look-alike key, and with escapes in keys (its own bytes, the dot of
+    /// a dotted key, or others the search passes over) and values.
     #[test]
     fn the_probing_buffer_skip_passes_over_only_lines_find_rejects(
         rules in prop::collection::vec(("[ab1]{1,3}", 0..5usize), 1..5),
-        lines in prop::collection::vec(("[ab1]{0,5}", 0..6usize, 0..3usize), 1..40),
+        lines in prop::collection::vec(("[ab1]{0,5}", 0..9usize, 0..3usize), 1..40),
     ) {
         let rules: Vec<(String, String)> = rules
             .iter()
@@ -980,7 +981,13 @@ proptest! {
                 2 => format!(r#"{{"o":{{"XKQ":"{value}","KQ":"zz"}}}}"#),
                 3 => format!(r#"{{"o":{{"K\u0051":"{value}"}}}}"#),
                 4 => format!(r#"{{"KQ":"{value}","o":{{"n":2}}}}"#),
-                _ => format!(r#"{{"o.KQ":"{value}"}}"#),
+                5 => format!(r#"{{"o.KQ":"{value}"}}"#),
+                // Escapes before the key: of bytes no key holds, and of
+                // key bytes in strings that are not the key.
+                6 => format!(r#"{{"t\u0065":"\u00e9","\u004bx":"\u0051Q","o":{{"KQ":"{value}"}}}}"#),
+                // The dot of a dotted key, escaped; a dotted key's own byte.
+                7 => format!(r#"{{"o\u002eKQ":"{value}"}}"#),
+                _ => format!(r#"{{"o.K\u0051":"{value}"}}"#),
             };
             buf.push_str(&line);
             buf.push('\n');

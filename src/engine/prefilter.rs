@@ -34,12 +34,15 @@
 //! (escaped events otherwise took the full path: a third of the events of
 //! the `escaped` benchmark data, which cost the exact rule set 1.7 times its
 //! instructions on compact data). Any other escape (`\"`, `\\`, `\n`, ...)
-//! sends the event to the full path. A branch with no necessary literal
-//! (only `exists:false` fields) disables the prefilter.
+//! sends the event to the full path. The buffer skip
+//! ([`Prefilter::skip_lines`]) first passes over the escapes that provably
+//! hide nothing (see `direct_stop` and `probe_stop`), and decodes only the
+//! lines where one may. A branch with no necessary literal (only
+//! `exists:false` fields) disables the prefilter.
 
 use aho_corasick::packed;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
-use memchr::{memchr, memchr2, memrchr};
+use memchr::{memchr, memchr2, memchr3, memrchr};
 
 use crate::flatten::plain_run;
 use crate::pattern::{Field, GlobTok, Literal, Matcher, Pattern};
@@ -73,6 +76,10 @@ enum Mode {
         keys: Search,
         /// Indexed by the key literal's pattern id.
         segs: Vec<SegProbe>,
+        /// The bytes the keys hold, with the quote and the dot that may
+        /// come before a key's last segment: an escape that stands for
+        /// none of them cannot hide a key.
+        bytes: ByteSet,
     },
 }
 
@@ -511,6 +518,7 @@ impl Prefilter {
                     if let Mode::Probe {
                         keys: Search::Needle(_),
                         segs,
+                        ..
                     } = &probing.mode
                     {
                         if segs.iter().all(|s| !s.any) {
@@ -563,11 +571,15 @@ impl Prefilter {
             }
         }
         let keys: Vec<Vec<u8>> = segs.iter().map(|s| quoted(false, &s.name, true)).collect();
+        let mut bytes = ByteSet::of(&keys);
+        bytes.add(b'"');
+        bytes.add(b'.');
         Some(Prefilter {
             literals: keys.len(),
             mode: Mode::Probe {
                 keys: Search::build(&keys, true)?,
                 segs,
+                bytes,
             },
         })
     }
@@ -608,9 +620,11 @@ impl Prefilter {
             Mode::Direct {
                 search, segments, ..
             } => search.any_hit(event, |at, _| verify(event, at, segments)),
-            Mode::Probe { keys, segs } => {
-                keys.any_hit(event, |at, id| probe(event, at, &segs[id], judge))
-            }
+            // A value with an escape is judged in the decoded copy: the
+            // search goes on to its backslash.
+            Mode::Probe { keys, segs, .. } => keys.any_hit(event, |at, id| {
+                matches!(probe(event, at, &segs[id], judge), Probed::Accept)
+            }),
         }
     }
 
@@ -626,9 +640,12 @@ impl Prefilter {
     /// `decoded`) is not rejected. Searching a buffer once instead of each
     /// line spares a call, a setup and a search per line (ripgrep searches
     /// buffers, not lines). Each line skipped holds no accepted hit, and
-    /// either its escapes (in the direct mode) stand for none of the
-    /// literals' bytes or its decoded copy holds no accepted hit either, so
-    /// no rule can match it (literals hold no newline and no backslash:
+    /// either its escapes cannot hide one (in the direct mode: they stand
+    /// for none of the literals' bytes, or the text around them, decoded,
+    /// holds no literal; in the probe mode: they stand for none of the
+    /// keys' bytes, or lie in strings that, decoded, are no probed key, and
+    /// in no probed value) or its decoded copy holds no accepted hit
+    /// either, so no rule can match it (literals hold no newline and no backslash:
     /// `plain`). A hit or probe that runs past the end of its line only
     /// ever stops the skip early, never late.
     pub(crate) fn skip_lines(
@@ -683,7 +700,9 @@ impl Prefilter {
                         longest,
                         ..
                     } => direct_stop(search, bytes, *longest, rest, decoded),
-                    Mode::Probe { keys, segs } => probe_stop(keys, segs, rest, &mut judge),
+                    Mode::Probe { keys, segs, bytes } => {
+                        probe_stop(keys, segs, bytes, rest, &mut judge, decoded)
+                    }
                 };
                 let line_start = |at: usize| memrchr(b'\n', &w[..at]).map_or(0, |nl| nl + 1);
                 match stop {
@@ -801,41 +820,102 @@ fn hides_nothing(
     (!hit).then_some(len)
 }
 
-/// Where in the window `w` the probe mode's skip must stop: the first key
-/// whose value may match (`Literal`), or the first backslash (an escape
-/// may hide a key, or a character of a value that `judge` reads raw).
-/// This is [`Prefilter::search`]'s probe over many lines at once: with a
-/// key most events hold (`MAPBLKLOT"`) and values most events fail, a line
-/// costs the needle search over its bytes and one probe, instead of a call
-/// to `may_match` and its setup (citylots-like events, `busbar filter`,
-/// callgrind: `prefix` rules 1,142 instructions an event per line, 949
-/// over buffers; `wildcard` 1,302 and 1,114).
+/// Where in the window `w` the probe mode's skip must stop: its first
+/// accepted key probe, or its first escape that may hide a key or stands in
+/// a probed value. The needle's search passes over an escape that stands
+/// for none of the keys' bytes (`\u00e9`), since a key it hid would hold
+/// its character, and over the rest of a string that holds an escape when
+/// that string, decoded, is no key that is probed (`"typ\u0065"`). A
+/// probed value that holds an escape is reported by [`probe`] as escaped,
+/// so its line is still decoded and searched whole. (Stopping at every
+/// escape sent each line of the `escaped` benchmark data that holds one, a
+/// third, to be decoded and searched again: `exact-10000`, 57 ms against
+/// 49 on compact data.) The other searches do not see backslashes, so they
+/// search only up to the first.
 fn probe_stop(
     keys: &Search,
     segs: &[SegProbe],
+    bytes: &ByteSet,
     w: &[u8],
     judge: &mut impl FnMut(u32, &[u8]) -> bool,
+    scratch: &mut Vec<u8>,
 ) -> Stop {
-    // The needle's search ends at a backslash itself; the others do not
-    // see them, so they search only up to the first.
-    let escape = match keys {
-        Search::Needle(_) => None,
-        _ => memchr(b'\\', w),
-    };
-    let end = escape.unwrap_or(w.len());
-    let mut first = end;
-    let found = keys.any_hit(&w[..end], |at, id| {
-        let accepted = probe(w, at, &segs[id], judge);
-        if accepted {
-            first = at;
-        }
-        accepted
-    });
-    match found {
-        Found::Hit => Stop::Literal(first),
-        Found::Backslash(at) => Stop::Escape(at),
-        Found::Nothing { .. } => escape.map_or(Stop::End, Stop::Escape),
+    if !matches!(keys, Search::Needle(_)) {
+        let end = memchr(b'\\', w);
+        let mut first = None;
+        let found = keys.any_hit(&w[..end.unwrap_or(w.len())], |at, id| {
+            let accepted = matches!(probe(w, at, &segs[id], judge), Probed::Accept);
+            if accepted {
+                first = Some(at);
+            }
+            accepted
+        });
+        return match (found, first) {
+            (Found::Hit, Some(at)) => Stop::Literal(at),
+            _ => end.map_or(Stop::End, Stop::Escape),
+        };
     }
+    let mut from = 0;
+    loop {
+        let mut stop = None;
+        let found = keys.any_hit(&w[from..], |at, id| {
+            let at = from + at;
+            match probe(w, at, &segs[id], judge) {
+                Probed::Accept => stop = Some(Stop::Literal(at)),
+                Probed::Escaped => stop = Some(Stop::Escape(at)),
+                Probed::Reject => {}
+            }
+            stop.is_some()
+        });
+        match found {
+            Found::Hit => return stop.unwrap_or(Stop::Literal(from)),
+            Found::Backslash(at) => {
+                let at = from + at;
+                match bytes.escape_len_without(w, at) {
+                    Some(len) => from = at + len,
+                    None => match no_key_left(segs, w, at, scratch) {
+                        Some(len) => from = at + len,
+                        None => return Stop::Escape(at),
+                    },
+                }
+            }
+            Found::Nothing { .. } => return Stop::End,
+        }
+    }
+}
+
+/// How far past `w[at]`, a backslash the search of [`probe_stop`] met,
+/// the string holding it ends (its closing quote included), when that
+/// string, decoded, cannot be a probed key: its text ends in no probed
+/// segment that starts it or follows a dot. `None` when it may be, or
+/// when the string cannot be told apart or decoded. Every backslash
+/// before `at` on its line was passed as standing for no key byte, so
+/// none was an escaped quote, and the last quote before `at` opens the
+/// string (unless a backslash precedes that quote: `"x\\"`).
+fn no_key_left(segs: &[SegProbe], w: &[u8], at: usize, scratch: &mut Vec<u8>) -> Option<usize> {
+    let open = memrchr(b'"', &w[..at])?;
+    if open > 0 && w[open - 1] == b'\\' || memchr(b'\n', &w[open..at]).is_some() {
+        return None;
+    }
+    let mut i = at;
+    let close = loop {
+        let k = i + memchr3(b'"', b'\\', b'\n', w.get(i..)?)?;
+        match w[k] {
+            b'"' => break k,
+            // The escaped byte is never a quote that closes the string.
+            b'\\' => i = k + 2,
+            _ => return None,
+        }
+    };
+    if !decode_escapes(&w[open + 1..close], scratch) {
+        return None;
+    }
+    let key = scratch.as_slice();
+    let hides = segs.iter().any(|seg| {
+        key.strip_suffix(seg.name.as_slice())
+            .is_some_and(|before| before.is_empty() || before.ends_with(b"."))
+    });
+    (!hides).then_some(close + 1 - at)
 }
 
 /// Where a search of a window for [`Prefilter::skip_lines`] stopped.
@@ -887,6 +967,10 @@ impl ByteSet {
         ByteSet(set)
     }
 
+    fn add(&mut self, b: u8) {
+        self.0[usize::from(b >> 6)] |= 1 << (b & 63);
+    }
+
     fn has(&self, b: u8) -> bool {
         self.0[usize::from(b >> 6)] >> (b & 63) & 1 != 0
     }
@@ -927,53 +1011,71 @@ impl ByteSet {
 /// Inlined into the search loop (which gets its SIMD instruction set too):
 /// a call per probe cost more than the checks around the judgement.
 #[inline(always)]
-fn probe(e: &[u8], at: usize, seg: &SegProbe, judge: &mut impl FnMut(u32, &[u8]) -> bool) -> bool {
+fn probe(
+    e: &[u8],
+    at: usize,
+    seg: &SegProbe,
+    judge: &mut impl FnMut(u32, &[u8]) -> bool,
+) -> Probed {
+    let accept = |yes: bool| if yes { Probed::Accept } else { Probed::Reject };
     // The segment must start the key or follow a dot.
     if at == 0 || !matches!(e[at - 1], b'"' | b'.') {
-        return false;
+        return Probed::Reject;
     }
     let close = at + seg.name.len();
     let Some(colon) = next_non_ws(e, close + 1) else {
-        return false;
+        return Probed::Reject;
     };
     if e[colon] != b':' {
-        return false;
+        return Probed::Reject;
     }
     let Some(v) = next_non_ws(e, colon + 1) else {
-        return false;
+        return Probed::Reject;
     };
     match e[v] {
         // Elements are not examined one by one.
-        b'[' => true,
+        b'[' => Probed::Accept,
         b'"' => {
             if seg.any {
-                return true;
+                return Probed::Accept;
             }
             // The closing quote: the inlined plain-string scan finds it in
             // most values without a call into `memchr`.
             let run = plain_run(e, v + 1);
-            let end = if e.get(run) == Some(&b'"') {
-                run
-            } else {
-                match memchr(b'"', &e[run..]) {
-                    Some(i) => run + i,
-                    None => return false,
-                }
+            let end = match e.get(run) {
+                Some(b'"') => run,
+                Some(b'\\') => return Probed::Escaped,
+                _ => match memchr2(b'"', b'\\', &e[run..]) {
+                    Some(i) if e[run + i] == b'"' => run + i,
+                    Some(_) => return Probed::Escaped,
+                    None => return Probed::Reject,
+                },
             };
-            // No backslash in the event: the raw text is the decoded string.
+            // No backslash in the value: the raw text is the decoded string.
             let text = &e[v + 1..end];
             // A loop, not `Iterator::any`, which was not inlined and cost a
             // call per value judged.
             for &p in &seg.paths {
                 if judge(p, text) {
-                    return true;
+                    return Probed::Accept;
                 }
             }
-            false
+            Probed::Reject
         }
         // Numbers, literals: only a field without string operators can match.
-        _ => seg.any,
+        _ => accept(seg.any),
     }
+}
+
+/// What [`probe`] found after a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probed {
+    /// Its value may satisfy a field on the key.
+    Accept,
+    /// It may not (or it is not the key of an object member).
+    Reject,
+    /// Its value holds an escape: only its decoded text can be judged.
+    Escaped,
 }
 
 /// Copies `e` into `out` with every escape decoded, when each is `\/` or a
