@@ -539,6 +539,7 @@ fn build_rules(a: &FilterArgs, stdin: &mut StdinClaim) -> Result<Automaton, Fail
             .map_err(|e| fail(format!("cannot read rules file `{}`: {e}", path.display())))?;
         let RulesFile(rules) = serde_json::from_str(&text)
             .map_err(|e| fail(format!("rules file `{}`: {e}", path.display())))?;
+        b.reserve(rules.len());
         for (name, pattern) in rules {
             if let Err(e) = b.add(&name.0, pattern.get()) {
                 errors.push(e.to_string());
