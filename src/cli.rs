@@ -505,7 +505,10 @@ impl<'de> Deserialize<'de> for RulesFile<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RulesFile<'de>, A::Error> {
                 let mut rules = Vec::new();
-                let mut names = std::collections::HashSet::new();
+                // Names come from the user's own file: foldhash, not
+                // SipHash (5% of reading 10,000 rules, callgrind).
+                let mut names =
+                    hashbrown::HashSet::with_hasher(foldhash::fast::RandomState::default());
                 while let Some((k, v)) = m.next_entry::<RuleName<'de>, &'de RawValue>()? {
                     if !names.insert(k.clone()) {
                         return Err(serde::de::Error::custom(format!(

@@ -693,6 +693,7 @@ impl Compiler {
         self.subrules.reserve(rules.len());
         self.fields.reserve(rules.len());
         let mut always = Vec::new();
+        let mut last_path: Option<usize> = None;
         for (rule, (name, pattern)) in rules.into_iter().enumerate() {
             for sp in &pattern.subpatterns {
                 let sr = self.subrules.len() as u32;
@@ -702,7 +703,14 @@ impl Compiler {
                     let bit = 1u64 << i;
                     let f = self.fields.len() as u32;
                     self.fields.push(FieldInfo { subrule: sr, bit });
-                    let path = self.trie.insert(&field.path) as usize;
+                    // Rules on the path the last field named (10,000 exact
+                    // rules on `MAPBLKLOT`) skip the trie: a byte-by-byte
+                    // walk, 4% of compiling them (callgrind).
+                    let path = match last_path {
+                        Some(p) if self.builds[p].name == field.path => p,
+                        _ => self.trie.insert(&field.path) as usize,
+                    };
+                    last_path = Some(path);
                     if path == self.builds.len() {
                         self.builds.push(PathBuild {
                             name: field.path.clone(),
