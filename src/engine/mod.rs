@@ -768,10 +768,18 @@ impl Compiler {
         }
         self.trie.finish();
         let trie = &self.trie;
-        let prefilter = Prefilter::build(patterns.iter(), |path| {
-            trie.walk(0, path.as_bytes())
-                .and_then(|n| trie.path_at(n))
-                .unwrap_or(u32::MAX)
+        // The last path looked up, as for the trie above.
+        let mut last: Option<(&str, u32)> = None;
+        let prefilter = Prefilter::build(patterns.iter(), |path| match last {
+            Some((p, id)) if p == path => id,
+            _ => {
+                let id = trie
+                    .walk(0, path.as_bytes())
+                    .and_then(|n| trie.path_at(n))
+                    .unwrap_or(u32::MAX);
+                last = Some((path, id));
+                id
+            }
         });
         let string_leaves = paths.iter().map(PathMatcher::string_leaves).collect();
         Ok(Automaton {

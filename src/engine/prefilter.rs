@@ -452,7 +452,7 @@ impl Prefilter {
     /// `path_id` maps a field's dotted path to the automaton's path id.
     pub(crate) fn build<'a>(
         patterns: impl Iterator<Item = &'a Pattern>,
-        path_id: impl Fn(&str) -> u32,
+        mut path_id: impl FnMut(&'a str) -> u32,
     ) -> Option<Prefilter> {
         // Keys are borrowed from the patterns' paths.
         let mut choices: Vec<Choice<'a>> = Vec::new();
@@ -1160,7 +1160,8 @@ fn hex4(e: &[u8], at: usize) -> Option<u32> {
 }
 
 fn last_segment(path: &str) -> &[u8] {
-    path.rsplit('.').next().unwrap_or("").as_bytes()
+    let b = path.as_bytes();
+    memrchr(b'.', b).map_or(b, |dot| &b[dot + 1..])
 }
 
 /// A field every matcher of which only strings can satisfy and a path's
