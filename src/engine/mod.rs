@@ -223,6 +223,7 @@ impl std::error::Error for BuildError {}
 pub struct RuleSetBuilder {
     limits: Limits,
     rules: Vec<(String, Pattern)>,
+    scratch: pattern::Scratch,
 }
 
 impl RuleSetBuilder {
@@ -230,12 +231,14 @@ impl RuleSetBuilder {
         RuleSetBuilder {
             limits,
             rules: Vec::new(),
+            scratch: pattern::Scratch::default(),
         }
     }
 
     /// Parses, validates and adds one rule. The error names the rule.
     pub fn add(&mut self, name: &str, pattern: &str) -> Result<RuleId, PatternError> {
-        let p = pattern::parse(pattern, &self.limits.pattern).map_err(|e| e.with_rule(name))?;
+        let p = pattern::parse_with(pattern, &self.limits.pattern, &mut self.scratch)
+            .map_err(|e| e.with_rule(name))?;
         self.add_parsed(name, p)
     }
 

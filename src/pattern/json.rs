@@ -107,7 +107,7 @@ impl Kind {
 
 /// An open object or array.
 #[derive(Debug)]
-struct Ctx {
+pub(crate) struct Ctx {
     kind: Kind,
     start: usize,
     entries: usize,
@@ -148,15 +148,27 @@ impl<'a> Lexer<'a> {
     /// A lexer over `src` that rejects nesting deeper than `max_depth`
     /// objects and arrays.
     pub(crate) fn new(src: &'a [u8], max_depth: usize) -> Self {
+        Self::with_stack(src, max_depth, Vec::with_capacity(8))
+    }
+
+    /// A lexer whose nesting stack reuses `stack`'s memory (see
+    /// [`into_stack`](Self::into_stack)).
+    pub(crate) fn with_stack(src: &'a [u8], max_depth: usize, mut stack: Vec<Ctx>) -> Self {
+        stack.clear();
         Lexer {
             src,
             pos: 0,
-            stack: Vec::with_capacity(8),
+            stack,
             max_depth,
             pending: None,
             unchecked: None,
             done: false,
         }
+    }
+
+    /// The nesting stack's memory, for the next lexer.
+    pub(crate) fn into_stack(self) -> Vec<Ctx> {
+        self.stack
     }
 
     /// The next token, or `None` before a root value (empty input) or after it.

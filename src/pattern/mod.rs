@@ -18,7 +18,7 @@ pub mod wildcard;
 
 pub use ip::Ip;
 pub use number::Number;
-pub use parse::parse;
+pub use parse::{parse, parse_with, Scratch};
 pub use wildcard::{Glob, GlobTok};
 
 use std::fmt;
