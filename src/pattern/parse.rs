@@ -987,6 +987,9 @@ fn expand(ops: Vec<Op>, limits: &PatternLimits) -> Result<Pattern, PatternError>
     if ops.iter().any(|op| matches!(op, Op::Or { .. })) {
         apply(&ops, &mut rules);
     } else if !ops.is_empty() {
+        // One sub-pattern, kept for the rule's lifetime: room for one, not
+        // the four a first push makes.
+        rules.reserve_exact(1);
         // `apply` of fields alone, moving them where it would copy.
         let mut fields: Vec<Field> = Vec::with_capacity(ops.len());
         for op in ops {
