@@ -466,11 +466,22 @@ impl Prefilter {
         let mut values = 0;
         for p in patterns {
             for sp in &p.subpatterns {
-                let (_, lits, seg) = sp
-                    .fields
-                    .iter()
-                    .filter_map(field_literals)
-                    .max_by_key(|(score, _, _)| *score)?;
+                let (lits, seg) = match sp.fields.as_slice() {
+                    // The literals of a lone field on a plain key are not
+                    // needed once they are no longer kept: its key is the
+                    // branch's, as `field_literals` would choose (10,000
+                    // rules: 20,000 allocations).
+                    [f] if !direct && key_always_necessary(f) => {
+                        (Vec::new(), last_segment(&f.path))
+                    }
+                    fields => {
+                        let (_, lits, seg) = fields
+                            .iter()
+                            .filter_map(field_literals)
+                            .max_by_key(|(score, _, _)| *score)?;
+                        (lits, seg)
+                    }
+                };
                 // For the probe: a field of string operators only is judged
                 // by its path's automaton; anything else by its key alone.
                 let string_field = sp
@@ -1318,6 +1329,18 @@ fn value_literal(m: &Matcher) -> Option<Lit> {
         }
         _ => None,
     }
+}
+
+/// Whether [`field_literals`] of `f` is `Some` whatever its matchers'
+/// literals: no `exists:false`, and a plain key to fall back on.
+fn key_always_necessary(f: &Field) -> bool {
+    let last = last_segment(&f.path);
+    !last.is_empty()
+        && plain(last)
+        && !f
+            .matchers
+            .iter()
+            .any(|m| matches!(m, Matcher::Exists(false)))
 }
 
 /// The field's necessary literals with a selectivity score and the path's
