@@ -87,6 +87,8 @@ pub struct Scratch {
     path: Path,
     frames: Vec<Frame>,
     outs: Vec<Vec<Op>>,
+    /// The root's op list, emptied by [`expand`].
+    ops: Vec<Op>,
 }
 
 impl Clone for Scratch {
@@ -137,7 +139,11 @@ pub fn parse_with(
         Ok(None) => return Err(PatternError::new("Filter is not an object", "", text.len())),
         Err(e) => return Err(json_error(e, "")),
     };
-    expand(ops, limits)
+    let mut ops = ops;
+    let pattern = expand(&mut ops, limits);
+    ops.clear();
+    scratch.ops = ops;
+    pattern
 }
 
 /// One step of a read pattern, in document order.
@@ -307,7 +313,7 @@ impl Reader<'_> {
         // The op list being filled: the root's, or a `$or` branch's.
         let mut outs = std::mem::take(&mut scratch.outs);
         outs.clear();
-        outs.push(Vec::new());
+        outs.push(std::mem::take(&mut scratch.ops));
         while let Some(frame) = stack.last_mut() {
             match frame {
                 Frame::Object {
@@ -442,6 +448,7 @@ impl Reader<'_> {
             path,
             frames: stack,
             outs,
+            ops: Vec::new(),
         };
         Ok(ops)
     }
@@ -970,10 +977,11 @@ fn apply(ops: &[Op], rules: &mut Vec<Vec<Field>>) {
     }
 }
 
-fn expand(ops: Vec<Op>, limits: &PatternLimits) -> Result<Pattern, PatternError> {
-    let n = count(&ops, 0);
+/// Moves the fields out of `ops` (the caller keeps its memory).
+fn expand(ops: &mut Vec<Op>, limits: &PatternLimits) -> Result<Pattern, PatternError> {
+    let n = count(ops, 0);
     if n > limits.max_or_combinations {
-        let (path, offset) = first_or(&ops).unwrap_or(("", 0));
+        let (path, offset) = first_or(ops).unwrap_or(("", 0));
         return fail(
             format!(
                 "Rule is too complex - too many $or combinations ({n}, limit {})",
@@ -985,14 +993,14 @@ fn expand(ops: Vec<Op>, limits: &PatternLimits) -> Result<Pattern, PatternError>
     }
     let mut rules = Vec::new();
     if ops.iter().any(|op| matches!(op, Op::Or { .. })) {
-        apply(&ops, &mut rules);
+        apply(ops, &mut rules);
     } else if !ops.is_empty() {
         // One sub-pattern, kept for the rule's lifetime: room for one, not
         // the four a first push makes.
         rules.reserve_exact(1);
         // `apply` of fields alone, moving them where it would copy.
         let mut fields: Vec<Field> = Vec::with_capacity(ops.len());
-        for op in ops {
+        for op in ops.drain(..) {
             if let Op::Field { path, matchers } = op {
                 match fields.iter_mut().find(|f| f.path == path) {
                     Some(field) => field.matchers = matchers,
