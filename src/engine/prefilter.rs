@@ -900,9 +900,11 @@ fn probe_stop(
 /// string, decoded, cannot be a probed key: its text ends in no probed
 /// segment that starts it or follows a dot. `None` when it may be, or
 /// when the string cannot be told apart or decoded. Every backslash
-/// before `at` on its line was passed as standing for no key byte, so
-/// none was an escaped quote, and the last quote before `at` opens the
-/// string (unless a backslash precedes that quote: `"x\\"`).
+/// before `at` on its line was passed, as standing for no key byte (the
+/// quote is one) or inside a string whose escapes all decode (an escaped
+/// quote does not), so none was an escaped quote, and the last quote
+/// before `at` opens the string (unless a backslash precedes that quote:
+/// `"x\\"`).
 fn no_key_left(segs: &[SegProbe], w: &[u8], at: usize, scratch: &mut Vec<u8>) -> Option<usize> {
     let open = memrchr(b'"', &w[..at])?;
     if open > 0 && w[open - 1] == b'\\' || memchr(b'\n', &w[open..at]).is_some() {
