@@ -634,6 +634,42 @@ fn one_field_event() -> BoxedStrategy<String> {
     .boxed()
 }
 
+/// Per event, `find_checked` and `find` select exactly the rules (in
+/// `patterns`' order) that the naive matcher matches.
+fn both_find_as_naive(
+    automaton: &Automaton,
+    patterns: &[Pattern],
+    events: &[String],
+    context: &str,
+) -> Result<(), TestCaseError> {
+    let mut cache = automaton.cache();
+    for event in events {
+        let want: Vec<RuleId> = patterns
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| naive_answer(p, event) == Some(true))
+            .map(|(i, _)| RuleId(i as u32))
+            .collect();
+        let checked = automaton
+            .find_checked(event.as_bytes(), &mut cache)
+            .ok()
+            .map(<[RuleId]>::to_vec);
+        prop_assert_eq!(
+            checked,
+            Some(want.clone()),
+            "find_checked, {}, event {}",
+            context,
+            event
+        );
+        let fast = automaton
+            .find(event.as_bytes(), &mut cache)
+            .ok()
+            .map(<[RuleId]>::to_vec);
+        prop_assert_eq!(fast, Some(want), "find, {}, event {}", context, event);
+    }
+    Ok(())
+}
+
 fn quarter_config() -> Config {
     let c = config();
     Config {
@@ -669,19 +705,8 @@ proptest! {
                 builder.add(&format!("r{i}"), t).map_err(|e| TestCaseError::fail(e.to_string()))?;
             }
             let automaton = builder.build().map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let mut cache = automaton.cache();
-            for event in &events {
-                let want: Vec<RuleId> = patterns
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| naive_answer(p, event) == Some(true))
-                    .map(|(i, _)| RuleId(i as u32))
-                    .collect();
-                let checked = automaton.find_checked(event.as_bytes(), &mut cache).ok().map(<[RuleId]>::to_vec);
-                prop_assert_eq!(checked, Some(want.clone()), "find_checked, {} pieces, event {}", automaton.piece_globs(), event);
-                let fast = automaton.find(event.as_bytes(), &mut cache).ok().map(<[RuleId]>::to_vec);
-                prop_assert_eq!(fast, Some(want), "find, {} pieces, event {}", automaton.piece_globs(), event);
-            }
+            let context = format!("{} pieces", automaton.piece_globs());
+            both_find_as_naive(&automaton, &patterns, &events, &context)?;
         }
     }
 }
@@ -1050,18 +1075,6 @@ proptest! {
         }
         let automaton = builder.build().map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(automaton.literal_tables(), 1);
-        let mut cache = automaton.cache();
-        for event in &events {
-            let want: Vec<RuleId> = patterns
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| naive_answer(p, event) == Some(true))
-                .map(|(i, _)| RuleId(i as u32))
-                .collect();
-            let checked = automaton.find_checked(event.as_bytes(), &mut cache).ok().map(<[RuleId]>::to_vec);
-            prop_assert_eq!(checked, Some(want.clone()), "find_checked, event {}", event);
-            let fast = automaton.find(event.as_bytes(), &mut cache).ok().map(<[RuleId]>::to_vec);
-            prop_assert_eq!(fast, Some(want), "find, event {}", event);
-        }
+        both_find_as_naive(&automaton, &patterns, &events, "a literal table")?;
     }
 }
