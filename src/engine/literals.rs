@@ -46,10 +46,10 @@ pub(crate) struct Literals {
 }
 
 impl Literals {
-    /// The table of `globs`, all star-free, within `bytes` of memory and
-    /// `states` entries: the limits a DFA of the same strings is held to,
-    /// so that a rule set a budget rejects is still rejected.
-    /// [`Over::glob`] is an index into `globs`.
+    /// The table of `globs`, all star-free, held to the limits a DFA is:
+    /// fewer than `states` entries (a DFA of the same strings would have
+    /// more states than they are), and `bytes` of memory. [`Over::glob`]
+    /// is an index into `globs`.
     pub(crate) fn build(
         globs: &[(Vec<GlobTok>, Action)],
         states: usize,
