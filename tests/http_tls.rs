@@ -187,7 +187,15 @@ fn certificate_problems_are_dead_lettered_as_tls_errors_without_retries() {
     let unknown_issuer = TlsServer::start(&ip, Options::default());
     let wrong_name = TlsServer::start(&named, Options::default());
     let expired = TlsServer::start(&ca.expired_server(&["127.0.0.1"]), Options::default());
-    let no_client_cert = TlsServer::start(&ip, mtls());
+    // TLS 1.2: see `Options::tls12` (with 1.3, one run in several saw a
+    // reset on the first attempt and retried once).
+    let no_client_cert = TlsServer::start(
+        &ip,
+        Options {
+            tls12: true,
+            ..mtls()
+        },
+    );
     // And the same setups, fixed.
     let renamed = TlsServer::start(&named, Options::default());
     let with_client_cert = TlsServer::start(&ip, mtls());

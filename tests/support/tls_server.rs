@@ -152,6 +152,12 @@ pub struct Options {
     /// Answer every request with this JSON body (a token endpoint)
     /// instead of an empty one.
     pub answer: Option<String>,
+    /// Speak TLS 1.2 only. A TLS 1.3 server judges the client's
+    /// certificate after the client has finished its handshake, so a
+    /// client without one may see its request's write fail (the server
+    /// has closed) before it reads the server's alert; with TLS 1.2 the
+    /// refusal is part of the handshake, on every attempt.
+    pub tls12: bool,
 }
 
 impl TlsServer {
@@ -160,8 +166,13 @@ impl TlsServer {
     pub fn start(leaf: &Leaf, opts: Options) -> TlsServer {
         let chain = vec![CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).expect("cert")];
         let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("key");
+        let versions: &[&rustls::SupportedProtocolVersion] = if opts.tls12 {
+            &[&rustls::version::TLS12]
+        } else {
+            rustls::DEFAULT_VERSIONS
+        };
         let builder = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .expect("TLS versions");
         let builder = match &opts.client_ca {
             None => builder.with_no_client_auth(),
