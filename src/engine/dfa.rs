@@ -129,12 +129,70 @@ pub(crate) struct Dfa {
     classes: [u8; 256],
     stride: usize,
     trans: Vec<u32>,
-    /// Per state: `fields[field_at[s]..field_at[s+1]]`.
+    /// What reaching each state means.
+    outcomes: Outcomes,
+    start: u32,
+}
+
+/// Per id (a DFA state, a literal table's entry): the fields it satisfies
+/// and the anything-but matchers it excludes, each list a range of one
+/// array.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcomes {
     field_at: Vec<u32>,
     fields: Vec<u32>,
     excl_at: Vec<u32>,
     excls: Vec<u32>,
-    start: u32,
+}
+
+impl Outcomes {
+    pub(crate) fn with_capacity(ids: usize) -> Outcomes {
+        let mut field_at = Vec::with_capacity(ids + 1);
+        let mut excl_at = Vec::with_capacity(ids + 1);
+        field_at.push(0);
+        excl_at.push(0);
+        Outcomes {
+            field_at,
+            fields: Vec::new(),
+            excl_at,
+            excls: Vec::new(),
+        }
+    }
+
+    /// The next id's outcomes, in order.
+    pub(crate) fn push(&mut self, actions: impl IntoIterator<Item = Action>) {
+        for action in actions {
+            match action {
+                Action::Field(f) => self.fields.push(f),
+                Action::Exclude(a) => self.excls.push(a),
+            }
+        }
+        self.field_at.push(self.fields.len() as u32);
+        self.excl_at.push(self.excls.len() as u32);
+    }
+
+    #[inline]
+    pub(crate) fn fields(&self, id: u32) -> &[u32] {
+        &self.fields[self.field_at[id as usize] as usize..self.field_at[id as usize + 1] as usize]
+    }
+
+    #[inline]
+    pub(crate) fn excluded(&self, id: u32) -> &[u32] {
+        &self.excls[self.excl_at[id as usize] as usize..self.excl_at[id as usize + 1] as usize]
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(self.field_at.as_slice())
+            + std::mem::size_of_val(self.fields.as_slice())
+            + std::mem::size_of_val(self.excl_at.as_slice())
+            + std::mem::size_of_val(self.excls.as_slice())
+    }
+
+    /// How many ids there are.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.field_at.len() - 1
+    }
 }
 
 type NState = (u32, u32);
@@ -336,36 +394,20 @@ impl Dfa {
         }
 
         let states = store.spans.len();
-        let mut field_at = Vec::with_capacity(states + 1);
-        let mut excl_at = Vec::with_capacity(states + 1);
-        let mut fields = Vec::new();
-        let mut excls = Vec::new();
+        let mut outcomes = Outcomes::with_capacity(states);
         for id in 0..states {
-            field_at.push(fields.len() as u32);
-            excl_at.push(excls.len() as u32);
-            for &(g, p) in store.get(id as u32) {
+            outcomes.push(store.get(id as u32).iter().filter_map(|&(g, p)| {
                 let (toks, action) = &globs[g as usize];
-                let action = *action;
-                if p as usize == toks.len() {
-                    match action {
-                        Action::Field(f) => fields.push(f),
-                        Action::Exclude(a) => excls.push(a),
-                    }
-                }
-            }
+                (p as usize == toks.len()).then_some(*action)
+            }));
         }
-        field_at.push(fields.len() as u32);
-        excl_at.push(excls.len() as u32);
         drop(store);
         let (classes, stride, trans) = merge_classes(classes, stride, trans);
         Ok(Dfa {
             classes,
             stride,
             trans,
-            field_at,
-            fields,
-            excl_at,
-            excls,
+            outcomes,
             start: 1,
         })
     }
@@ -403,26 +445,22 @@ impl Dfa {
 
     #[inline]
     pub(crate) fn fields(&self, s: u32) -> &[u32] {
-        &self.fields[self.field_at[s as usize] as usize..self.field_at[s as usize + 1] as usize]
+        self.outcomes.fields(s)
     }
 
     #[inline]
     pub(crate) fn excluded(&self, s: u32) -> &[u32] {
-        &self.excls[self.excl_at[s as usize] as usize..self.excl_at[s as usize + 1] as usize]
+        self.outcomes.excluded(s)
     }
 
     /// Heap bytes the automaton keeps.
     pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(self.trans.as_slice())
-            + std::mem::size_of_val(self.field_at.as_slice())
-            + std::mem::size_of_val(self.fields.as_slice())
-            + std::mem::size_of_val(self.excl_at.as_slice())
-            + std::mem::size_of_val(self.excls.as_slice())
+        std::mem::size_of_val(self.trans.as_slice()) + self.outcomes.heap_bytes()
     }
 
     #[cfg(test)]
     pub(crate) fn states(&self) -> usize {
-        self.field_at.len() - 1
+        self.outcomes.len()
     }
 }
 

@@ -14,7 +14,7 @@
 
 use std::hash::BuildHasher;
 
-use super::dfa::{Action, Exceeded, Over};
+use super::dfa::{Action, Exceeded, Outcomes, Over};
 use crate::pattern::GlobTok;
 
 /// Fewest star-free globs on a path for which they are kept here.
@@ -33,11 +33,8 @@ pub(crate) struct Literals {
     text: Vec<u8>,
     /// Per entry id: its string's start and end in `text`.
     spans: Vec<(u32, u32)>,
-    /// Per entry id: `fields[field_at[e]..field_at[e + 1]]`.
-    field_at: Vec<u32>,
-    fields: Vec<u32>,
-    excl_at: Vec<u32>,
-    excls: Vec<u32>,
+    /// What each entry id stands for.
+    outcomes: Outcomes,
     /// Entry ids by their string's hash.
     index: hashbrown::HashTable<u32>,
     /// Seeded per process, as the DFA's state sets are: patterns may come
@@ -111,34 +108,16 @@ impl Literals {
         // a DFA state lists them.
         owners.sort_by_key(|&(e, _)| e);
         let entries = spans.len();
-        let mut field_at = Vec::with_capacity(entries + 1);
-        let mut excl_at = Vec::with_capacity(entries + 1);
-        let mut fields = Vec::new();
-        let mut excls = Vec::new();
-        let mut k = 0;
+        let mut outcomes = Outcomes::with_capacity(entries);
+        let mut owners = owners.iter().peekable();
         for e in 0..entries as u32 {
-            field_at.push(fields.len() as u32);
-            excl_at.push(excls.len() as u32);
-            while let Some(&(owner, g)) = owners.get(k) {
-                if owner != e {
-                    break;
-                }
-                match globs[g as usize].1 {
-                    Action::Field(f) => fields.push(f),
-                    Action::Exclude(a) => excls.push(a),
-                }
-                k += 1;
-            }
+            let mine = std::iter::from_fn(|| owners.next_if(|&&(owner, _)| owner == e));
+            outcomes.push(mine.map(|&(_, g)| globs[g as usize].1));
         }
-        field_at.push(fields.len() as u32);
-        excl_at.push(excls.len() as u32);
         Ok(Literals {
             text,
             spans,
-            field_at,
-            fields,
-            excl_at,
-            excls,
+            outcomes,
             index,
             hasher,
         })
@@ -159,22 +138,19 @@ impl Literals {
 
     #[inline]
     pub(crate) fn fields(&self, e: u32) -> &[u32] {
-        &self.fields[self.field_at[e as usize] as usize..self.field_at[e as usize + 1] as usize]
+        self.outcomes.fields(e)
     }
 
     #[inline]
     pub(crate) fn excluded(&self, e: u32) -> &[u32] {
-        &self.excls[self.excl_at[e as usize] as usize..self.excl_at[e as usize + 1] as usize]
+        self.outcomes.excluded(e)
     }
 
     /// Heap bytes the table keeps.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.text.capacity()
             + std::mem::size_of_val(self.spans.as_slice())
-            + std::mem::size_of_val(self.field_at.as_slice())
-            + std::mem::size_of_val(self.fields.as_slice())
-            + std::mem::size_of_val(self.excl_at.as_slice())
-            + std::mem::size_of_val(self.excls.as_slice())
+            + self.outcomes.heap_bytes()
             + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 }
