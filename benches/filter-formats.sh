@@ -40,7 +40,7 @@ CPU=${CPU:-1}
 FORMATS=${FORMATS:-compact python spaced escaped shuffled}
 KINDS=${KINDS:-exact wildcard prefix prefix_equals_ignore_case suffix suffix_equals_ignore_case \
 equals_ignore_case numeric anything_but anything_but_ignore_case anything_but_prefix \
-anything_but_suffix anything_but_wildcard complex_arrays exact-10000 absent-10}
+anything_but_suffix anything_but_wildcard complex_arrays exact-10000 absent-10 every}
 if [ -z "${BUSBAR:-}" ]; then
   cargo build --release --quiet
   BUSBAR=${CARGO_TARGET_DIR:-target}/release/busbar

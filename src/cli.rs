@@ -321,8 +321,9 @@ pub struct GenArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Print this benchmark rule set (exact, prefix, ..., complex_arrays,
-    /// exact-N for N distinct exact rules, or absent-N for N exact rules
-    /// whose values never occur) instead of events.
+    /// every for one rule every event matches, exact-N for N distinct exact
+    /// rules, or absent-N for N exact rules whose values never occur)
+    /// instead of events.
     #[arg(long)]
     rules: Option<String>,
     /// How to write the events: compact, python (`", "` and `": "`), spaced

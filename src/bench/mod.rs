@@ -360,13 +360,24 @@ pub fn absent_rules(n: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A benchmark rule set by name: a [`RuleKind`]'s name, `exact-N`
-/// ([`many_exact_rules`]) or `absent-N` ([`absent_rules`]). With `quamina`,
+/// The `every` rule set: one rule, `{"type":["Feature"]}`, that every
+/// citylots-like event matches. Each event is then selected, so validated
+/// whole: the set measures the validating scan, the floor under rule sets
+/// that select many events (see `benches/README.md`).
+pub fn every_rule() -> Vec<(String, String)> {
+    vec![("every".to_string(), r#"{"type":["Feature"]}"#.to_string())]
+}
+
+/// A benchmark rule set by name: a [`RuleKind`]'s name, `every`
+/// ([`every_rule`]), `exact-N` ([`many_exact_rules`]) or `absent-N`
+/// ([`absent_rules`]). With `quamina`,
 /// in quamina-rs's spelling, `Ok(None)` when quamina cannot express it.
 /// `Err` names the sets there are.
 pub fn rule_set(name: &str, quamina: bool) -> Result<Option<Vec<(String, String)>>, String> {
     let count = |prefix: &str| name.strip_prefix(prefix).and_then(|n| n.parse().ok());
-    let rules = if let Some(n) = count("exact-") {
+    let rules = if name == "every" {
+        every_rule()
+    } else if let Some(n) = count("exact-") {
         many_exact_rules(n)
     } else if let Some(n) = count("absent-") {
         absent_rules(n)
@@ -374,7 +385,7 @@ pub fn rule_set(name: &str, quamina: bool) -> Result<Option<Vec<(String, String)
         let Some(kind) = RuleKind::all().iter().find(|k| k.name() == name) else {
             let names: Vec<&str> = RuleKind::all().iter().map(|k| k.name()).collect();
             return Err(format!(
-                "unknown rule set `{name}`; one of: {}, exact-N, absent-N",
+                "unknown rule set `{name}`; one of: {}, every, exact-N, absent-N",
                 names.join(", ")
             ));
         };

@@ -368,6 +368,25 @@ fn every_rule_matches_some_events() {
 }
 
 #[test]
+fn the_every_rule_set_matches_every_event() {
+    let (name, text) = &every_rule()[0];
+    assert_eq!(rule_set("every", false), Ok(Some(every_rule())));
+    assert_eq!(rule_set("every", true), Ok(Some(every_rule())));
+    let p: Value = serde_json::from_str(text).expect("pattern");
+    let data = citylots(N, 42);
+    for l in lines(&data) {
+        let e: Value = serde_json::from_slice(l).expect("json");
+        let mut flat = Vec::new();
+        leaves(&e, "", &mut flat);
+        assert!(
+            eval(&p, &flat),
+            "{name} misses {}",
+            String::from_utf8_lossy(l)
+        );
+    }
+}
+
+#[test]
 fn many_exact_rules_are_distinct_and_some_match() {
     let rules = many_exact_rules(10_000);
     assert_eq!(rules.len(), 10_000);
