@@ -609,9 +609,14 @@ fn filter(a: FilterArgs) -> Result<ExitCode, Failure> {
     if a.count {
         writeln!(f.out.buf, "{}", f.out.total)?;
         if a.rules.is_some() && !a.invert_match {
-            for (i, n) in f.tally.per_rule.iter().enumerate() {
+            let mut count = itoa::Buffer::new();
+            for (i, &n) in f.tally.per_rule.iter().enumerate() {
                 let name = automaton.rule_name(busbar::engine::RuleId(i as u32));
-                writeln!(f.out.buf, "{n}\t{name}")?;
+                let out = &mut f.out.buf;
+                out.extend_from_slice(count.format(n).as_bytes());
+                out.push(b'\t');
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'\n');
             }
         }
     }
