@@ -840,16 +840,20 @@ impl<W: Write> Filter<'_, W> {
             filled -= start;
             if filled == buf.len() {
                 // A line longer than the buffer, which is larger than any
-                // accepted event: report it and drop it up to its newline.
-                eprintln!(
-                    "busbar: {name}: line {}: event is over {max_line} bytes (setting --max-event-bytes); skipped",
-                    *line_no + 1
-                );
-                self.tally.invalid += 1;
-                if self.strict {
-                    return Ok(Flow::Stop);
+                // accepted event: report it once (a buffer that fills
+                // again while it is being dropped holds more of the same
+                // line) and drop it up to its newline.
+                if !skipping {
+                    eprintln!(
+                        "busbar: {name}: line {}: event is over {max_line} bytes (setting --max-event-bytes); skipped",
+                        *line_no + 1
+                    );
+                    self.tally.invalid += 1;
+                    if self.strict {
+                        return Ok(Flow::Stop);
+                    }
+                    skipping = true;
                 }
-                skipping = true;
                 filled = 0;
             }
         }

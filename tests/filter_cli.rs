@@ -483,6 +483,35 @@ fn lines_passed_over_by_the_buffer_search_are_still_counted() {
 /// searched, the run ends with status 2 and says why, instead of dying of
 /// SIGBUS. The first megabyte of output fills the pipe, which is read only
 /// once the file has been cut: busbar is then stopped in mid-file.
+/// A line several times the read buffer (4 MiB) is one invalid line,
+/// reported once, whether the file is mapped, read or piped; the events
+/// around it are still read.
+#[test]
+fn a_line_longer_than_the_read_buffer_is_one_invalid_line() {
+    let long = format!("{{\"a\":\"{}\"}}", "x".repeat(10 << 20));
+    let content = format!("{{\"a\":1}}\n{long}\n{{\"a\":1}}\n");
+    let path = temp("long-line.ndjson", &content);
+    let runs: [(&[&str], &str); 3] = [
+        (&[path.as_str()], ""),
+        (&["--no-mmap", path.as_str()], ""),
+        (&[], content.as_str()),
+    ];
+    for (extra, stdin) in runs {
+        let mut args = vec!["filter", "--count", "--stats", "-p", A1];
+        args.extend_from_slice(extra);
+        let (c, out, err) = code(&args, stdin);
+        let s = stats(&err);
+        assert_eq!((c, out.trim()), (Some(0), "2"), "{extra:?}: {err}");
+        let invalid = s
+            .iter()
+            .find_map(|(what, n)| what.starts_with("invalid lines").then_some(*n));
+        assert_eq!(invalid, Some(1.0), "{extra:?}: {err}");
+        assert_eq!(s["events read"], 3.0, "{extra:?}: {err}");
+        let reports = err.lines().filter(|l| l.contains("line 2:")).count();
+        assert_eq!(reports, 1, "{extra:?}: {err}");
+    }
+}
+
 #[test]
 fn a_mapped_file_that_shrinks_ends_the_run_with_status_2() {
     use std::io::Read;
