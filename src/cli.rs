@@ -972,11 +972,9 @@ impl<W: Write> Filter<'_, W> {
             let mut from = 0;
             for nl in memchr::memchr_iter(b'\n', &rest[..k]) {
                 let line = &rest[from..nl];
-                // Events start with `{`: one byte tells most lines from
-                // blank ones.
-                if line.first().is_none_or(u8::is_ascii_whitespace)
-                    && line.iter().all(u8::is_ascii_whitespace)
-                {
+                // Events start with `{`: their first byte tells them from
+                // blank lines.
+                if busbar::flatten::is_blank(line) {
                     self.tally.blank += 1;
                 }
                 skipped += 1;
@@ -997,7 +995,7 @@ impl<W: Write> Filter<'_, W> {
     // event is selected, and the --stats counts of lines and bytes are kept
     // per input and per read.
     fn line(&mut self, name: &str, line_no: u64, line: &[u8]) -> Flow {
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
+        if busbar::flatten::is_blank(line) {
             self.tally.blank += 1;
             return Flow::Continue;
         }

@@ -483,6 +483,26 @@ fn lines_passed_over_by_the_buffer_search_are_still_counted() {
 /// searched, the run ends with status 2 and says why, instead of dying of
 /// SIGBUS. The first megabyte of output fills the pipe, which is read only
 /// once the file has been cut: busbar is then stopped in mid-file.
+/// Blank lines hold JSON whitespace only: a line of form feeds is not
+/// blank but an invalid event (reported under --validate, status 2).
+#[test]
+fn only_json_whitespace_makes_a_line_blank() {
+    let input = "{\"a\":1}\n \t\r\n\x0c\n \x0c \n\n";
+    let (c, out, err) = code(
+        &["filter", "--validate", "--count", "--stats", "-p", A1],
+        input,
+    );
+    let s = stats(&err);
+    assert_eq!((c, out.trim()), (Some(2), "1"), "{err}");
+    assert_eq!(s["blank lines"], 2.0, "{err}");
+    assert_eq!(s["invalid lines"], 2.0, "{err}");
+    assert!(err.contains("line 3: invalid event at byte 0"), "{err}");
+    // Without --validate the line cannot match and is passed over, not
+    // counted blank.
+    let (c, _, err) = code(&["filter", "--count", "--stats", "-p", A1], input);
+    assert_eq!((c, stats(&err)["blank lines"]), (Some(0), 2.0), "{err}");
+}
+
 /// A line several times the read buffer (4 MiB) is one invalid line,
 /// reported once, whether the file is mapped, read or piped; the events
 /// around it are still read.

@@ -28,7 +28,7 @@ mod scan;
 mod trie;
 
 pub(crate) use scan::plain_run;
-pub use scan::{scan, ArrayPos, Leaf, Scratch, Sink};
+pub use scan::{is_blank, scan, ArrayPos, Leaf, Scratch, Sink};
 pub use trie::{PathId, PathTrie};
 
 use std::fmt;

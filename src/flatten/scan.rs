@@ -847,6 +847,14 @@ fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
 
+/// Whether `text` is empty or JSON whitespace only (space, tab, line feed,
+/// carriage return): a blank line, not an event. A form feed or vertical
+/// tab is not JSON whitespace (`u8::is_ascii_whitespace` takes the form
+/// feed), so a line of them is an invalid event.
+pub fn is_blank(text: &[u8]) -> bool {
+    text.iter().all(|&c| is_ws(c))
+}
+
 /// After a member ending at `b[i]` (the byte after its value): where the
 /// next member starts when a `,` comes next, whitespace on either side.
 #[inline(always)]

@@ -94,7 +94,7 @@ struct Request {
 }
 
 fn request(body: &[u8]) -> Result<Request, ApiError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
+    let body = if crate::flatten::is_blank(body) {
         &b"{}"[..]
     } else {
         body

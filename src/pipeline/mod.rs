@@ -518,7 +518,7 @@ fn envelope_error(raw: &[u8], e: &envelope::EnvelopeError, max_event_depth: usiz
     if e.reason_code() != "invalid_json" {
         return e.to_string();
     }
-    if raw.iter().all(u8::is_ascii_whitespace) {
+    if crate::flatten::is_blank(raw) {
         // An empty Kafka record, or one of whitespace only.
         return format!(
             "invalid event at byte {}: no JSON value (the input is empty or only whitespace)",
