@@ -479,10 +479,6 @@ fn lines_passed_over_by_the_buffer_search_are_still_counted() {
     }
 }
 
-/// A file is mapped into memory, not read; should it shrink while it is
-/// searched, the run ends with status 2 and says why, instead of dying of
-/// SIGBUS. The first megabyte of output fills the pipe, which is read only
-/// once the file has been cut: busbar is then stopped in mid-file.
 /// Blank lines hold JSON whitespace only: a line of form feeds is not
 /// blank but an invalid event (reported under --validate, status 2).
 #[test]
@@ -532,6 +528,10 @@ fn a_line_longer_than_the_read_buffer_is_one_invalid_line() {
     }
 }
 
+/// A file is mapped into memory, not read; should it shrink while it is
+/// searched, the run ends with status 2 and says why, instead of dying of
+/// SIGBUS. The first megabyte of output fills the pipe, which is read only
+/// once the file has been cut: busbar is then stopped in mid-file.
 #[test]
 fn a_mapped_file_that_shrinks_ends_the_run_with_status_2() {
     use std::io::Read;
