@@ -443,13 +443,9 @@ impl Reader<'_> {
             }
         }
         let ops = outs.pop().unwrap_or_default();
-        *scratch = Scratch {
-            lexer: std::mem::take(&mut scratch.lexer),
-            path,
-            frames: stack,
-            outs,
-            ops: Vec::new(),
-        };
+        scratch.path = path;
+        scratch.frames = stack;
+        scratch.outs = outs;
         Ok(ops)
     }
 
