@@ -477,6 +477,26 @@ fn lines_passed_over_by_the_buffer_search_are_still_counted() {
             assert_eq!(fs[what], s[what], "{extra:?} {what}: {file_err}");
         }
     }
+    // Without --stats, the lines passed over in a mapped file are counted
+    // only where a line number is reported: the same numbers, also for an
+    // unfinished last line.
+    let numbers = |err: &str| -> Vec<String> {
+        err.lines()
+            .filter_map(|l| l.split_once(": line ").map(|(_, rest)| rest.to_string()))
+            .collect()
+    };
+    let mut want_numbers = numbers(&err);
+    assert_eq!(want_numbers.len(), 41, "{err}");
+    let plain = busbar(&["filter", "-p", p, &f], b"");
+    assert_eq!(text(&plain.stdout), out);
+    assert_eq!(numbers(&text(&plain.stderr)), want_numbers);
+    let unfinished = temp(
+        "skip-unfinished.ndjson",
+        &format!("{input}{{\"s\":\"MISSION\" nope"),
+    );
+    let plain = busbar(&["filter", "-c", "-p", p, &unfinished], b"");
+    want_numbers.push("52002: invalid event at byte 15: expected ',' or '}' in an object".into());
+    assert_eq!(numbers(&text(&plain.stderr)), want_numbers);
 }
 
 /// Blank lines hold JSON whitespace only: a line of form feeds is not

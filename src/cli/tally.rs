@@ -12,7 +12,9 @@ use busbar::engine::{Automaton, RuleId};
 
 /// The counts of one `filter` run, over every input.
 pub(super) struct Tally {
-    /// Lines read, blank ones included.
+    /// Lines read, blank ones included, and the blank ones: exact with
+    /// --stats, which is all that reads them (without it, lines passed over
+    /// in a mapped file go uncounted: see `Filter::count_lines`).
     pub lines: u64,
     pub blank: u64,
     /// Events that matched at least one rule.
