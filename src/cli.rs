@@ -794,7 +794,7 @@ impl Backoff {
 
 /// Lines of a mapped file passed over without being counted: from offset
 /// `from` of the mapping, where the line count was `lines`. Counting the
-/// newlines of the lines a search passed over was 15-35% of a run over
+/// newlines of the lines a search passed over was 10-30% of a run over
 /// rules that few events match (`exact`, `exact-10000`, `absent-10`;
 /// paired, best of 7), and only a line number in a message and --stats
 /// need them, as ripgrep counts lines only for `--line-number`.
