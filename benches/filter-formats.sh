@@ -16,7 +16,10 @@
 # INSTRUCTIONS=1 (add a column of instructions per event, counted by
 # valgrind's cachegrind over the first 20,000 events of the file, start-up
 # and compiling included: the figure to compare changes by on a noisy
-# machine), QUAMINA=0 (leave quamina out), PAGE_CACHE (see below).
+# machine), QUAMINA=0 (leave quamina out), QUAMINA_VALIDATE=serde_json or
+# simd-json (quamina's loop also validates each event it selects with that
+# parser, as busbar does; see `benches/quamina_file.rs`), PAGE_CACHE (see
+# below).
 #
 # How the page cache holds the file changes every reader's speed up to
 # twofold. A file written in small writes (4 KiB: `dd bs=4096`, or a
@@ -91,8 +94,9 @@ instructions() {
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; pinned to CPU $CPU; best of $RUNS;" \
   "page cache: $PAGE_CACHE"
+q="quamina${QUAMINA_VALIDATE:+ + $QUAMINA_VALIDATE}"
 printf '| rule set | format | matched | best (s) | events/s | MB/s | × wc -l |%s%s\n' \
-  "${INSTRUCTIONS:+ instr./event |}" "$([ "$QUAMINA" = 0 ] || echo ' quamina events/s | busbar ÷ quamina |')"
+  "${INSTRUCTIONS:+ instr./event |}" "$([ "$QUAMINA" = 0 ] || echo " $q events/s | busbar ÷ $q |")"
 printf '|---|---|---:|---:|---:|---:|---:|%s%s\n' "${INSTRUCTIONS:+---:|}" "$([ "$QUAMINA" = 0 ] || printf '%s' '---:|---:|')"
 for format in $FORMATS; do
   f="$dir/$format.ndjson"
