@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use busbar::engine::{Automaton, Limits, RuleId, RuleSetBuilder};
+use busbar::flatten::EventError;
 
 mod tally;
 mod tap;
@@ -792,6 +793,16 @@ impl Backoff {
     }
 }
 
+/// The start of a line longer than the read buffer, dropped while the rest
+/// of it is read: `bytes` of it so far, over the event size limit `limit`.
+/// It is reported once its end is found, with its whole length, as a
+/// mapped file (which holds the whole line) reports it.
+#[derive(Debug, Clone, Copy)]
+struct Dropped {
+    bytes: usize,
+    limit: usize,
+}
+
 /// Lines of a mapped file passed over without being counted: from offset
 /// `from` of the mapping, where the line count was `lines`. Counting the
 /// newlines of the lines a search passed over was 10-30% of a run over
@@ -853,8 +864,9 @@ impl<W: Write> Filter<'_, W> {
     ) -> Result<Flow, Failure> {
         let mut buf = vec![0u8; READ_BUF.max(max_line + 1)];
         let mut filled = 0;
-        // While a line longer than the limit is being discarded.
-        let mut skipping = false;
+        // While a line longer than the buffer is being discarded: its
+        // bytes so far.
+        let mut dropping: Option<Dropped> = None;
         loop {
             let n = match r.read(&mut buf[filled..]) {
                 Ok(n) => n,
@@ -867,31 +879,26 @@ impl<W: Write> Filter<'_, W> {
             };
             self.tally.bytes += n as u64;
             filled += n;
-            let (start, flow) = self.lines(name, &buf[..filled], line_no, &mut skipping, false)?;
+            let (start, flow) = self.lines(name, &buf[..filled], line_no, &mut dropping, false)?;
             if flow != Flow::Continue {
                 return Ok(flow);
             }
             if n == 0 {
-                return Ok(self.last_line(name, &buf[start..filled], line_no, skipping));
+                return Ok(self.last_line(name, &buf[start..filled], line_no, dropping));
             }
             buf.copy_within(start..filled, 0);
             filled -= start;
             if filled == buf.len() {
                 // A line longer than the buffer, which is larger than any
-                // accepted event: report it once (a buffer that fills
-                // again while it is being dropped holds more of the same
-                // line) and drop it up to its newline.
-                if !skipping {
-                    eprintln!(
-                        "busbar: {name}: line {}: event is over {max_line} bytes (setting --max-event-bytes); skipped",
-                        *line_no + 1
-                    );
-                    self.tally.invalid += 1;
-                    if self.strict {
-                        return Ok(Flow::Stop);
-                    }
-                    skipping = true;
-                }
+                // accepted event: dropped up to its newline, and reported
+                // there, once, with its length, as a mapped file reports
+                // it (a buffer that fills again while it is being dropped
+                // holds more of the same line).
+                let d = dropping.get_or_insert(Dropped {
+                    bytes: 0,
+                    limit: max_line,
+                });
+                d.bytes += filled;
                 filled = 0;
             }
         }
@@ -902,17 +909,17 @@ impl<W: Write> Filter<'_, W> {
     /// those over `--max-event-bytes`.
     fn mapped(&mut self, name: &str, data: &[u8], line_no: &mut u64) -> Result<Flow, Failure> {
         self.tally.bytes += data.len() as u64;
-        let (start, flow) = self.lines(name, data, line_no, &mut false, true)?;
+        let (start, flow) = self.lines(name, data, line_no, &mut None, true)?;
         if flow != Flow::Continue {
             return Ok(flow);
         }
-        Ok(self.last_line(name, &data[start..], line_no, false))
+        Ok(self.last_line(name, &data[start..], line_no, None))
     }
 
     /// Filters the lines of `buf` that end in a newline, passing over runs
     /// of lines that cannot match where it can (see [`Filter::skip_lines`]);
     /// returns how many bytes it took (where the unfinished last line
-    /// starts) and what to do next. With `skipping`, the first line is the
+    /// starts) and what to do next. With `dropping`, the first line is the
     /// rest of one too long to keep, and is dropped. With `lazy` (`buf` is
     /// a whole mapped file, and no --stats), the lines passed over are
     /// counted only where a number is needed: in a message, and for an
@@ -922,7 +929,7 @@ impl<W: Write> Filter<'_, W> {
         name: &str,
         buf: &[u8],
         line_no: &mut u64,
-        skipping: &mut bool,
+        dropping: &mut Option<Dropped>,
         lazy: bool,
     ) -> Result<(usize, Flow), Failure> {
         let lazy = lazy && !self.count_lines;
@@ -937,7 +944,7 @@ impl<W: Write> Filter<'_, W> {
             if start >= lines_end {
                 break Flow::Continue;
             }
-            if !self.validate && !*skipping && self.skip.due() {
+            if !self.validate && dropping.is_none() && self.skip.due() {
                 if lazy && uncounted.is_none() {
                     uncounted = Some(Uncounted {
                         from: start,
@@ -962,8 +969,11 @@ impl<W: Write> Filter<'_, W> {
             start += nl + 1;
             *line_no += 1;
             self.skip.took_one();
-            if std::mem::take(skipping) {
-                continue;
+            if let Some(d) = dropping.take() {
+                match self.too_long(name, *line_no, d, nl) {
+                    Flow::Continue => continue,
+                    flow => break flow,
+                }
             }
             let number = || {
                 if let Some(u) = uncounted.take() {
@@ -990,8 +1000,21 @@ impl<W: Write> Filter<'_, W> {
     }
 
     /// The last line of an input when it does not end in a newline.
-    fn last_line(&mut self, name: &str, rest: &[u8], line_no: &mut u64, skipping: bool) -> Flow {
-        if rest.is_empty() || skipping {
+    fn last_line(
+        &mut self,
+        name: &str,
+        rest: &[u8],
+        line_no: &mut u64,
+        dropping: Option<Dropped>,
+    ) -> Flow {
+        if let Some(d) = dropping {
+            *line_no += 1;
+            return match self.too_long(name, *line_no, d, rest.len()) {
+                Flow::Stop => Flow::Stop,
+                _ => Flow::Continue,
+            };
+        }
+        if rest.is_empty() {
             return Flow::Continue;
         }
         *line_no += 1;
@@ -1106,21 +1129,30 @@ impl<W: Write> Filter<'_, W> {
                     self.out.select(self.automaton, line, ids)
                 }
             }
-            Err(e) => {
-                self.tally.invalid += 1;
-                let line_no = number();
-                if matches!(e.kind, busbar::flatten::EventErrorKind::TooLarge { .. }) {
-                    eprintln!("busbar: {name}: line {line_no}: {e} (setting --max-event-bytes)");
-                } else {
-                    eprintln!("busbar: {name}: line {line_no}: {e}");
-                }
-                if self.strict {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                }
-            }
+            Err(e) => self.invalid(name, number(), &e),
         }
+    }
+
+    /// Reports invalid line `line_no` and counts it.
+    fn invalid(&mut self, name: &str, line_no: u64, e: &EventError) -> Flow {
+        self.tally.invalid += 1;
+        if matches!(e.kind, busbar::flatten::EventErrorKind::TooLarge { .. }) {
+            eprintln!("busbar: {name}: line {line_no}: {e} (setting --max-event-bytes)");
+        } else {
+            eprintln!("busbar: {name}: line {line_no}: {e}");
+        }
+        if self.strict {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+
+    /// Reports line `line_no`, too long for the read buffer: the `dropped`
+    /// bytes already passed and the `rest` that ends it.
+    fn too_long(&mut self, name: &str, line_no: u64, dropped: Dropped, rest: usize) -> Flow {
+        let e = EventError::too_large(dropped.bytes + rest, dropped.limit);
+        self.invalid(name, line_no, &e)
     }
 }
 

@@ -520,31 +520,56 @@ fn only_json_whitespace_makes_a_line_blank() {
 }
 
 /// A line several times the read buffer (4 MiB) is one invalid line,
-/// reported once, whether the file is mapped, read or piped; the events
-/// around it are still read.
+/// reported once, with its length, in the same words whether the file is
+/// mapped, read or piped, and whether a newline ends it or the input does;
+/// the events around it are still read.
 #[test]
 fn a_line_longer_than_the_read_buffer_is_one_invalid_line() {
     let long = format!("{{\"a\":\"{}\"}}", "x".repeat(10 << 20));
-    let content = format!("{{\"a\":1}}\n{long}\n{{\"a\":1}}\n");
-    let path = temp("long-line.ndjson", &content);
-    let runs: [(&[&str], &str); 3] = [
-        (&[path.as_str()], ""),
-        (&["--no-mmap", path.as_str()], ""),
-        (&[], content.as_str()),
-    ];
-    for (extra, stdin) in runs {
-        let mut args = vec!["filter", "--count", "--stats", "-p", A1];
-        args.extend_from_slice(extra);
-        let (c, out, err) = code(&args, stdin);
-        let s = stats(&err);
-        assert_eq!((c, out.trim()), (Some(0), "2"), "{extra:?}: {err}");
-        let invalid = s
-            .iter()
-            .find_map(|(what, n)| what.starts_with("invalid lines").then_some(*n));
-        assert_eq!(invalid, Some(1.0), "{extra:?}: {err}");
-        assert_eq!(s["events read"], 3.0, "{extra:?}: {err}");
-        let reports = err.lines().filter(|l| l.contains("line 2:")).count();
-        assert_eq!(reports, 1, "{extra:?}: {err}");
+    let want = format!(
+        "line 2: invalid event at byte 1048576: event is {} bytes, over the limit of 1048576 \
+         (setting --max-event-bytes)",
+        long.len()
+    );
+    for (file, content, events) in [
+        (
+            "long-line.ndjson",
+            format!("{{\"a\":1}}\n{long}\n{{\"a\":1}}\n"),
+            "2",
+        ),
+        ("long-last-line.ndjson", format!("{{\"a\":1}}\n{long}"), "1"),
+    ] {
+        let path = temp(file, &content);
+        let runs: [(&[&str], &str); 3] = [
+            (&[path.as_str()], ""),
+            (&["--no-mmap", path.as_str()], ""),
+            (&[], content.as_str()),
+        ];
+        for (extra, stdin) in runs {
+            let mut args = vec!["filter", "--count", "--stats", "-p", A1];
+            args.extend_from_slice(extra);
+            let (c, out, err) = code(&args, stdin);
+            let s = stats(&err);
+            assert_eq!(
+                (c, out.trim()),
+                (Some(0), events),
+                "{file} {extra:?}: {err}"
+            );
+            let invalid = s
+                .iter()
+                .find_map(|(what, n)| what.starts_with("invalid lines").then_some(*n));
+            assert_eq!(invalid, Some(1.0), "{file} {extra:?}: {err}");
+            let read: f64 = events.parse::<f64>().unwrap() + 1.0;
+            assert_eq!(s["events read"], read, "{file} {extra:?}: {err}");
+            let reports: Vec<_> = err.lines().filter(|l| l.contains("line 2:")).collect();
+            assert_eq!(reports.len(), 1, "{file} {extra:?}: {err}");
+            assert!(reports[0].ends_with(&want), "{file} {extra:?}: {err}");
+        }
+        // --strict stops there, after reporting it.
+        let (c, out, err) = code(&["filter", "--strict", "-p", A1, "--no-mmap", &path], "");
+        assert_eq!(c, Some(2), "{file}: {err}");
+        assert_eq!(out.lines().count(), 1, "{file}: {out}");
+        assert!(err.trim_end().ends_with(&want), "{file}: {err}");
     }
 }
 

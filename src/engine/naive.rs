@@ -77,18 +77,7 @@ struct Occurrence {
 /// Parses and flattens the event into every leaf occurrence, in document order.
 fn flatten(event: &[u8], limits: &Limits) -> Result<Vec<Occurrence>, EventError> {
     if event.len() > limits.max_event_bytes {
-        return Err(EventError {
-            offset: limits.max_event_bytes,
-            message: format!(
-                "event is {} bytes, over the limit of {}",
-                event.len(),
-                limits.max_event_bytes
-            ),
-            kind: EventErrorKind::TooLarge {
-                given: event.len(),
-                limit: limits.max_event_bytes,
-            },
-        });
+        return Err(EventError::too_large(event.len(), limits.max_event_bytes));
     }
     let doc = parse_document(event, false, limits.max_depth).map_err(|e| EventError {
         offset: e.offset,

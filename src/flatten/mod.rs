@@ -66,6 +66,12 @@ pub struct EventError {
 }
 
 impl EventError {
+    /// An event of `given` bytes, over the limit of `limit`: reported at
+    /// byte `limit`, the first one past it, wherever the event was read.
+    pub fn too_large(given: usize, limit: usize) -> Self {
+        Self::new(EventErrorKind::TooLarge { given, limit }, limit)
+    }
+
     pub(crate) fn new(kind: EventErrorKind, offset: usize) -> Self {
         let message = match kind {
             EventErrorKind::TooLarge { given, limit } => {

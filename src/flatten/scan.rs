@@ -61,13 +61,7 @@ pub fn scan<S: Sink>(
     sink: &mut S,
 ) -> Result<(), EventError> {
     if event.len() > limits.max_event_bytes {
-        return Err(EventError::new(
-            EventErrorKind::TooLarge {
-                given: event.len(),
-                limit: limits.max_event_bytes,
-            },
-            limits.max_event_bytes,
-        ));
+        return Err(EventError::too_large(event.len(), limits.max_event_bytes));
     }
     debug_assert!(trie.is_finished(), "PathTrie::finish not called");
     scratch.stack.clear();
