@@ -29,6 +29,10 @@ use std::time::Instant;
 use busbar::bench::{citylots_formatted, rule_set, Format};
 use quamina::Quamina;
 
+#[path = "shared/simd_tape.rs"]
+mod simd_tape;
+use simd_tape::SimdTape;
+
 #[path = "shared/quamina.rs"]
 mod quamina_setup;
 use quamina_setup::build;
@@ -37,11 +41,7 @@ use quamina_setup::build;
 enum Validator {
     None,
     SerdeJson,
-    SimdJson {
-        copy: Vec<u8>,
-        buffers: simd_json::Buffers,
-        tape: Option<simd_json::Tape<'static>>,
-    },
+    SimdJson(SimdTape),
 }
 
 impl Validator {
@@ -50,11 +50,7 @@ impl Validator {
         match name {
             "" => Ok(Self::None),
             "serde_json" => Ok(Self::SerdeJson),
-            "simd-json" => Ok(Self::SimdJson {
-                copy: Vec::new(),
-                buffers: simd_json::Buffers::default(),
-                tape: Some(simd_json::Tape::null()),
-            }),
+            "simd-json" => Ok(Self::SimdJson(SimdTape::new())),
             other => Err(format!(
                 "QUAMINA_VALIDATE={other}: expected serde_json or simd-json"
             )),
@@ -66,20 +62,7 @@ impl Validator {
         match self {
             Self::None => true,
             Self::SerdeJson => serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok(),
-            Self::SimdJson {
-                copy,
-                buffers,
-                tape,
-            } => {
-                // simd-json parses in place, from a padded copy.
-                copy.clear();
-                copy.extend_from_slice(line);
-                copy.resize(line.len() + simd_json::INPUT_PADDING, 0);
-                let mut t = tape.take().unwrap_or_else(simd_json::Tape::null).reset();
-                let ok = simd_json::fill_tape_padded(copy, line.len(), buffers, &mut t).is_ok();
-                *tape = Some(t.reset());
-                ok
-            }
+            Self::SimdJson(tape) => tape.tape_len(line).is_some(),
         }
     }
 }
