@@ -1007,19 +1007,16 @@ impl<W: Write> Filter<'_, W> {
         line_no: &mut u64,
         dropping: Option<Dropped>,
     ) -> Flow {
-        if let Some(d) = dropping {
-            *line_no += 1;
-            return match self.too_long(name, *line_no, d, rest.len()) {
-                Flow::Stop => Flow::Stop,
-                _ => Flow::Continue,
-            };
-        }
-        if rest.is_empty() {
+        if rest.is_empty() && dropping.is_none() {
             return Flow::Continue;
         }
         *line_no += 1;
         let number = *line_no;
-        match self.line(name, || number, rest) {
+        let flow = match dropping {
+            Some(d) => self.too_long(name, number, d, rest.len()),
+            None => self.line(name, || number, rest),
+        };
+        match flow {
             Flow::Stop => Flow::Stop,
             _ => Flow::Continue,
         }
