@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -271,8 +272,16 @@ pub struct FilterArgs {
     /// invalid line makes the exit status 2 (the others are still filtered).
     #[arg(long)]
     validate: bool,
-    /// Largest accepted event in bytes (EventBridge: 1 MiB; 262144 for 256 KiB).
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Largest accepted event in bytes, 1 to 67108864 (64 MiB), the range
+    /// of `limits.max_event_bytes` (EventBridge: 1 MiB; 262144 for 256 KiB).
+    /// A line's bytes count, a CR before its newline included.
+    #[arg(
+        long,
+        default_value_t = 1 << 20,
+        value_parser = RangedU64ValueParser::<usize>::new().range(
+            *busbar::config::EVENT_BYTES.start() as u64..=*busbar::config::EVENT_BYTES.end() as u64
+        )
+    )]
     max_event_bytes: usize,
     /// Read input files instead of mapping them into memory. Files of 1 MiB
     /// and more are mapped, which saves copying them; a mapped file that

@@ -216,6 +216,48 @@ fn options_that_contradict_each_other_are_usage_errors() {
     }
 }
 
+/// `--max-event-bytes` takes `limits.max_event_bytes`'s range: 0 would turn
+/// every event away, and a huge value made the read buffer's allocation
+/// abort the process (found by a fuzz campaign, 2026-12-07).
+#[test]
+fn max_event_bytes_outside_its_range_is_a_usage_error() {
+    for n in ["0", "67108865", "99999999999999"] {
+        let (c, out, err) = code(&["filter", "--max-event-bytes", n, "-p", A1], EVENTS);
+        assert_eq!((c, out.as_str()), (Some(2), ""), "{n}: {err}");
+        assert!(
+            err.contains("--max-event-bytes") && err.contains("1..=67108864"),
+            "{n}: {err}"
+        );
+    }
+    // Both ends of the range are accepted, through every reader.
+    let event = format!("{{\"a\":1,\"p\":\"{}\"}}", "x".repeat(3));
+    let bytes = event.len().to_string();
+    let file = temp("limit-ends.ndjson", &format!("{event}\n{event}\r\n"));
+    for args in [
+        vec!["filter", "--max-event-bytes", &bytes, "-c", "-p", A1, &file],
+        vec![
+            "filter",
+            "--max-event-bytes",
+            &bytes,
+            "--no-mmap",
+            "-c",
+            "-p",
+            A1,
+            &file,
+        ],
+    ] {
+        let (c, out, err) = code(&args, "");
+        // The CR before a newline is part of the line: one byte over.
+        assert_eq!((c, out.as_str()), (Some(0), "1\n"), "{args:?}");
+        assert!(err.contains("line 2: invalid event"), "{args:?}: {err}");
+    }
+    let (c, out, _) = code(
+        &["filter", "--max-event-bytes", "67108864", "-c", "-p", A1],
+        EVENTS,
+    );
+    assert_eq!((c, out.as_str()), (Some(0), "2\n"));
+}
+
 /// `--stats` lines `<number> <what>` as a map from what to number.
 fn stats(stderr: &str) -> HashMap<String, f64> {
     stderr

@@ -1665,8 +1665,10 @@ const CONNECTIONS: RangeInclusive<usize> = 1..=1 << 20;
 /// The HTTP source's timeouts, in seconds: a millisecond to an hour.
 const HTTP_TIMEOUT_SECONDS: RangeInclusive<f64> = 0.001..=3600.0;
 /// `limits.max_event_bytes`: an event is held whole in memory at every
-/// stage, and a batch addresses its bytes with 32-bit offsets.
-const EVENT_BYTES: RangeInclusive<usize> = 1..=64 << 20;
+/// stage, and a batch addresses its bytes with 32-bit offsets. Also the
+/// range of `busbar filter --max-event-bytes`, whose read buffer holds the
+/// longest line it accepts.
+pub const EVENT_BYTES: RangeInclusive<usize> = 1..=64 << 20;
 /// `limits.max_event_depth`: as deep as the threads that match events have
 /// stack for ([`crate::flatten::MAX_DEPTH`]).
 const EVENT_DEPTH: RangeInclusive<usize> = 1..=crate::flatten::MAX_DEPTH;
