@@ -326,14 +326,22 @@ pub struct TestPatternArgs {
   busbar gen-citylots --rules prefix > prefix.json
   busbar filter --count --rules prefix.json citylots.ndjson")]
 pub struct GenArgs {
-    #[arg(long, default_value_t = 200_000)]
+    /// How many events, 1 to 5000000 (made in memory: about 2 GB per
+    /// million).
+    #[arg(
+        long,
+        default_value_t = 200_000,
+        value_parser = RangedU64ValueParser::<usize>::new().range(
+            *busbar::bench::GEN_EVENTS.start() as u64..=*busbar::bench::GEN_EVENTS.end() as u64
+        )
+    )]
     count: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Print this benchmark rule set (exact, prefix, ..., complex_arrays,
     /// every for one rule every event matches, exact-N for N distinct exact
-    /// rules, or absent-N for N exact rules whose values never occur)
-    /// instead of events.
+    /// rules, or absent-N for N exact rules whose values never occur; N
+    /// from 1 to 1000000) instead of events.
     #[arg(long)]
     rules: Option<String>,
     /// How to write the events: compact, python (`", "` and `": "`), spaced

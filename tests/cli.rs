@@ -647,3 +647,29 @@ fn the_webhook_example_validates_once_its_secret_is_mounted() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(!text(&out.stdout).contains("k3y-not-printed"));
 }
+
+/// `gen-citylots` makes its events and rule sets in memory: a count out of
+/// range is a usage error naming the range, not an allocation that aborts
+/// the process (as 99999999999999 events or `exact-99999999999` rules did).
+#[test]
+fn gen_citylots_counts_outside_their_range_are_errors() {
+    for (args, range) in [
+        (&["--count", "0"][..], "1..=5000000"),
+        (&["--count", "99999999999999"][..], "1..=5000000"),
+        (&["--rules", "exact-99999999999"][..], "from 1 to 1000000"),
+        (&["--rules", "absent-0"][..], "from 1 to 1000000"),
+    ] {
+        let mut all = vec!["gen-citylots"];
+        all.extend_from_slice(args);
+        let out = busbar(&all, b"");
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            out.stdout.is_empty() && err.contains(range),
+            "{args:?}: {err}"
+        );
+    }
+    let out = busbar(&["gen-citylots", "--count", "3"], b"");
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).lines().count(), 3);
+}

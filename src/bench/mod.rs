@@ -65,6 +65,14 @@ pub use format::{reformat, reformat_all, Format};
 
 use serde_json::{Map, Value};
 
+/// How many rules the `exact-N` and `absent-N` sets of [`rule_set`] may
+/// have: a hundred times the largest set the benchmarks use.
+pub const RULE_SET_SIZES: std::ops::RangeInclusive<usize> = 1..=1_000_000;
+
+/// How many events `busbar gen-citylots` writes at most: it makes them in
+/// memory, about 2 GB per million once reformatted.
+pub const GEN_EVENTS: std::ops::RangeInclusive<usize> = 1..=5_000_000;
+
 /// `count` citylots-like events, NDJSON (each line ends with `\n`),
 /// generated from `seed`. See the [module documentation](self).
 pub fn citylots(count: usize, seed: u64) -> Vec<u8> {
@@ -374,12 +382,25 @@ pub fn every_rule() -> Vec<(String, String)> {
 /// in quamina-rs's spelling, `Ok(None)` when quamina cannot express it.
 /// `Err` names the sets there are.
 pub fn rule_set(name: &str, quamina: bool) -> Result<Option<Vec<(String, String)>>, String> {
-    let count = |prefix: &str| name.strip_prefix(prefix).and_then(|n| n.parse().ok());
+    // `Some(n)` for `<prefix>N` with N in range, an error for any other N.
+    let count = |prefix: &str| -> Result<Option<usize>, String> {
+        let Some(n) = name.strip_prefix(prefix) else {
+            return Ok(None);
+        };
+        match n.parse() {
+            Ok(n) if RULE_SET_SIZES.contains(&n) => Ok(Some(n)),
+            _ => Err(format!(
+                "rule set `{name}`: N must be a whole number from {} to {}",
+                RULE_SET_SIZES.start(),
+                RULE_SET_SIZES.end()
+            )),
+        }
+    };
     let rules = if name == "every" {
         every_rule()
-    } else if let Some(n) = count("exact-") {
+    } else if let Some(n) = count("exact-")? {
         many_exact_rules(n)
-    } else if let Some(n) = count("absent-") {
+    } else if let Some(n) = count("absent-")? {
         absent_rules(n)
     } else {
         let Some(kind) = RuleKind::all().iter().find(|k| k.name() == name) else {

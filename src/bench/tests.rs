@@ -368,6 +368,26 @@ fn every_rule_matches_some_events() {
 }
 
 #[test]
+fn rule_set_sizes_outside_their_range_are_errors() {
+    for name in [
+        "exact-0",
+        "absent-0",
+        "exact-1000001",
+        "absent-99999999999999999999",
+        "exact-x",
+    ] {
+        let e = rule_set(name, false).expect_err(name);
+        assert!(e.contains(name) && e.contains("from 1 to 1000000"), "{e}");
+    }
+    for name in ["exact-1", "absent-1"] {
+        assert_eq!(
+            rule_set(name, false).map(|r| r.map(|r| r.len())),
+            Ok(Some(1))
+        );
+    }
+}
+
+#[test]
 fn the_every_rule_set_matches_every_event() {
     let (name, text) = &every_rule()[0];
     assert_eq!(rule_set("every", false), Ok(Some(every_rule())));
