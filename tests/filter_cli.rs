@@ -218,7 +218,7 @@ fn options_that_contradict_each_other_are_usage_errors() {
 
 /// `--max-event-bytes` takes `limits.max_event_bytes`'s range: 0 would turn
 /// every event away, and a huge value made the read buffer's allocation
-/// abort the process (found by a fuzz campaign, 2026-12-07).
+/// abort the process.
 #[test]
 fn max_event_bytes_outside_its_range_is_a_usage_error() {
     for n in ["0", "67108865", "99999999999999"] {
@@ -229,7 +229,9 @@ fn max_event_bytes_outside_its_range_is_a_usage_error() {
             "{n}: {err}"
         );
     }
-    // Both ends of the range are accepted, through every reader.
+    // A limit of exactly one event's size: that event passes, the same
+    // bytes ended by CRLF do not (the CR counts), with and without
+    // --no-mmap. Then the top of the range.
     let event = format!("{{\"a\":1,\"p\":\"{}\"}}", "x".repeat(3));
     let bytes = event.len().to_string();
     let file = temp("limit-ends.ndjson", &format!("{event}\n{event}\r\n"));
