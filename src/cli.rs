@@ -278,9 +278,7 @@ pub struct FilterArgs {
     #[arg(
         long,
         default_value_t = 1 << 20,
-        value_parser = RangedU64ValueParser::<usize>::new().range(
-            *busbar::config::EVENT_BYTES.start() as u64..=*busbar::config::EVENT_BYTES.end() as u64
-        )
+        value_parser = usize_in(busbar::config::EVENT_BYTES)
     )]
     max_event_bytes: usize,
     /// Read input files instead of mapping them into memory. Files of 1 MiB
@@ -331,9 +329,7 @@ pub struct GenArgs {
     #[arg(
         long,
         default_value_t = 200_000,
-        value_parser = RangedU64ValueParser::<usize>::new().range(
-            *busbar::bench::GEN_EVENTS.start() as u64..=*busbar::bench::GEN_EVENTS.end() as u64
-        )
+        value_parser = usize_in(busbar::bench::GEN_EVENTS)
     )]
     count: usize,
     #[arg(long, default_value_t = 42)]
@@ -1168,6 +1164,13 @@ impl<W: Write> Filter<'_, W> {
         let e = EventError::too_large(dropped.bytes + rest, dropped.limit);
         self.invalid(name, line_no, &e)
     }
+}
+
+/// The parser of a `usize` option that takes `range` (the range a
+/// configuration check enforces for the same setting, where there is one):
+/// a value outside it is a usage error that names the range.
+fn usize_in(range: std::ops::RangeInclusive<usize>) -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(*range.start() as u64..=*range.end() as u64)
 }
 
 fn gen(a: GenArgs) -> Result<ExitCode, Failure> {
